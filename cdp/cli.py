@@ -1,0 +1,230 @@
+"""`cdp`: the one command line. The only module that reads argv, the environment and the clock.
+
+Each command loads the config once, calls one stage with plain values, and prints what
+it did. A `CdpError` becomes one clear line on stderr and exit code 1; anything else is
+a bug, reported without a traceback (and without data values) unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cdp.config import Config, load_config
+from cdp.errors import CdpError
+
+app = typer.Typer(
+    name="cdp",
+    help="cdp-ml: unify customer data from every source, then score, segment and attribute.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to cdp.toml.", show_default=True)]
+DEFAULT_CONFIG = Path("cdp.toml")
+_state = {"debug": False}
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")] = False) -> None:
+    """cdp-ml: unify customer data from every source, then score, segment and attribute."""
+    _state["debug"] = debug
+
+
+def _run(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except CdpError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted:[/] nothing of this run was written")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
+        if _state["debug"]:
+            traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__} (a bug in cdp-ml; rerun with "
+                  "`cdp --debug ...` for the traceback). Nothing of this run was written.", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def _run_id() -> str:
+    return _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _config(path: Path) -> Config:
+    return load_config(path)
+
+
+def _spinner() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+@app.command()
+def sample(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the sources, cdp.toml and truth/ into.")],
+    customers: Annotated[int, typer.Option("--customers", min=10, help="How many people to simulate.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files.")] = 7,
+    end: Annotated[Optional[str], typer.Option("--end", help="Last day of data, YYYY-MM-DD (default: yesterday).")] = None,
+) -> None:
+    """Write realistic multi-source sample data for an olive-oil shop, with ground truth."""
+
+    def action() -> None:
+        from profiles.synthetic import write_sample
+
+        last_day = _parse_day(end, "--end") if end else date.today() - timedelta(days=1)
+        with _spinner() as progress:
+            progress.add_task(f"generating {customers:,} people", total=None)
+            summary = write_sample(out_dir, n_customers=customers, seed=seed, end=last_day)
+        table = Table(title=f"sample data in {out_dir} (seed {seed}, last day {last_day})")
+        table.add_column("file")
+        table.add_column("rows", justify="right")
+        for name, rows in summary.files.items():
+            table.add_row(name, f"{rows:,}")
+        out.print(table)
+        out.print(f"config: {out_dir / 'cdp.toml'}   ground truth: {out_dir / 'truth'}")
+
+    _run(action)
+
+
+@app.command()
+def ingest(
+    config: ConfigOption = DEFAULT_CONFIG,
+    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
+) -> None:
+    """Read every source file into the store: typed rows, rejects with reasons."""
+
+    def action() -> None:
+        from profiles.ingest import ingest as run_ingest
+        from profiles.store import Store
+
+        cfg = _config(config)
+        with Store(cfg.store.path) as store, _spinner() as progress:
+            task = progress.add_task("ingesting", total=None)
+            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=tuple(source or ()),
+                                 on_source=lambda name: progress.update(task, description=f"ingesting {name}"))
+        table = Table(title=f"ingest into {cfg.store.path}")
+        for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged", "note"):
+            table.add_column(column, justify="left" if column in ("source", "note") else "right")
+        for r in reports:
+            notes = []
+            if r.skipped:
+                notes.append("file unchanged since last ingest")
+            if r.removed:
+                notes.append(f"{r.removed:,} rows gone from the file removed (mode = replace)")
+            if r.invalid_emails or r.invalid_phones:
+                notes.append(f"kept but not linkable: {r.invalid_emails:,} invalid emails, {r.invalid_phones:,} invalid phones")
+            table.add_row(r.source, f"{r.rows_read:,}", f"{r.accepted:,}", f"{r.rejected:,}", f"{r.added:,}",
+                          f"{r.updated:,}", f"{r.unchanged:,}", "\n".join(notes))
+        out.print(table)
+        for r in reports:
+            for reason, n in r.top_reasons:
+                out.print(f"  {r.source}: {n:,} rows rejected: {reason}", highlight=False)
+        if any(r.rejected for r in reports):
+            out.print("Rejected rows and every reason are in the store's `rejects` table: `cdp rejects`.")
+
+    _run(action)
+
+
+@app.command()
+def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Resolve identities into one profile per person, keeping customer ids stable."""
+
+    def action() -> None:
+        from profiles.store import Store
+        from profiles.unify import unify as run_unify
+
+        cfg = _config(config)
+        with Store(cfg.store.path) as store, _spinner() as progress:
+            progress.add_task("resolving identities", total=None)
+            r = run_unify(store, cfg, now=_now(), run_id=_run_id())
+        out.print(f"[bold]{r.customers:,}[/] customers from {r.records:,} records "
+                  f"({r.linked_records:,} linked; {r.new_customers:,} new ids, {r.merged_ids:,} merged, "
+                  f"{r.split_ids:,} split, {r.retired_ids:,} retired)")
+        if r.unlinked_orders or r.unlinked_events:
+            out.print(f"kept unlinked: {r.unlinked_orders:,} orders whose only identifiers were excluded, "
+                      f"{r.unlinked_events:,} anonymous events")
+        for reason, n in sorted(r.excluded_identifiers.items()):
+            out.print(f"not used as links: {n:,} identifiers ({reason}); see table identifier_exclusions")
+
+    _run(action)
+
+
+@app.command()
+def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Show what the store holds: table sizes and the last runs."""
+
+    def action() -> None:
+        from profiles.store import Store
+
+        cfg = _config(config)
+        with Store(cfg.store.path, read_only=True) as store:
+            table = Table(title=f"store {cfg.store.path}")
+            table.add_column("table")
+            table.add_column("rows", justify="right")
+            for name in ("customers", "orders", "events", "record_map", "identifier_map",
+                         "identifier_exclusions", "rejects", "source_customers", "source_orders", "source_events"):
+                if store.has_table(name):
+                    table.add_row(name, f"{store.count(name):,}")
+            out.print(table)
+            if store.has_table("customers"):
+                top = store.frame("SELECT sources, count(*) AS n FROM customers GROUP BY sources ORDER BY n DESC LIMIT 8")
+                out.print("customers by the sources they appear in:")
+                for row in top.itertuples():
+                    out.print(f"  {row.n:>8,}  {row.sources}")
+
+    _run(action)
+
+
+@app.command()
+def rejects(
+    config: ConfigOption = DEFAULT_CONFIG,
+    source: Annotated[Optional[str], typer.Option("--source", "-s", help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many rows to show.")] = 20,
+) -> None:
+    """List rejected rows with their reasons (raw values are not printed: they may hold personal data)."""
+
+    def action() -> None:
+        from profiles.store import Store
+
+        cfg = _config(config)
+        with Store(cfg.store.path, read_only=True) as store:
+            frame = store.frame(
+                "SELECT source, file, row_number, reason FROM rejects WHERE ? IS NULL OR source = ? "
+                "ORDER BY source, file, row_number LIMIT ?", [source, source, limit])
+        table = Table(title="rejected rows")
+        for column in ("source", "file", "row", "reason"):
+            table.add_column(column)
+        for row in frame.itertuples():
+            table.add_row(row.source, Path(row.file).name, str(row.row_number), row.reason)
+        out.print(table)
+
+    _run(action)
+
+
+def _parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CdpError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

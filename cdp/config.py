@@ -1,0 +1,226 @@
+"""Typed, frozen configuration, read once from `cdp.toml` by the CLI and passed down.
+
+The file is written by hand, so every mistake is reported with the file and the
+offending key (``sources[2].columns.amount``) rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from cdp.errors import ConfigError
+from profiles.schema import KINDS, check_columns
+
+DEFAULT_MAX_LINKED_IDENTIFIERS = 12
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the embedded DuckDB store lives."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One source file and how its columns map onto the canonical fields of its kind.
+
+    ``customer_key_namespace`` lets a source whose ``customer_key`` column holds another
+    source's customer ids (POS receipts carrying the CRM's id) link to that source's
+    records; by default a source's keys only link within the source itself.
+    ``mode`` is ``upsert`` (rows are added or updated by source key; the file may be an
+    increment) or ``replace`` (the file is the whole source; rows no longer in it go).
+    """
+
+    name: str
+    kind: str
+    path: Path
+    columns: Mapping[str, str]
+    default_phone_region: str | None = None
+    timestamp_format: str | None = None
+    timezone: str = "UTC"
+    delimiter: str = ","
+    header: bool = True
+    names: tuple[str, ...] = ()
+    customer_key_namespace: str | None = None
+    mode: str = "upsert"
+
+    @property
+    def key_namespace(self) -> str:
+        return self.customer_key_namespace or self.name
+
+
+@dataclass(frozen=True)
+class UnifyConfig:
+    """Identity-resolution settings.
+
+    ``blocked_identifiers`` extends the built-in block list (placeholder emails, all-zero
+    phones, ...). An identifier seen together with more than ``max_linked_identifiers``
+    distinct other identifiers is treated as shared junk and not used as a link.
+    """
+
+    blocked_identifiers: tuple[str, ...] = ()
+    max_linked_identifiers: int = DEFAULT_MAX_LINKED_IDENTIFIERS
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one shop."""
+
+    path: Path
+    store: StoreConfig
+    sources: tuple[SourceConfig, ...]
+    unify: UnifyConfig = field(default_factory=UnifyConfig)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(f"{self.path}: no source named {name!r}")
+
+
+_SOURCE_KEYS = {
+    "name", "kind", "path", "columns", "default_phone_region", "timestamp_format", "timezone",
+    "delimiter", "header", "names", "customer_key_namespace", "mode",
+}
+_MODES = ("upsert", "replace")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a cdp.toml; relative paths are taken from the file's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (pass --config PATH)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
+    """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
+    base = path.parent
+    unknown = set(raw) - {"store", "sources", "unify"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; expected store, sources, unify")
+    store_raw = _table(raw.get("store", {}), path, "store")
+    store_path = store_raw.get("path", "cdp.duckdb")
+    if not isinstance(store_path, str) or not store_path:
+        raise ConfigError(f"{path}: store.path must be a non-empty string")
+    store = StoreConfig(path=_resolve(base, store_path))
+
+    sources_raw = raw.get("sources", [])
+    if not isinstance(sources_raw, list):
+        raise ConfigError(f"{path}: sources must be an array of tables ([[sources]])")
+    sources = tuple(_parse_source(s, path, base, i) for i, s in enumerate(sources_raw))
+    seen: set[str] = set()
+    for source in sources:
+        if source.name in seen:
+            raise ConfigError(f"{path}: source name {source.name!r} is used twice; names must be unique")
+        seen.add(source.name)
+
+    unify_raw = _table(raw.get("unify", {}), path, "unify")
+    unknown = set(unify_raw) - {"blocked_identifiers", "max_linked_identifiers"}
+    if unknown:
+        raise ConfigError(f"{path}: unify: unknown key(s) {', '.join(sorted(unknown))}")
+    blocked = unify_raw.get("blocked_identifiers", [])
+    if not isinstance(blocked, list) or not all(isinstance(b, str) for b in blocked):
+        raise ConfigError(f"{path}: unify.blocked_identifiers must be a list of strings")
+    max_linked = unify_raw.get("max_linked_identifiers", DEFAULT_MAX_LINKED_IDENTIFIERS)
+    if not isinstance(max_linked, int) or isinstance(max_linked, bool) or max_linked < 1:
+        raise ConfigError(f"{path}: unify.max_linked_identifiers must be a whole number >= 1")
+    unify = UnifyConfig(blocked_identifiers=tuple(blocked), max_linked_identifiers=max_linked)
+    return Config(path=path, store=store, sources=sources, unify=unify)
+
+
+def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
+    where = f"{path}: sources[{index}]"
+    raw = _table(raw, path, f"sources[{index}]")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: 'name' is required (a unique string)")
+    where = f"{path}: source {name!r}"
+    unknown = set(raw) - _SOURCE_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(_SOURCE_KEYS))}")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    file = raw.get("path")
+    if not isinstance(file, str) or not file:
+        raise ConfigError(f"{where}: 'path' is required (a CSV or Parquet file)")
+    columns = raw.get("columns")
+    if not isinstance(columns, dict) or not columns:
+        raise ConfigError(f"{where}: [sources.columns] is required: canonical field = column name in the file")
+    for canonical, column in columns.items():
+        if not isinstance(column, str) or not column:
+            raise ConfigError(f"{where}: columns.{canonical} must be a column name (a non-empty string)")
+    problem = check_columns(kind, columns)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+
+    region = raw.get("default_phone_region")
+    if region is not None:
+        if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"{where}: default_phone_region {region!r} is not an ISO country code phonenumbers knows (e.g. 'PS', 'US')")
+        region = region.upper()
+    timestamp_format = raw.get("timestamp_format")
+    if timestamp_format is not None and (not isinstance(timestamp_format, str) or "%" not in timestamp_format):
+        raise ConfigError(f"{where}: timestamp_format {timestamp_format!r} must be a strftime pattern such as '%Y%m%d'")
+    timezone = raw.get("timezone", "UTC")
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA zone such as 'Asia/Hebron' or 'UTC'") from None
+    delimiter = raw.get("delimiter", ",")
+    if not isinstance(delimiter, str) or not (delimiter == "whitespace" or len(delimiter) == 1):
+        raise ConfigError(f"{where}: delimiter must be one character (',' ';' '|' '\\t') or \"whitespace\"")
+    header = raw.get("header", True)
+    if not isinstance(header, bool):
+        raise ConfigError(f"{where}: header must be true or false")
+    names = raw.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{where}: names must be a list of column names")
+    if not header and not names:
+        raise ConfigError(f"{where}: header = false needs names = [...] to say what the columns are")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: names repeats a column name")
+    namespace = raw.get("customer_key_namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        raise ConfigError(f"{where}: customer_key_namespace must be a source name")
+    mode = raw.get("mode", "upsert")
+    if mode not in _MODES:
+        raise ConfigError(f"{where}: mode {mode!r} is not one of {', '.join(_MODES)}")
+    return SourceConfig(
+        name=name,
+        kind=kind,
+        path=_resolve(base, file),
+        columns=MappingProxyType(dict(columns)),
+        default_phone_region=region,
+        timestamp_format=timestamp_format,
+        timezone=str(timezone),
+        delimiter=delimiter,
+        header=header,
+        names=tuple(names),
+        customer_key_namespace=namespace,
+        mode=mode,
+    )
+
+
+def _table(value: Any, path: Path, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {where} must be a table")
+    return value
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)

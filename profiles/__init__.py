@@ -1,0 +1,1 @@
+"""Sources to unified profiles: ingest, validate, unify, store."""
