@@ -16,6 +16,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -47,7 +48,7 @@ def _run(action: Callable[[], None]) -> None:
     try:
         action()
     except CdpError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[bold red]interrupted:[/] nothing of this run was written")
@@ -121,24 +122,25 @@ def ingest(
             reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=tuple(source or ()),
                                  on_source=lambda name: progress.update(task, description=f"ingesting {name}"))
         table = Table(title=f"ingest into {cfg.store.path}")
-        for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged", "note"):
-            table.add_column(column, justify="left" if column in ("source", "note") else "right")
+        for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged"):
+            table.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
+        notes = []
         for r in reports:
-            notes = []
+            table.add_row(escape(r.source), f"{r.rows_read:,}", f"{r.accepted:,}", f"{r.rejected:,}", f"{r.added:,}",
+                          f"{r.updated:,}", f"{r.unchanged:,}")
             if r.skipped:
-                notes.append("file unchanged since last ingest")
+                notes.append(f"{r.source}: file unchanged since the last ingest; nothing to do")
             if r.removed:
-                notes.append(f"{r.removed:,} rows gone from the file removed (mode = replace)")
+                notes.append(f"{r.source}: {r.removed:,} rows no longer in the file removed (mode = replace)")
             if r.invalid_emails or r.invalid_phones:
-                notes.append(f"kept but not linkable: {r.invalid_emails:,} invalid emails, {r.invalid_phones:,} invalid phones")
-            table.add_row(r.source, f"{r.rows_read:,}", f"{r.accepted:,}", f"{r.rejected:,}", f"{r.added:,}",
-                          f"{r.updated:,}", f"{r.unchanged:,}", "\n".join(notes))
+                notes.append(f"{r.source}: kept but not used for linking: {r.invalid_emails:,} invalid emails, "
+                             f"{r.invalid_phones:,} invalid phones")
+            notes += [f"{r.source}: {n:,} rows rejected: {reason}" for reason, n in r.top_reasons]
         out.print(table)
-        for r in reports:
-            for reason, n in r.top_reasons:
-                out.print(f"  {r.source}: {n:,} rows rejected: {reason}", highlight=False)
+        for note in notes:
+            out.print(f"  {escape(note)}", highlight=False)
         if any(r.rejected for r in reports):
-            out.print("Rejected rows and every reason are in the store's `rejects` table: `cdp rejects`.")
+            out.print("Every rejected row and all its reasons are in the store's `rejects` table: `cdp rejects`.")
 
     _run(action)
 
@@ -213,7 +215,7 @@ def rejects(
         for column in ("source", "file", "row", "reason"):
             table.add_column(column)
         for row in frame.itertuples():
-            table.add_row(row.source, Path(row.file).name, str(row.row_number), row.reason)
+            table.add_row(escape(row.source), escape(Path(row.file).name), str(row.row_number), escape(row.reason))
         out.print(table)
 
     _run(action)

@@ -74,9 +74,11 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str) -> Sou
     file = str(source.path)
     config_digest = source_digest(source)
     raw = read_source(source)
+    # `ingestions` is only ever appended to, so rowid is the order runs were logged in;
+    # ingested_at is not enough: two runs within one second tie.
     last = con.execute(
         "SELECT sha256, config_digest, rows_read, accepted, rejected FROM ingestions "
-        "WHERE source = ? AND NOT skipped ORDER BY ingested_at DESC LIMIT 1", [source.name]).fetchall()
+        "WHERE source = ? AND NOT skipped ORDER BY rowid DESC LIMIT 1", [source.name]).fetchall()
     last = last[0] if last else None
     if last and last[0] == raw.sha256 and last[1] == config_digest:
         report = SourceReport(source.name, file, last[2], last[3], last[4], 0, 0, 0, last[3], skipped=True)

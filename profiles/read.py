@@ -33,6 +33,7 @@ _BLOCK_BYTES = 1 << 26  # one row must fit in a parser block; allows multi-megab
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _WHITESPACE_RUN = re.compile(rb"[ \t]+")
 _LEADING_WHITESPACE = re.compile(rb"(?m)^[ \t]+")
+_TRAILING_WHITESPACE = re.compile(rb"(?m)[ \t]+(?=\r?$)")
 
 
 @dataclass(frozen=True)
@@ -95,12 +96,14 @@ def _read_csv(source: SourceConfig, data: bytes) -> tuple[pd.DataFrame, pd.DataF
         raise SourceError(f"{where} is empty" + (": expected a header line" if source.header else ""))
     delimiter = source.delimiter
     if delimiter == "whitespace":
-        data = _WHITESPACE_RUN.sub(b"\t", _LEADING_WHITESPACE.sub(b"", data))
+        data = _WHITESPACE_RUN.sub(b"\t", _TRAILING_WHITESPACE.sub(b"", _LEADING_WHITESPACE.sub(b"", data)))
         delimiter = "\t"
+    if not data.endswith((b"\n", b"\r")):
+        data += b"\n"  # a header-only file without a final newline is 0 rows, not a parse error
 
     header = _header(source, data, delimiter) if source.header else []
     names = list(source.names) or header
-    _check_columns(source, names, header)
+    _check_columns(source, names, header, names_from_file=not source.names)
     if not source.header and not names:
         raise SourceError(f"{where}: no header and no names = [...] in cdp.toml")
 
@@ -145,14 +148,15 @@ def _read_csv(source: SourceConfig, data: bytes) -> tuple[pd.DataFrame, pd.DataF
         frame = frame.astype({c: "string" for c in frame.columns})
     else:
         frame, undecodable = _decode_columns(table)
-        for index in np.flatnonzero(undecodable):
+        for index in np.flatnonzero(undecodable.any(axis=1)):
             raw = {name: _lossy(table.column(name)[index].as_py()) for name in names}
+            columns = ", ".join(repr(name) for name, bad in zip(names, undecodable[index]) if bad)
             rejects.append({
                 "row_number": int(good_numbers[index]),
                 "raw": json.dumps(raw, ensure_ascii=False),
-                "reason": "not valid UTF-8 text (save the file as UTF-8)",
+                "reason": f"column(s) {columns} not valid UTF-8 text (save the file as UTF-8)",
             })
-        keep = ~undecodable
+        keep = ~undecodable.any(axis=1)
         frame = frame.loc[keep].reset_index(drop=True)
         good_numbers = good_numbers[keep]
     frame[ROW] = good_numbers
@@ -172,14 +176,24 @@ def _header(source: SourceConfig, data: bytes, delimiter: str) -> list[str]:
     return header
 
 
-def _check_columns(source: SourceConfig, names: list[str], header: list[str]) -> None:
+def _check_columns(source: SourceConfig, names: list[str], header: list[str], names_from_file: bool) -> None:
+    """Every mapped column must be in the file, once.
+
+    The error lists the file's columns, unless the first line looks like data (a cell
+    with an email or a phone-length run of digits): in a file without a header line
+    that list would put a customer's details into the message.
+    """
     where = f"source {source.name!r}: file {source.path}"
     if source.names and header and len(source.names) != len(header):
         raise SourceError(f"{where}: names = [...] lists {len(source.names)} columns but the header has {len(header)}")
     wanted = list(dict.fromkeys(source.columns.values()))
     missing = [column for column in wanted if column not in names]
     if missing:
-        found = ", ".join(repr(n) for n in names[:20])
+        if names_from_file and any(_looks_like_data(n) for n in names):
+            found = (f"{len(names)} field(s) in a first line that looks like data, not a header (not shown); "
+                     "for a file without a header line set header = false and names = [...]")
+        else:
+            found = ", ".join(repr(n) for n in names[:20])
         hint = ""
         if len(names) == 1:
             guess = next((d for d in (";", "\t", "|", ",") if d in names[0] and d != source.delimiter), None)
@@ -192,6 +206,10 @@ def _check_columns(source: SourceConfig, names: list[str], header: list[str]) ->
         raise SourceError(f"{where}: column {duplicated[0]!r} appears more than once in the header")
 
 
+def _looks_like_data(cell: str) -> bool:
+    return "@" in cell or sum(c.isdigit() for c in cell) >= 7
+
+
 def _is_utf8(data: bytes) -> bool:
     try:
         codecs.decode(data, "utf-8")
@@ -201,17 +219,17 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _decode_columns(table: pa.Table) -> tuple[pd.DataFrame, np.ndarray]:
-    """Decode binary columns as UTF-8; mark rows where any value is not valid UTF-8."""
-    bad = np.zeros(table.num_rows, dtype=bool)
+    """Decode binary columns as UTF-8; mark (row, column) where a value is not valid UTF-8."""
+    bad = np.zeros((table.num_rows, table.num_columns), dtype=bool)
     columns: dict[str, pd.Series] = {}
-    for name in table.column_names:
+    for j, name in enumerate(table.column_names):
         values = table.column(name).to_pylist()
         decoded = []
         for i, value in enumerate(values):
             try:
                 decoded.append(value.decode("utf-8"))
             except UnicodeDecodeError:
-                bad[i] = True
+                bad[i, j] = True
                 decoded.append("")
         columns[name] = pd.Series(decoded, dtype="string")
     return pd.DataFrame(columns), bad
@@ -228,7 +246,7 @@ def _read_parquet(source: SourceConfig, data: bytes) -> pd.DataFrame:
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceError(f"{where}: not a readable Parquet file ({exc})") from None
     names = table.column_names
-    _check_columns(source, names, names)
+    _check_columns(source, names, names, names_from_file=False)
     frame = pd.DataFrame({name: _parquet_text(table.column(name)) for name in names})
     frame[ROW] = np.arange(1, len(frame) + 1, dtype=np.int64)
     return frame

@@ -5,13 +5,16 @@ frame of canonical, typed columns for the rows that passed and one frame of reje
 (``row_number``, ``raw``, ``reason``) for the rows that did not. Nothing is dropped
 silently: ``len(accepted) + len(rejected) == len(rows)``.
 
-Reasons name the column and what was expected. They quote the offending value for
-numbers, dates and keys, but never for emails, phones or names.
+Reasons name the column and what was expected. They quote the offending value only
+when it is made of digits and date/number punctuation (``'12,50'``, ``'2024-02-30'``)
+or is a junk token (``'NaN'``); anything else — letters, an @, a phone number — may be
+a name, email or phone that landed in the wrong column, and is not shown.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +28,14 @@ from profiles.schema import FIELDS, IDENTIFIERS, REQUIRED
 MAX_VALUE_CHARS = 4096
 _TRUE = frozenset({"yes", "y", "true", "t", "1"})
 _FALSE = frozenset({"no", "n", "false", "f", "0"})
-_ZONE_SUFFIX = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+# An offset ends a value only after a time ("...T10:00+02:00"); "2024-01-15" ends in "-15" but has none.
+_ZONE_SUFFIX = r"[Tt ]\d.*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_CLOCK_WORDS = frozenset({"now", "today"})  # pandas reads these as the current time
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
+_SHOWABLE = re.compile(r"[0-9 .,:+\-/TZ]{1,40}")
+_DATE_START = re.compile(r"\d{4}-\d\d-\d\d")
+_SHOWABLE_TOKENS = frozenset({"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "null", "none", "na", "n/a"})
+NOT_SHOWN = "(value not shown)"
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
     fields = FIELDS[source.kind]
     n = len(rows)
     index = rows.index
-    reasons = _Reasons(index)
+    reasons = _Reasons(index, source.default_phone_region)
     out: dict[str, pd.Series] = {}
     empty: dict[str, pd.Series] = {}
 
@@ -109,8 +118,8 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
     duplicate = keys.notna() & keys.duplicated(keep="first")
     if duplicate.any():
         first_row = rows[ROW].groupby(keys).transform("min")
-        message = (f"source_key (column {source.columns['source_key']!r}) '" + keys.str.slice(0, 60)
-                   + "' already used by row " + first_row.astype("string"))
+        message = (f"source_key (column {source.columns['source_key']!r}) " + shown_values(keys, source.default_phone_region)
+                   + " already used by row " + first_row.astype("string"))
         reasons.add_messages(duplicate, message)
 
     rejected_mask = reasons.any()
@@ -142,8 +151,9 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
 class _Reasons:
     """Collects, per row, every reason it fails, joined with '; '."""
 
-    def __init__(self, index: pd.Index):
+    def __init__(self, index: pd.Index, phone_region: str | None):
         self._text = pd.Series(pd.NA, index=index, dtype="string")
+        self._phone_region = phone_region
 
     def add(self, mask: pd.Series, reason: str) -> None:
         mask = mask.fillna(False).astype(bool)
@@ -151,11 +161,12 @@ class _Reasons:
             self._append(pd.Series(reason, index=self._text.index, dtype="string").where(mask, pd.NA))
 
     def add_values(self, mask: pd.Series, values: pd.Series, prefix: str, suffix: str) -> None:
-        """Add '<prefix> '<value>' <suffix>' for the rows in mask (the value quoted)."""
+        """Add '<prefix> '<value>' <suffix>' for the rows in mask (the value quoted when it is safe to show)."""
         mask = mask.fillna(False).astype(bool)
         if mask.any():
-            shown = values.astype("string").str.slice(0, 60)
-            message = prefix + " '" + shown + "'" + ((" " + suffix) if suffix else "")
+            shown = pd.Series(NOT_SHOWN, index=values.index, dtype="string")
+            shown[mask] = shown_values(values[mask], self._phone_region)
+            message = prefix + " " + shown + ((" " + suffix) if suffix else "")
             self._append(message.where(mask, pd.NA))
 
     def add_messages(self, mask: pd.Series, messages: pd.Series) -> None:
@@ -175,14 +186,32 @@ class _Reasons:
         return self._text
 
 
+def shown_values(values: pd.Series, phone_region: str | None) -> pd.Series:
+    """Each value quoted (``'12,50'``) if it cannot be personal data, else `NOT_SHOWN`.
+
+    Shown: digits with number/date punctuation (fewer than 9 digits unless it starts
+    like a date, and not a valid phone number) and junk tokens such as NaN or inf.
+    """
+    text = values.astype("string").fillna("")
+    digits = text.str.count(r"\d")
+    shape_ok = text.str.fullmatch(_SHOWABLE.pattern).fillna(False) & (
+        (digits < 9) | text.str.match(_DATE_START.pattern).fillna(False))
+    is_phone = normalize_phones(text.where(shape_ok & (digits >= 5), pd.NA), phone_region).notna()
+    ok = (shape_ok & ~is_phone) | text.str.strip().str.lower().isin(_SHOWABLE_TOKENS)
+    return ("'" + text + "'").where(ok, NOT_SHOWN).astype("string")
+
+
 def _timestamps(text, present, source, field, column, reasons) -> pd.Series:
     """UTC timestamps (naive). Values without a zone are read in the source's timezone."""
     if source.timestamp_format:
-        parsed = pd.to_datetime(text.where(present, None), format=source.timestamp_format, errors="coerce")
-        if getattr(parsed.dt, "tz", None) is not None:
-            utc = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        # A format with an offset (%z) gives aware values, possibly with different offsets.
+        with_zone = "%z" in source.timestamp_format or "%Z" in source.timestamp_format
+        if with_zone:
+            parsed = pd.to_datetime(_no_clock_words(text.where(present, None)), format=source.timestamp_format,
+                                    errors="coerce", utc=True)
+            utc = parsed.dt.tz_localize(None)
         else:
-            utc = _localize(parsed, source.timezone)
+            utc = _localize(_naive_datetimes(text.where(present, None), source.timestamp_format), source.timezone)
         expected = f"a date/time in timestamp_format {source.timestamp_format!r}"
     else:
         has_zone = text.str.contains(_ZONE_SUFFIX, regex=True).fillna(False).astype(bool)
@@ -193,7 +222,7 @@ def _timestamps(text, present, source, field, column, reasons) -> pd.Series:
             values = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
             utc.loc[aware] = values.dt.tz_localize(None).astype("datetime64[us]")
         if naive.any():
-            values = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            values = _naive_datetimes(text[naive], "ISO8601")
             utc.loc[naive] = _localize(values, source.timezone).astype("datetime64[us]")
         expected = "an ISO 8601 date or date/time (or set timestamp_format)"
     utc = utc.astype("datetime64[us]")
@@ -202,15 +231,52 @@ def _timestamps(text, present, source, field, column, reasons) -> pd.Series:
     return utc.where(~bad, pd.NaT)
 
 
+def _no_clock_words(text: pd.Series) -> pd.Series:
+    return text.where(~text.str.strip().str.lower().isin(_CLOCK_WORDS).fillna(False), None)
+
+
+def _naive_datetimes(text: pd.Series, format: str) -> pd.Series:
+    """Wall-clock datetimes; NaT for values that do not parse, carry an offset, or say 'now'.
+
+    pandas refuses a column mixing values with and without an offset (it raises even
+    with errors="coerce"); then each value is read on its own.
+    """
+    text = _no_clock_words(text)
+    try:
+        parsed = pd.to_datetime(text, format=format, errors="coerce")
+        if getattr(parsed.dt, "tz", None) is None:
+            return parsed.astype("datetime64[us]")
+    except (ValueError, TypeError):
+        pass
+    return pd.Series([_one_naive_datetime(v, format) for v in text], index=text.index, dtype="datetime64[us]")
+
+
+def _one_naive_datetime(value, format: str):
+    if value is None or pd.isna(value):
+        return pd.NaT
+    try:
+        parsed = pd.to_datetime(value, format=format)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    return pd.NaT if parsed is pd.NaT or parsed.tzinfo is not None else parsed
+
+
 def _localize(naive: pd.Series, zone: str) -> pd.Series:
+    """Local wall-clock times to naive UTC.
+
+    A time that occurs twice (the hour repeated when clocks go back) is read as the
+    first occurrence, as Python's ``fold=0`` does; a time skipped when clocks go
+    forward is moved to the end of the gap.
+    """
     if zone == "UTC":
         return naive
-    local = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+    first_occurrence = np.ones(len(naive), dtype=bool)  # True = the daylight-saving reading
+    local = naive.dt.tz_localize(zone, ambiguous=first_occurrence, nonexistent="shift_forward")
     return local.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def _dates(text, present, field, column, reasons) -> pd.Series:
-    parsed = pd.to_datetime(text.where(present, None), format="ISO8601", errors="coerce")
+    parsed = _naive_datetimes(text.where(present, None), "ISO8601")
     bad = present & (parsed.isna() | (parsed.dt.year < _MIN_YEAR) | (parsed.dt.year > _MAX_YEAR)).fillna(True)
     reasons.add_values(bad, text, f"{field} (column {column!r})", "is not an ISO date (YYYY-MM-DD)")
     return parsed.dt.normalize().astype("datetime64[us]").where(~bad, pd.NaT)

@@ -1,0 +1,144 @@
+"""cdp.toml: every mistake a person can make writing it is a ConfigError naming the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdp.config import load_config
+from cdp.errors import ConfigError
+
+ORDERS = """
+[[sources]]
+name = "shop"
+kind = "orders"
+path = "orders.csv"
+[sources.columns]
+customer_key = "id"
+timestamp = "ts"
+amount = "amount"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cdp.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(path: Path) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_a_valid_config_resolves_paths_from_the_toml_folder_and_keeps_the_mapping(tmp_path):
+    config = load_config(write(tmp_path, '[store]\npath = "data/cdp.duckdb"\n' + ORDERS))
+    assert config.store.path == tmp_path / "data" / "cdp.duckdb"
+    (shop,) = config.sources
+    assert (shop.name, shop.kind, shop.path) == ("shop", "orders", tmp_path / "orders.csv")
+    assert dict(shop.columns) == {"customer_key": "id", "timestamp": "ts", "amount": "amount"}
+    assert (shop.delimiter, shop.timezone, shop.header, shop.mode) == (",", "UTC", True, "upsert")
+
+
+def test_a_utf8_bom_at_the_start_of_the_toml_is_accepted(tmp_path):
+    path = tmp_path / "cdp.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + ORDERS.encode())
+    assert load_config(path).sources[0].name == "shop"
+
+
+def test_missing_config_file_names_the_path_and_the_option(tmp_path):
+    message = config_error(tmp_path / "nowhere.toml")
+    assert str(tmp_path / "nowhere.toml") in message
+    assert "--config" in message
+
+
+def test_bad_toml_names_the_file_and_the_line(tmp_path):
+    path = write(tmp_path, '[[sources]\nname = "shop"\n')
+    message = config_error(path)
+    assert str(path) in message
+    assert "not valid TOML" in message and "line 1" in message
+
+
+def test_unknown_kind_names_the_source_and_the_kinds_there_are(tmp_path):
+    path = write(tmp_path, ORDERS.replace('kind = "orders"', 'kind = "purchases"'))
+    message = config_error(path)
+    assert str(path) in message
+    assert "source 'shop'" in message
+    assert "'purchases'" in message and "customers, orders, events" in message
+
+
+def test_unknown_canonical_field_names_the_source_and_the_field(tmp_path):
+    path = write(tmp_path, ORDERS + 'basket_size = "n"\n')
+    message = config_error(path)
+    assert str(path) in message
+    assert "source 'shop'" in message
+    assert "basket_size" in message and "for kind 'orders'" in message
+
+
+@pytest.mark.parametrize("dropped, needed", [
+    ('amount = "amount"\n', "amount"),
+    ('timestamp = "ts"\n', "timestamp"),
+])
+def test_a_required_field_without_a_column_is_named(tmp_path, dropped, needed):
+    path = write(tmp_path, ORDERS.replace(dropped, ""))
+    message = config_error(path)
+    assert "source 'shop'" in message
+    assert f"needs column(s) for {needed}" in message
+
+
+def test_orders_without_any_identifier_column_are_refused(tmp_path):
+    path = write(tmp_path, ORDERS.replace('customer_key = "id"\n', ""))
+    message = config_error(path)
+    assert "source 'shop'" in message
+    assert "at least one identifier column" in message
+
+
+def test_customers_need_a_source_key(tmp_path):
+    path = write(tmp_path, '[[sources]]\nname = "crm"\nkind = "customers"\npath = "c.csv"\n'
+                           '[sources.columns]\nemail = "email"\n')
+    message = config_error(path)
+    assert "source 'crm'" in message and "source_key" in message
+
+
+def test_the_same_source_name_twice_is_refused(tmp_path):
+    path = write(tmp_path, ORDERS + ORDERS.replace("orders.csv", "more.csv"))
+    message = config_error(path)
+    assert str(path) in message
+    assert "'shop' is used twice" in message
+
+
+@pytest.mark.parametrize("line, key", [
+    ('delimiter = ";;"', "delimiter"),
+    ('timezone = "Mars/Olympus"', "timezone"),
+    ('timestamp_format = "YYYYMMDD"', "timestamp_format"),
+    ('mode = "append"', "mode"),
+    ('default_phone_region = "XX"', "default_phone_region"),
+    ('header = "yes"', "header"),
+    ('colums = 3', "colums"),
+])
+def test_bad_source_options_name_the_source_and_the_key(tmp_path, line, key):
+    path = write(tmp_path, ORDERS.replace('path = "orders.csv"', f'path = "orders.csv"\n{line}'))
+    message = config_error(path)
+    assert "source 'shop'" in message
+    assert key in message
+
+
+def test_header_false_needs_names(tmp_path):
+    path = write(tmp_path, ORDERS.replace('path = "orders.csv"', 'path = "orders.csv"\nheader = false'))
+    message = config_error(path)
+    assert "source 'shop'" in message and "names = [...]" in message
+
+
+def test_column_mapped_to_an_empty_name_is_refused(tmp_path):
+    path = write(tmp_path, ORDERS.replace('amount = "amount"', 'amount = ""'))
+    message = config_error(path)
+    assert "source 'shop'" in message and "columns.amount" in message
+
+
+def test_unknown_top_level_section_is_named(tmp_path):
+    path = write(tmp_path, "[sourcs]\n" + ORDERS)
+    assert "sourcs" in config_error(path)

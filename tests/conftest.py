@@ -1,0 +1,76 @@
+"""Shared test helpers: a throwaway project folder with source files, a cdp.toml and a store."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cdp.config import Config, load_config
+from profiles.ingest import SourceReport, ingest
+from profiles.store import Store
+
+NOW = datetime(2024, 7, 1, 12, 0)
+
+
+def toml_value(value) -> str:
+    """A Python value as TOML (strings, booleans, numbers and lists of them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+
+
+class Project:
+    """A folder holding source files, a cdp.toml written from dicts, and a DuckDB store."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.runs = 0
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        """Write a source file byte for byte (str is encoded as UTF-8, newlines untouched)."""
+        path = self.root / name
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    def config(self, *sources: dict) -> Config:
+        """Write cdp.toml with these [[sources]] (each a dict with a 'columns' dict) and load it."""
+        parts = ['[store]\npath = "store.duckdb"\n']
+        for source in sources:
+            lines = ["[[sources]]"] + [f"{k} = {toml_value(v)}" for k, v in source.items() if k != "columns"]
+            lines += ["[sources.columns]"] + [f"{k} = {toml_value(v)}" for k, v in source["columns"].items()]
+            parts.append("\n".join(lines) + "\n")
+        (self.root / "cdp.toml").write_text("\n".join(parts), encoding="utf-8")
+        return load_config(self.root / "cdp.toml")
+
+    def ingest(self, config: Config, *names: str) -> dict[str, SourceReport]:
+        """One `cdp ingest` run; reports by source name. Every report must add up."""
+        self.runs += 1
+        with Store(config.store.path) as store:
+            reports = ingest(store, config, now=NOW, run_id=f"run{self.runs}", sources=names)
+        for r in reports:
+            assert r.accepted + r.rejected == r.rows_read, r
+        return {r.source: r for r in reports}
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with Store(self.root / "store.duckdb", read_only=True) as store:
+            return store.frame(sql, params)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every ingest table, in a stable order: for before/after comparisons."""
+        order = {"source_customers": "source, source_key", "source_orders": "source, source_key",
+                 "source_events": "source, source_key", "rejects": "source, file, row_number",
+                 "ingestions": "ingested_at, run_id, source"}
+        return {t: self.query(f"SELECT * FROM {t} ORDER BY {o}") for t, o in order.items()}
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path)
