@@ -34,7 +34,7 @@ _ASCENDING = "01234567890"
 def normalize_emails(values: pd.Series) -> pd.Series:
     """Trimmed, lower-cased emails; NA where the value is empty or not shaped like an email."""
     text = values.astype("string").str.strip().str.lower()
-    ok = text.str.fullmatch(_EMAIL.pattern).fillna(False).astype(bool)
+    ok = text.str.match(_EMAIL.pattern).fillna(False).astype(bool)  # anchored pattern; runs in Arrow
     return text.where(ok, pd.NA).astype("string")
 
 
@@ -43,14 +43,54 @@ def normalize_phones(values: pd.Series, region: str | None) -> pd.Series:
 
     Numbers written with a country code (``+970…``, ``00970…``) parse anywhere; local
     numbers (``059…``) need ``region``, the source's ``default_phone_region``.
+
+    Validity is always phonenumbers' ``is_valid_number``. To keep a million rows cheap,
+    the common shapes (international, or local with the region's plain national prefix)
+    are turned into a candidate E.164 string first, so the formats of one number collapse
+    into one check; anything the shortcut cannot settle goes through ``phonenumbers.parse``.
     """
     text = values.astype("string")
     cleaned = text.str.strip().str.replace(_PHONE_JUNK_CHARS, "", regex=True)
     cleaned = cleaned.where(~cleaned.str.startswith("00").fillna(False), "+" + cleaned.str.slice(2))
-    distinct = pd.unique(cleaned.dropna())
-    mapping = {raw: _e164(raw, region) for raw in distinct if raw}
-    out = cleaned.map(mapping, na_action="ignore")
-    return out.astype("string")
+    cleaned = cleaned.where(cleaned.str.len() > 0, pd.NA)
+    candidate = _candidates(cleaned, region)
+    checked = {c: _valid_candidate(c) for c in pd.unique(candidate.dropna())}
+    out = candidate.map(checked, na_action="ignore").astype("string")
+    unsettled = cleaned.notna() & out.isna()
+    if unsettled.any():
+        slow = {raw: _e164(raw, region) for raw in pd.unique(cleaned[unsettled])}
+        out = out.where(~unsettled, cleaned.map(slow, na_action="ignore").astype("string"))
+    return out
+
+
+def _candidates(cleaned: pd.Series, region: str | None) -> pd.Series:
+    """'+<country code><national number>' for the shapes that need no parsing rules."""
+    international = cleaned.str.startswith("+").fillna(False)
+    candidate = cleaned.where(international, pd.NA)
+    if region:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        prefix = metadata.national_prefix if metadata is not None else None
+        plain_prefix = prefix is not None and prefix.isdigit() and metadata.national_prefix_for_parsing in (None, prefix)
+        local = cleaned.where(~international, pd.NA)
+        if plain_prefix:
+            local = local.where(local.str.startswith(prefix).fillna(False), pd.NA).str.slice(len(prefix))
+            candidate = candidate.fillna("+" + str(metadata.country_code) + local)
+    return candidate
+
+
+def _valid_candidate(candidate: str) -> str | None:
+    digits = candidate[1:]
+    if not digits.isdigit():
+        return None
+    for length in (1, 2, 3):
+        code = int(digits[:length])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[length:]
+            if not national or national.startswith("0"):
+                return None  # leading zeros (Italy) need the full parser
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            return candidate if phonenumbers.is_valid_number(number) else None
+    return None
 
 
 def _e164(raw: str, region: str | None) -> str | None:
@@ -71,18 +111,14 @@ def placeholder_emails(emails: pd.Series) -> pd.Series:
 
 
 def placeholder_phones(phones: pd.Series) -> pd.Series:
-    """True for E.164 phones whose subscriber digits are one repeated digit or an ascending run (…9999999, …1234567)."""
-    out = np.zeros(len(phones), dtype=bool)
-    for i, value in enumerate(phones.tolist()):
-        if isinstance(value, str):
-            out[i] = _is_placeholder_phone(value)
-    return pd.Series(out, index=phones.index)
+    """True for E.164 phones whose last seven digits are one repeated digit or an ascending run (…9999999, …1234567).
+
+    Seven digits is the shortest subscriber number in most numbering plans, so the rule
+    needs no parsing and cannot fire on a country or area code alone.
+    """
+    flags = [isinstance(v, str) and _is_placeholder_tail(v[-7:]) for v in phones.tolist()]
+    return pd.Series(flags, index=phones.index, dtype=bool)
 
 
-def _is_placeholder_phone(e164: str) -> bool:
-    try:
-        nsn = phonenumbers.national_significant_number(phonenumbers.parse(e164, None))
-    except phonenumbers.NumberParseException:
-        return True
-    tail = nsn[2:] if len(nsn) > 6 else nsn
-    return len(set(tail)) == 1 or (len(tail) >= 7 and tail in _ASCENDING)
+def _is_placeholder_tail(tail: str) -> bool:
+    return len(tail) == 7 and (len(set(tail)) == 1 or tail in _ASCENDING)

@@ -28,7 +28,7 @@ SCHEMA_VERSION = 1
 
 _IDENTITY = """
     source VARCHAR NOT NULL, source_key VARCHAR NOT NULL, row_number BIGINT NOT NULL,
-    row_digest VARCHAR NOT NULL, file VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
+    row_digest UBIGINT NOT NULL, file VARCHAR NOT NULL, ingested_at TIMESTAMP NOT NULL,
     customer_key VARCHAR, key_namespace VARCHAR, email VARCHAR, email_norm VARCHAR,
     phone VARCHAR, phone_norm VARCHAR, external_id VARCHAR,
 """
@@ -111,7 +111,8 @@ class Store:
         return int(self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
 
     def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, params or []).df()
+        """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
+        return self.con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
 
     def close(self) -> None:
         self.con.close()
@@ -121,6 +122,13 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _arrow_types(arrow_type: pa.DataType):
+    """Strings stay Arrow-backed (no Python objects); everything else takes pandas' defaults."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
 
 
 def register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:

@@ -27,6 +27,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -123,14 +124,19 @@ def find_exclusions(edges: pd.DataFrame, settings: UnifyConfig, regions: tuple[s
     blocked = _blocked_values(settings.blocked_identifiers, regions)
     reasons[distinct["id_value"].isin(blocked) & reasons.isna()] = "on the configured block list"
 
-    # Hubs: distinct co-occurring identifiers per identifier.
-    pairs = edges[["rec", "id_key"]].merge(edges[["rec", "id_key"]], on="rec", suffixes=("", "_other"))
-    pairs = pairs[pairs["id_key"] != pairs["id_key_other"]]
-    degree = pairs.drop_duplicates(["id_key", "id_key_other"]).groupby("id_key").size()
-    records = edges.groupby("id_key")["rec"].nunique()
+    # Hubs: distinct co-occurring identifiers per identifier (a self-join on the record, in DuckDB).
+    con = duckdb.connect()
+    con.register("edges", edges[["rec", "id_key"]])
+    stats = con.sql("""
+        SELECT a.id_key, count(DISTINCT a.rec) AS records,
+               count(DISTINCT b.id_key) FILTER (WHERE b.id_key <> a.id_key) AS linked_identifiers
+        FROM edges a JOIN edges b ON a.rec = b.rec
+        GROUP BY a.id_key""").to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
+    con.close()
+    stats = stats.set_index("id_key")
     distinct = distinct.assign(
-        linked_identifiers=distinct["id_key"].map(degree).fillna(0).astype("int64"),
-        records=distinct["id_key"].map(records).astype("int64"),
+        linked_identifiers=distinct["id_key"].map(stats["linked_identifiers"]).astype("int64"),
+        records=distinct["id_key"].map(stats["records"]).astype("int64"),
     )
     hub = (distinct["linked_identifiers"] > settings.max_linked_identifiers) & reasons.isna()
     reasons[hub] = f"seen with more than {settings.max_linked_identifiers} other identifiers"
@@ -230,24 +236,26 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, previous: pd.Series, r
 
     ids = pd.Series(comp_first.index.map(survivors), index=comp_first.index, dtype="object")
     taken = set(registry["customer_id"]) if len(registry) else set()
-    created = []
     sources = records["source"].to_numpy()
     keys = records["source_key"].to_numpy()
-    for label in ids.index[ids.isna()]:
-        first = comp_first[label]
+    fresh = ids.index[ids.isna()]
+    firsts = comp_first[fresh].to_numpy()
+    candidates = [new_customer_id(sources[f], keys[f]) for f in firsts]
+    created = []
+    for position, candidate in enumerate(candidates):
         salt = 0
-        candidate = new_customer_id(sources[first], keys[first])
-        while candidate in taken:
+        while candidate in taken:  # a collision, or a split-off part whose first record founded an older id
             salt += 1
-            candidate = new_customer_id(sources[first], keys[first], salt)
+            candidate = new_customer_id(sources[firsts[position]], keys[firsts[position]], salt)
         taken.add(candidate)
-        ids[label] = candidate
         created.append(candidate)
+    ids[fresh] = created
 
     customer_id = pd.Series(frame["label"].map(ids), dtype="string")
     moved = frame.assign(now=customer_id).dropna(subset=["prev", "now"])
-    survivor_of = dict(merges)
-    moved = moved[moved["prev"].map(lambda p: survivor_of.get(p, p)) != moved["now"]]
+    survivor_of = pd.Series(dict(merges), dtype="object")
+    resolved = moved["prev"].map(survivor_of).fillna(moved["prev"])
+    moved = moved[resolved != moved["now"]]
     splits = [(p, n, int(c)) for (p, n), c in moved.groupby(["prev", "now"]).size().items()]
     live = set(winners["prev"])
     retired = sorted(set(registry.loc[registry["status"] == "active", "customer_id"]) - live) if len(registry) else []
@@ -313,13 +321,12 @@ def _write(con, records: pd.DataFrame, usable: pd.DataFrame, excluded: pd.DataFr
         "kind", "source", "source_key", "customer_id", "source_rank", "record_time",
         "email_use", "phone_use", "external_id_use"]]
     register(con, "assigned", assigned)
-    con.execute("CREATE OR REPLACE TABLE record_map AS SELECT source, source_key, kind, customer_id FROM assigned "
-                "ORDER BY customer_id, source, source_key")
+    con.execute("CREATE OR REPLACE TABLE record_map AS SELECT source, source_key, kind, customer_id FROM assigned")
 
     ident = usable.merge(records[["source", "customer_id"]], left_on="rec", right_index=True)
     ident = ident.dropna(subset=["customer_id"])[["customer_id", "id_type", "id_value", "source"]].drop_duplicates()
     register(con, "ident", ident)
-    con.execute("CREATE OR REPLACE TABLE identifier_map AS SELECT * FROM ident ORDER BY customer_id, id_type, id_value, source")
+    con.execute("CREATE OR REPLACE TABLE identifier_map AS SELECT * FROM ident")
     register(con, "excluded", excluded.assign(run_id=run_id)[
         ["id_type", "id_value", "reason", "records", "linked_identifiers", "run_id"]])
     con.execute("CREATE OR REPLACE TABLE identifier_exclusions AS SELECT * FROM excluded ORDER BY id_type, id_value")
@@ -329,14 +336,12 @@ def _write(con, records: pd.DataFrame, usable: pd.DataFrame, excluded: pd.DataFr
                o.timestamp, o.amount, o.quantity, o.product_id, o.category, o.channel, o.currency,
                o.discount, o.is_return
         FROM source_orders o LEFT JOIN assigned m
-          ON m.kind = 'orders' AND m.source = o.source AND m.source_key = o.source_key
-        ORDER BY o.timestamp, order_id""")
+          ON m.kind = 'orders' AND m.source = o.source AND m.source_key = o.source_key""")
     con.execute("""CREATE OR REPLACE TABLE events AS
         SELECT e.source || ':' || e.source_key AS event_id, m.customer_id, e.anonymous_id, e.source,
                e.source_key, e.timestamp, e.event_type, e.channel, e.campaign, e.product_id, e.category, e.value
         FROM source_events e LEFT JOIN assigned m
-          ON m.kind = 'events' AND m.source = e.source AND m.source_key = e.source_key
-        ORDER BY e.timestamp, event_id""")
+          ON m.kind = 'events' AND m.source = e.source AND m.source_key = e.source_key""")
     _write_golden(con)
 
     history = (
@@ -391,6 +396,5 @@ def _write_golden(con) -> None:
             count(*) FILTER (WHERE kind = 'events') AS n_events,
             string_agg(DISTINCT source, ',' ORDER BY source) AS sources
         FROM linked
-        GROUP BY customer_id
-        ORDER BY customer_id""")
+        GROUP BY customer_id""")
     con.execute("DROP TABLE linked")

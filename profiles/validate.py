@@ -13,6 +13,8 @@ a name, email or phone that landed in the wrong column, and is not shown.
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 import re
 from dataclasses import dataclass
@@ -114,7 +116,7 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
     if "source_key" in source.columns:
         keys = out["source_key"]
     else:
-        keys = _derived_keys(digests)
+        keys = _derived_keys(rows, source)
     duplicate = keys.notna() & keys.duplicated(keep="first")
     if duplicate.any():
         first_row = rows[ROW].groupby(keys).transform("min")
@@ -297,20 +299,30 @@ def _numbers(text, present, kind, field, column, reasons) -> pd.Series:
 
 
 def _row_digests(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
-    """A 64-bit digest (hex) of each row's mapped values as written: same text, same digest."""
-    columns = list(dict.fromkeys(source.columns.values()))
-    hashed = pd.util.hash_pandas_object(rows[columns].astype("string").fillna(""), index=False)
-    return pd.Series([f"{h:016x}" for h in hashed.to_numpy()], index=rows.index, dtype="string")
+    """A 64-bit digest of each row's mapped values as written: what tells a changed row from a re-read one."""
+    hashed = pd.util.hash_pandas_object(rows[_mapped_columns(source)].astype("string").fillna(""), index=False)
+    return pd.Series(hashed.to_numpy(), index=rows.index, dtype="uint64")
 
 
-def _derived_keys(digests: pd.Series) -> pd.Series:
-    """A deterministic key for sources without one: the row digest and its occurrence number.
+def _derived_keys(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
+    """A deterministic key for sources without one: a BLAKE2 digest of the mapped values and an occurrence number.
 
     Identical rows (the same CD bought twice the same day) are kept apart by the
-    occurrence number, so a re-read of the same file yields the same keys.
+    occurrence number, so a re-read of the same file yields the same keys. The digest is
+    a fixed algorithm, not pandas' hash, so keys survive library upgrades.
     """
+    columns = _mapped_columns(source)
+    joined = rows[columns[0]].astype("string").fillna("")
+    for column in columns[1:]:
+        joined = joined + "\x1f" + rows[column].astype("string").fillna("")
+    digests = pd.Series([hashlib.blake2b(v.encode("utf-8"), digest_size=8).hexdigest() for v in joined.tolist()],
+                        index=rows.index, dtype="string")
     occurrence = digests.groupby(digests).cumcount()
     return digests + "-" + occurrence.astype("string")
+
+
+def _mapped_columns(source: SourceConfig) -> list[str]:
+    return list(dict.fromkeys(source.columns.values()))
 
 
 def _empty(kind: str, index: pd.Index) -> pd.Series:
