@@ -147,6 +147,7 @@ JOURNEY_TRACKING_WEB = 0.25
 JOURNEY_TRACKING_STORE = 0.08
 CHECKOUT_TRACKING = 0.5
 INVALID_ORDER_SHARE = 0.002
+WEB_DELIVERY_PHONE_SHARE = 0.4  # web orders whose checkout form carries a delivery phone
 INVALID_EVENT_SHARE = 0.001
 
 SHOP_DOMAIN = "zaytoun.example"
@@ -355,10 +356,11 @@ SOURCE_SPECS: tuple[SourceSpec, ...] = (
         "consent_email": "consent_email", "consent_sms": "consent_sms", "created_at": "created_at",
     }), MappingProxyType({"default_phone_region": "PS", "timezone": STORE_TIMEZONE}), with_bom=True),
     SourceSpec("web_orders", "orders", MappingProxyType({
-        "source_key": "order_id", "email": "email", "timestamp": "created_at", "amount": "amount",
+        "source_key": "order_id", "email": "email", "phone": "delivery_phone", "timestamp": "created_at",
+        "amount": "amount",
         "quantity": "items", "product_id": "sku", "category": "category", "channel": "channel",
         "currency": "currency", "discount": "discount", "is_return": "is_return",
-    }), MappingProxyType({})),
+    }), MappingProxyType({"default_phone_region": "PS"})),
     SourceSpec("pos_receipts", "orders", MappingProxyType({
         "source_key": "receipt_id", "phone": "phone", "external_id": "loyalty_card",
         "timestamp": "date", "amount": "amount", "quantity": "items", "product_id": "sku",
@@ -1349,6 +1351,11 @@ def _order_sources(rng: np.random.Generator, persons: pd.DataFrame, ids: _Identi
     # Orders taken by staff over the phone carry the shop's own email.
     staff_order = ~ids.has_email[person] | (rng.random(n) < 0.01)
     email = _where(staff_order, STORE_EMAIL, _noisy_emails(rng, true_email))
+    # Checkout asks for a delivery phone (optional); staff taking an order by phone always note it.
+    phone_then = _where(ids.phone_changed_day[person] > w["day"].to_numpy(),
+                        ids.old_phone_nsn.take(person), ids.phone_nsn.take(person))
+    give_phone = ids.has_phone[person] & (staff_order | (rng.random(n) < WEB_DELIVERY_PHONE_SHARE))
+    delivery_phone = _where(give_phone, _format_phones(rng, ids.phone_cc.take(person), phone_then), "")
     code = np.array([c[0] for c in _COUNTRIES])[persons["country_index"].to_numpy()[person]]
     usd = ~np.isin(code, ["PS", "IL"])
     to_currency = np.where(usd, 1.0 / ILS_PER_USD, 1.0)
@@ -1356,6 +1363,7 @@ def _order_sources(rng: np.random.Generator, persons: pd.DataFrame, ids: _Identi
         "order_id": _seq_ids("W", n, 7),
         "created_at": _local_iso(w["time_s"].to_numpy()),
         "email": email,
+        "delivery_phone": delivery_phone,
         "amount": _money(w["value_ils"].to_numpy() * to_currency),
         "items": _int_text(w["items"].to_numpy()),
         "sku": _take(skus, w["sku"].to_numpy()), "category": _take(CATEGORIES, w["category"].to_numpy()),

@@ -253,8 +253,7 @@ def assign_ids(records: pd.DataFrame, labels: np.ndarray, previous: pd.Series, r
 
     customer_id = pd.Series(frame["label"].map(ids), dtype="string")
     moved = frame.assign(now=customer_id).dropna(subset=["prev", "now"])
-    survivor_of = pd.Series(dict(merges), dtype="object")
-    resolved = moved["prev"].map(survivor_of).fillna(moved["prev"])
+    resolved = moved["prev"].replace(dict(merges)) if merges else moved["prev"]
     moved = moved[resolved != moved["now"]]
     splits = [(p, n, int(c)) for (p, n), c in moved.groupby(["prev", "now"]).size().items()]
     live = set(winners["prev"])
