@@ -117,7 +117,7 @@ def ingest(
         from profiles.store import Store
 
         cfg = _config(config)
-        with Store(cfg.store.path) as store, _spinner() as progress:
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
             task = progress.add_task("ingesting", total=None)
             reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=tuple(source or ()),
                                  on_source=lambda name: progress.update(task, description=f"ingesting {name}"))
@@ -154,7 +154,7 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
         from profiles.unify import unify as run_unify
 
         cfg = _config(config)
-        with Store(cfg.store.path) as store, _spinner() as progress:
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
             progress.add_task("resolving identities", total=None)
             r = run_unify(store, cfg, now=_now(), run_id=_run_id())
         out.print(f"[bold]{r.customers:,}[/] customers from {r.records:,} records "

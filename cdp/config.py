@@ -6,6 +6,7 @@ offending key (``sources[2].columns.amount``) rather than a traceback.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,16 @@ from cdp.errors import ConfigError
 from profiles.schema import KINDS, check_columns
 
 DEFAULT_MAX_LINKED_IDENTIFIERS = 12
+DEFAULT_MEMORY_LIMIT = "1500MB"
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Where the embedded DuckDB store lives."""
+    """Where the embedded DuckDB store lives, and how much memory DuckDB may use before spilling to disk."""
 
     path: Path
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,13 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
         raise ConfigError(f"{path}: store.path must be a non-empty string")
-    store = StoreConfig(path=_resolve(base, store_path))
+    unknown = set(store_raw) - {"path", "memory_limit"}
+    if unknown:
+        raise ConfigError(f"{path}: store: unknown key(s) {', '.join(sorted(unknown))}; expected path, memory_limit")
+    memory_limit = store_raw.get("memory_limit", DEFAULT_MEMORY_LIMIT)
+    if not isinstance(memory_limit, str) or not _MEMORY.match(memory_limit.strip()):
+        raise ConfigError(f"{path}: store.memory_limit {memory_limit!r} must be a size such as '1500MB' or '4GB'")
+    store = StoreConfig(path=_resolve(base, store_path), memory_limit=memory_limit.strip())
 
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):

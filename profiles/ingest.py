@@ -61,15 +61,17 @@ def ingest(
     """Ingest the named sources (all when empty) in one transaction; return a report per source."""
     chosen = [config.source(name) for name in sources] if sources else list(config.sources)
     reports = []
+    phone_cache: dict[str, str | None] = {}  # one number written in several sources is checked once
     with store.transaction() as con:
         for source in chosen:
             if on_source:
                 on_source(source.name)
-            reports.append(_ingest_source(con, source, now, run_id))
+            reports.append(_ingest_source(con, source, now, run_id, phone_cache))
     return reports
 
 
-def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str) -> SourceReport:
+def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
+                   phone_cache: dict[str, str | None]) -> SourceReport:
     table = SOURCE_TABLES[source.kind]
     file = str(source.path)
     config_digest = source_digest(source)
@@ -85,22 +87,22 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str) -> Sou
         _log(con, run_id, report, raw.sha256, config_digest, now)
         return report
 
-    checked = validate_rows(source, raw.rows)
+    checked = validate_rows(source, raw.rows, phone_cache)
     accepted = checked.accepted
-    accepted.insert(accepted.columns.get_loc("row_digest") + 1, "file", file)
-    accepted.insert(accepted.columns.get_loc("file") + 1, "ingested_at", pd.Timestamp(now))
     rejects = pd.concat([raw.rejects, checked.rejected], ignore_index=True).sort_values("row_number")
 
-    columns = ["source", "source_key", "row_number", "row_digest", "file", "ingested_at",
-               "customer_key", "key_namespace", "email", "email_norm", "phone", "phone_norm",
-               "external_id"] + [f for f in FIELDS[source.kind] if f not in
-                                 ("source_key", "customer_key", "email", "phone", "external_id")]
-    register(con, "incoming", accepted[columns])
-    con.execute("""CREATE OR REPLACE TEMP TABLE incoming_changes AS
+    identity = ["customer_key", "key_namespace", "email", "email_norm", "phone", "phone_norm", "external_id"]
+    content = identity + [f for f in FIELDS[source.kind] if f not in ("source_key",) + tuple(identity)]
+    register(con, "incoming", accepted[["source", "source_key", "row_number"] + content])
+    # The row digest is of the typed values: a file re-saved with other line endings or
+    # number formatting is unchanged; an edited value is an update.
+    digest = "hash(" + ", ".join(f'"{c}"' for c in content) + ")"
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE incoming_changes AS
         SELECT i.*, e.source_key IS NULL AS is_new
-        FROM incoming i LEFT JOIN (SELECT source_key, row_digest FROM {t} WHERE source = ?) e
+        FROM (SELECT *, {digest} AS row_digest FROM incoming) i
+        LEFT JOIN (SELECT source_key, row_digest FROM {table} WHERE source = ?) e
           ON e.source_key = i.source_key
-        WHERE e.row_digest IS DISTINCT FROM i.row_digest""".format(t=table), [source.name])
+        WHERE e.row_digest IS DISTINCT FROM i.row_digest""", [source.name])
     added, updated = con.execute(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM incoming_changes").fetchall()[0]
     removed = 0
@@ -112,8 +114,10 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str) -> Sou
                     [source.name])
     con.execute(f"DELETE FROM {table} WHERE source = ? AND source_key IN "
                 "(SELECT source_key FROM incoming_changes WHERE NOT is_new)", [source.name])
+    columns = ["source", "source_key", "row_number", "row_digest"] + content
     col_list = ", ".join(f'"{c}"' for c in columns)
-    con.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM incoming_changes")
+    con.execute(f"INSERT INTO {table} ({col_list}, file, ingested_at) SELECT {col_list}, ?, ? FROM incoming_changes",
+                [file, pd.Timestamp(now)])
     con.execute("DROP TABLE incoming_changes")
     con.unregister("incoming")
 

@@ -38,7 +38,7 @@ def normalize_emails(values: pd.Series) -> pd.Series:
     return text.where(ok, pd.NA).astype("string")
 
 
-def normalize_phones(values: pd.Series, region: str | None) -> pd.Series:
+def normalize_phones(values: pd.Series, region: str | None, cache: dict[str, str | None] | None = None) -> pd.Series:
     """E.164 phone numbers; NA where the value is empty or not a valid number.
 
     Numbers written with a country code (``+970…``, ``00970…``) parse anywhere; local
@@ -48,13 +48,19 @@ def normalize_phones(values: pd.Series, region: str | None) -> pd.Series:
     the common shapes (international, or local with the region's plain national prefix)
     are turned into a candidate E.164 string first, so the formats of one number collapse
     into one check; anything the shortcut cannot settle goes through ``phonenumbers.parse``.
+    ``cache`` (candidate → E.164 or None) may be shared between calls: the candidates are
+    region-independent, so a number seen in several sources is checked once.
     """
     text = values.astype("string")
     cleaned = text.str.strip().str.replace(_PHONE_JUNK_CHARS, "", regex=True)
     cleaned = cleaned.where(~cleaned.str.startswith("00").fillna(False), "+" + cleaned.str.slice(2))
     cleaned = cleaned.where(cleaned.str.len() > 0, pd.NA)
     candidate = _candidates(cleaned, region)
-    checked = {c: _valid_candidate(c) for c in pd.unique(candidate.dropna())}
+    cache = {} if cache is None else cache
+    for c in pd.unique(candidate.dropna()):
+        if c not in cache:
+            cache[c] = _valid_candidate(c)
+    checked = cache
     out = candidate.map(checked, na_action="ignore").astype("string")
     unsettled = cleaned.notna() & out.isna()
     if unsettled.any():

@@ -66,7 +66,7 @@ SOURCE_TABLES = {"customers": "source_customers", "orders": "source_orders", "ev
 class Store:
     """An open connection to the store file. Use as a context manager."""
 
-    def __init__(self, path: Path, read_only: bool = False):
+    def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None):
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist yet: run `cdp ingest` first")
@@ -79,6 +79,8 @@ class Store:
             raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
         except duckdb.Error as exc:
             raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
         if not read_only:
             self._create()
 

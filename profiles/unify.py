@@ -2,15 +2,16 @@
 
 Three parts, kept apart as in record-linkage practice:
 
-1. **Identifiers** (`identifier_edges`): every source record's normalized identifiers
-   (email, E.164 phone, external_id, and customer_key within its namespace), minus
-   the ones that must not link: placeholders on the block list and identifiers seen
-   with implausibly many other identifiers (a shop's walk-in phone, a shared inbox).
+1. **Identifiers**: every source record's normalized identifiers (email, E.164 phone,
+   external_id, and customer_key within its namespace), minus the ones that must not
+   link (`find_exclusions`): placeholders on the block list and identifiers seen with
+   implausibly many other identifiers (a shop's walk-in phone, a shared inbox).
    Excluded identifiers are reported in ``identifier_exclusions``.
 2. **Linking** (`link_components`): records sharing any identifier are the same
    person, transitively: connected components of the record–identifier graph.
    A web cookie (anonymous_id) only attaches events that carry nothing else to the
-   one customer its logged-in events belong to; it never joins two customers.
+   one customer its logged-in events belong to; it never joins two customers
+   (`attach_anonymous`).
 3. **Stable ids** (`assign_ids`): a component keeps the id its records had before.
    When new data joins components that had different ids, the oldest id survives
    and the others are recorded as merged into it; when a component breaks apart,
@@ -19,6 +20,10 @@ Three parts, kept apart as in record-linkage practice:
 
 Golden records take each attribute's most recent non-null value, ties going to the
 source listed first in cdp.toml.
+
+The heavy set work (stacking records, the identifier table, co-occurrence counts, the
+final joins) runs as SQL on the store's own connection; Python holds only integer
+arrays (record and identifier numbers, component labels) and the distinct identifiers.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
-import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -39,6 +45,7 @@ from profiles.normalize import normalize_emails, normalize_phones, placeholder_e
 from profiles.store import Store, register
 
 ID_TYPES = ("email", "phone", "external_id", "customer_key")
+_KIND_CODES = {"customers": 0, "orders": 1, "events": 2}
 
 
 @dataclass(frozen=True)
@@ -57,91 +64,31 @@ class UnifyReport:
     excluded_identifiers: dict[str, int]
 
 
-def load_records(store: Store, config: Config) -> pd.DataFrame:
-    """Every source record with its identifiers, ordered by (source, source_key)."""
-    rank = pd.DataFrame({"source": [s.name for s in config.sources],
-                         "source_rank": np.arange(len(config.sources), dtype=np.int64)})
-    register(store.con, "source_rank", rank)
-    frame = store.frame("""
-        SELECT r.kind, r.source, r.source_key, r.customer_key, r.key_namespace, r.email_norm,
-               r.phone_norm, r.external_id, r.anonymous_id, r.record_time,
-               coalesce(k.source_rank, 1000000) AS source_rank
-        FROM (
-            SELECT 'customers' AS kind, source, source_key, customer_key, key_namespace, email_norm,
-                   phone_norm, external_id, NULL::VARCHAR AS anonymous_id,
-                   coalesce(created_at, ingested_at) AS record_time FROM source_customers
-            UNION ALL
-            SELECT 'orders', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
-                   external_id, NULL, timestamp FROM source_orders
-            UNION ALL
-            SELECT 'events', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
-                   external_id, anonymous_id, timestamp FROM source_events
-        ) r LEFT JOIN source_rank k USING (source)
-        ORDER BY r.source, r.source_key""")
-    store.con.unregister("source_rank")
-    return frame
-
-
-def identifier_edges(records: pd.DataFrame) -> pd.DataFrame:
-    """Long table (rec, id_type, id_value, id_key) of every identifier on every record."""
-    parts = []
-    rec = np.arange(len(records), dtype=np.int64)
-    for id_type in ID_TYPES:
-        column = "email_norm" if id_type == "email" else "phone_norm" if id_type == "phone" else id_type
-        values = records[column].astype("string")
-        if id_type == "customer_key":
-            keyed = records["key_namespace"].astype("string") + "\x1f" + values
-        else:
-            keyed = values
-        present = values.notna().to_numpy()
-        parts.append(pd.DataFrame({
-            "rec": rec[present],
-            "id_type": id_type,
-            "id_value": values[present].to_numpy(),
-            "id_key": (id_type + ":" + keyed[present]).to_numpy(),
-        }))
-    edges = pd.concat(parts, ignore_index=True)
-    edges["id_type"] = edges["id_type"].astype("string")
-    return edges
-
-
-def find_exclusions(edges: pd.DataFrame, settings: UnifyConfig, regions: tuple[str, ...]) -> pd.DataFrame:
+def find_exclusions(identifiers: pd.DataFrame, settings: UnifyConfig, regions: tuple[str, ...]) -> pd.DataFrame:
     """Identifiers that must not link: placeholders, the configured block list, and hubs.
 
-    A hub is an identifier seen on records together with more than
-    ``settings.max_linked_identifiers`` distinct other identifiers: no single person
-    has that many emails and phones, a shared shop inbox or walk-in number does.
+    ``identifiers`` has one row per distinct identifier: ``id_type``, ``id_value``,
+    ``id_key``, ``records`` and ``linked_identifiers`` (how many distinct other
+    identifiers appear on the same records). A hub is an identifier with more than
+    ``settings.max_linked_identifiers`` of them: no single person has that many emails
+    and phones, a shared shop inbox or walk-in number does. Returns the excluded rows
+    with a ``reason``.
     """
-    distinct = edges.drop_duplicates("id_key")[["id_type", "id_value", "id_key"]]
-    reasons = pd.Series(pd.NA, index=distinct.index, dtype="string")
-    emails = distinct["id_type"] == "email"
-    phones = distinct["id_type"] == "phone"
-    reasons[emails & placeholder_emails(distinct["id_value"].where(emails, ""))] = "placeholder email"
-    phone_flags = pd.Series(False, index=distinct.index)
-    phone_flags[phones] = placeholder_phones(distinct.loc[phones, "id_value"]).to_numpy()
+    reasons = pd.Series(pd.NA, index=identifiers.index, dtype="string")
+    emails = (identifiers["id_type"] == "email").to_numpy()
+    phones = (identifiers["id_type"] == "phone").to_numpy()
+    email_flags = np.zeros(len(identifiers), dtype=bool)
+    email_flags[emails] = placeholder_emails(identifiers.loc[emails, "id_value"]).to_numpy()
+    reasons[email_flags] = "placeholder email"
+    phone_flags = np.zeros(len(identifiers), dtype=bool)
+    phone_flags[phones] = placeholder_phones(identifiers.loc[phones, "id_value"]).to_numpy()
     reasons[phone_flags] = "placeholder phone"
-
     blocked = _blocked_values(settings.blocked_identifiers, regions)
-    reasons[distinct["id_value"].isin(blocked) & reasons.isna()] = "on the configured block list"
-
-    # Hubs: distinct co-occurring identifiers per identifier (a self-join on the record, in DuckDB).
-    con = duckdb.connect()
-    con.register("edges", edges[["rec", "id_key"]])
-    stats = con.sql("""
-        SELECT a.id_key, count(DISTINCT a.rec) AS records,
-               count(DISTINCT b.id_key) FILTER (WHERE b.id_key <> a.id_key) AS linked_identifiers
-        FROM edges a JOIN edges b ON a.rec = b.rec
-        GROUP BY a.id_key""").to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)
-    con.close()
-    stats = stats.set_index("id_key")
-    distinct = distinct.assign(
-        linked_identifiers=distinct["id_key"].map(stats["linked_identifiers"]).astype("int64"),
-        records=distinct["id_key"].map(stats["records"]).astype("int64"),
-    )
-    hub = (distinct["linked_identifiers"] > settings.max_linked_identifiers) & reasons.isna()
+    reasons[identifiers["id_value"].isin(blocked).to_numpy() & reasons.isna().to_numpy()] = "on the configured block list"
+    hub = (identifiers["linked_identifiers"] > settings.max_linked_identifiers).to_numpy() & reasons.isna().to_numpy()
     reasons[hub] = f"seen with more than {settings.max_linked_identifiers} other identifiers"
-    distinct["reason"] = reasons
-    return distinct[distinct["reason"].notna()].reset_index(drop=True)
+    out = identifiers.assign(reason=reasons)
+    return out[out["reason"].notna()].reset_index(drop=True)
 
 
 def _blocked_values(values: tuple[str, ...], regions: tuple[str, ...]) -> set[str]:
@@ -157,16 +104,17 @@ def _blocked_values(values: tuple[str, ...], regions: tuple[str, ...]) -> set[st
     return out
 
 
-def link_components(n_records: int, edges: pd.DataFrame) -> np.ndarray:
-    """Component label per record (records sharing an identifier share a label); -1 if no identifier."""
+def link_components(n_records: int, rec: np.ndarray, ident: np.ndarray) -> np.ndarray:
+    """Component label per record (records sharing an identifier share a label); -1 if none.
+
+    ``rec`` and ``ident`` are the record and identifier numbers of each usable edge.
+    """
     labels = np.full(n_records, -1, dtype=np.int64)
-    if edges.empty:
+    if len(rec) == 0:
         return labels
-    id_index, _ = pd.factorize(edges["id_key"])
-    n_ids = int(id_index.max()) + 1
-    rec = edges["rec"].to_numpy()
-    graph = coo_matrix((np.ones(len(rec), dtype=np.int8), (rec, n_records + id_index)),
-                       shape=(n_records + n_ids, n_records + n_ids))
+    n_ids = int(ident.max()) + 1
+    size = n_records + n_ids
+    graph = coo_matrix((np.ones(len(rec), dtype=np.int8), (rec, n_records + ident)), shape=(size, size))
     _, component = connected_components(graph, directed=False)
     linked = np.zeros(n_records, dtype=bool)
     linked[rec] = True
@@ -174,23 +122,25 @@ def link_components(n_records: int, edges: pd.DataFrame) -> np.ndarray:
     return labels
 
 
-def attach_anonymous(records: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
-    """Give cookie-only events the component of the one person the cookie logged in as."""
+def attach_anonymous(rec: np.ndarray, cookie: pd.Series, labels: np.ndarray) -> np.ndarray:
+    """Give cookie-only events the component of the one person the cookie logged in as.
+
+    ``rec`` and ``cookie`` list the records that carry an anonymous_id.
+    """
     labels = labels.copy()
-    cookie = records["anonymous_id"].astype("string")
-    has_cookie = cookie.notna().to_numpy()
-    known = pd.DataFrame({"cookie": cookie[has_cookie & (labels >= 0)], "label": labels[has_cookie & (labels >= 0)]})
-    owners = known.drop_duplicates().groupby("cookie")["label"].agg(["first", "size"])
+    own = labels[rec]
+    known = pd.DataFrame({"cookie": cookie[own >= 0].to_numpy(), "label": own[own >= 0]}).drop_duplicates()
+    owners = known.groupby("cookie")["label"].agg(["first", "size"])
     unique_owner = owners.loc[owners["size"] == 1, "first"]
-    orphan = has_cookie & (labels < 0)
-    labels[orphan] = cookie[orphan].map(unique_owner).fillna(-1).astype("int64").to_numpy()
+    orphan = own < 0
+    labels[rec[orphan]] = cookie[orphan].map(unique_owner).fillna(-1).astype("int64").to_numpy()
     return labels
 
 
-def singleton_customers(records: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+def singleton_customers(is_customer_record: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Customer records with no usable identifier still describe a person: own component each."""
     labels = labels.copy()
-    lonely = (records["kind"].to_numpy() == "customers") & (labels < 0)
+    lonely = is_customer_record & (labels < 0)
     start = labels.max() + 1 if len(labels) else 0
     labels[lonely] = start + np.arange(int(lonely.sum()))
     return labels
@@ -204,144 +154,215 @@ def new_customer_id(first_source: str, first_key: str, salt: int = 0) -> str:
 
 @dataclass(frozen=True)
 class Assignment:
-    """Customer id per record plus the id history this run adds."""
+    """Customer id per record (None where unlinked) plus the id history this run adds."""
 
-    customer_id: pd.Series
+    customer_id: np.ndarray
     created: list[str]
     merges: list[tuple[str, str]]  # (merged id, surviving id)
     splits: list[tuple[str, str, int]]  # (old id, id its records moved to, records moved)
     retired: list[str]
 
 
-def assign_ids(records: pd.DataFrame, labels: np.ndarray, previous: pd.Series, registry: pd.DataFrame) -> Assignment:
+def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
+               first_record: Callable[[int], tuple[str, str]]) -> Assignment:
     """Stable ids for components.
 
-    ``previous`` is each record's id from the last run (NA for new records);
-    ``registry`` is every id issued so far with ``customer_id``, ``created_at``, ``status``.
+    ``labels`` is each record's component (-1: unlinked); ``previous`` each record's id
+    from the last run (None for new records); ``registry`` every id issued so far with
+    ``customer_id``, ``created_at``, ``status``; ``first_record(rec)`` gives the
+    (source, source_key) a new id is derived from.
     """
-    frame = pd.DataFrame({"label": labels, "prev": previous.to_numpy(), "rec": np.arange(len(labels))})
-    linked = frame[frame["label"] >= 0]
-    comp_first = linked.groupby("label")["rec"].min()
+    n = len(labels)
+    linked = labels >= 0
+    rec_numbers = np.arange(n)
+    comp, comp_index = np.unique(labels[linked], return_inverse=True)
+    comp_first = np.full(len(comp), n, dtype=np.int64)
+    np.minimum.at(comp_first, comp_index, rec_numbers[linked])
 
+    prev = pd.Series(previous, dtype="object")
+    has_prev = linked & prev.notna().to_numpy()
+    held = pd.DataFrame({"prev": prev[has_prev].to_numpy(), "comp": comp_index[has_prev[linked]]})
+    held = held.groupby(["prev", "comp"], sort=False).size().rename("n").reset_index()
+    held["first"] = comp_first[held["comp"].to_numpy()]
     # Each previous id goes to the component holding most of its records (ties: earliest component).
-    held = linked.dropna(subset=["prev"]).groupby(["prev", "label"]).size().rename("n").reset_index()
-    held["first"] = held["label"].map(comp_first)
-    held = held.sort_values(["prev", "n", "first"], ascending=[True, False, True])
-    winners = held.drop_duplicates("prev")
+    winners = held.sort_values(["prev", "n", "first"], ascending=[True, False, True]).drop_duplicates("prev")
     # A component that won several ids keeps the oldest and records the others as merged into it.
     born = registry[["customer_id", "created_at"]].rename(columns={"customer_id": "prev", "created_at": "created"})
-    winners = winners.merge(born, on="prev", how="left").sort_values(["label", "created", "prev"])
-    survivors = winners.drop_duplicates("label").set_index("label")["prev"]
-    merges = [(row.prev, survivors[row.label]) for row in winners.itertuples() if survivors[row.label] != row.prev]
+    winners = winners.merge(born, on="prev", how="left").sort_values(["comp", "created", "prev"])
+    survivors = winners.drop_duplicates("comp")
+    ids = np.full(len(comp), None, dtype=object)
+    ids[survivors["comp"].to_numpy()] = survivors["prev"].to_numpy()
+    survivor_of_comp = ids.copy()
+    losers = winners[winners["prev"].to_numpy() != survivor_of_comp[winners["comp"].to_numpy()]]
+    merges = list(zip(losers["prev"], survivor_of_comp[losers["comp"].to_numpy()]))
 
-    ids = pd.Series(comp_first.index.map(survivors), index=comp_first.index, dtype="object")
-    taken = set(registry["customer_id"]) if len(registry) else set()
-    sources = records["source"].to_numpy()
-    keys = records["source_key"].to_numpy()
-    fresh = ids.index[ids.isna()]
-    firsts = comp_first[fresh].to_numpy()
-    candidates = [new_customer_id(sources[f], keys[f]) for f in firsts]
+    taken = set(registry["customer_id"])
     created = []
-    for position, candidate in enumerate(candidates):
+    for position in np.flatnonzero(pd.isna(ids)):
+        source, key = first_record(int(comp_first[position]))
         salt = 0
+        candidate = new_customer_id(source, key)
         while candidate in taken:  # a collision, or a split-off part whose first record founded an older id
             salt += 1
-            candidate = new_customer_id(sources[firsts[position]], keys[firsts[position]], salt)
+            candidate = new_customer_id(source, key, salt)
         taken.add(candidate)
+        ids[position] = candidate
         created.append(candidate)
-    ids[fresh] = created
 
-    customer_id = pd.Series(frame["label"].map(ids), dtype="string")
-    moved = frame.assign(now=customer_id).dropna(subset=["prev", "now"])
+    customer_id = np.full(n, None, dtype=object)
+    customer_id[linked] = ids[comp_index]
+    moved = pd.DataFrame({"prev": prev[has_prev].to_numpy(), "now": customer_id[has_prev]})
     resolved = moved["prev"].replace(dict(merges)) if merges else moved["prev"]
-    moved = moved[resolved != moved["now"]]
-    splits = [(p, n, int(c)) for (p, n), c in moved.groupby(["prev", "now"]).size().items()]
+    moved = moved[resolved.to_numpy() != moved["now"].to_numpy()]
+    splits = [(p, q, int(c)) for (p, q), c in moved.groupby(["prev", "now"]).size().items()]
     live = set(winners["prev"])
-    retired = sorted(set(registry.loc[registry["status"] == "active", "customer_id"]) - live) if len(registry) else []
+    active = registry.loc[registry["status"] == "active", "customer_id"]
+    retired = sorted(set(active) - live)
     return Assignment(customer_id=customer_id, created=created, merges=merges, splits=splits, retired=retired)
 
 
 def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyReport:
     """Resolve identities over everything ingested and rewrite the unified tables, atomically."""
-    records = load_records(store, config)
-    if records.empty:
+    con = store.con
+    _stage_records(store, config)
+    n_records = store.count("unify_recs")
+    if n_records == 0:
         raise StoreError(f"store {store.path} holds no ingested records: run `cdp ingest` first")
-    edges = identifier_edges(records)
+    _stage_identifiers(store)
+    identifiers = store.frame(
+        "SELECT id_key, id_type, id_value, records, linked_identifiers FROM unify_ids ORDER BY ident")
     regions = tuple(sorted({s.default_phone_region for s in config.sources if s.default_phone_region}))
-    excluded = find_exclusions(edges, config.unify, regions)
-    usable = edges[~edges["id_key"].isin(excluded["id_key"])]
-    labels = link_components(len(records), usable)
-    labels = attach_anonymous(records, labels)
-    labels = singleton_customers(records, labels)
+    excluded = find_exclusions(identifiers, config.unify, regions)
+    register(con, "unify_excluded_keys", excluded[["id_key"]])
 
-    previous, registry = _previous_state(store)
-    prev_ids = records[["source", "source_key"]].merge(previous, on=["source", "source_key"], how="left")["customer_id"]
-    assignment = assign_ids(records, labels, prev_ids, registry)
-    records["customer_id"] = assignment.customer_id.to_numpy()
-    excluded_keys = set(excluded["id_key"])
-    for id_type, column in (("email", "email_norm"), ("phone", "phone_norm"), ("external_id", "external_id")):
-        values = records[column].astype("string")
-        records[f"{id_type}_use"] = values.where(~(id_type + ":" + values).isin(excluded_keys).fillna(False), pd.NA)
-    kinds = records["kind"]
-    linked = records["customer_id"].notna()
+    edges = con.sql("""SELECT e.rec, i.ident FROM unify_edges e JOIN unify_ids i USING (id_key)
+                       WHERE e.id_key NOT IN (SELECT id_key FROM unify_excluded_keys)""").fetchnumpy()
+    labels = link_components(n_records, edges["rec"].astype(np.int64), edges["ident"].astype(np.int64))
+    cookies = store.frame("SELECT rec, anonymous_id FROM unify_recs WHERE anonymous_id IS NOT NULL ORDER BY rec")
+    labels = attach_anonymous(cookies["rec"].to_numpy(dtype=np.int64), cookies["anonymous_id"], labels)
+    kind = con.sql("SELECT kind_code FROM unify_recs ORDER BY rec").fetchnumpy()["kind_code"]
+    labels = singleton_customers(kind == _KIND_CODES["customers"], labels)
+
+    previous = np.full(n_records, None, dtype=object)
+    if store.has_table("record_map"):
+        prev = store.frame("""SELECT r.rec, m.customer_id FROM unify_recs r
+                              JOIN record_map m USING (source, source_key)""")
+        previous[prev["rec"].to_numpy(dtype=np.int64)] = prev["customer_id"].to_numpy(dtype=object)
+    registry = store.frame("SELECT customer_id, created_at, status FROM customer_ids")
+
+    keys = store.frame("SELECT source, source_key FROM unify_recs ORDER BY rec")
+    sources, source_keys = keys["source"].to_numpy(dtype=object), keys["source_key"].to_numpy(dtype=object)
+    assignment = assign_ids(labels, previous, registry, lambda rec: (sources[rec], source_keys[rec]))
+    del keys, sources, source_keys
+
+    customer_id = assignment.customer_id
+    linked = pd.notna(customer_id)
+    unlinked_orders = int((~linked & (kind == _KIND_CODES["orders"])).sum())
+    unlinked_events = int((~linked & (kind == _KIND_CODES["events"])).sum())
     report = UnifyReport(
-        records=len(records),
+        records=n_records,
         linked_records=int(linked.sum()),
-        unlinked_orders=int(((kinds == "orders") & ~linked).sum()),
-        unlinked_events=int(((kinds == "events") & ~linked).sum()),
-        customers=int(records["customer_id"].nunique()),
+        unlinked_orders=unlinked_orders,
+        unlinked_events=unlinked_events,
+        customers=len(set(customer_id[linked])),
         new_customers=len(assignment.created),
         merged_ids=len(assignment.merges),
         split_ids=len({s[0] for s in assignment.splits}),
         retired_ids=len(assignment.retired),
         excluded_identifiers=excluded.groupby("reason").size().astype(int).to_dict(),
     )
+    assigned = pa.table({"rec": pa.array(np.flatnonzero(linked), pa.int64()),
+                         "customer_id": pa.array(customer_id[linked].tolist(), pa.string())})
     with store.transaction() as con:
-        _write(con, records, usable, excluded, assignment, now, run_id)
+        con.register("unify_assigned", assigned)
+        _write(con, excluded, assignment, now, run_id)
         con.execute("INSERT INTO unify_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
             run_id, now, report.records, report.linked_records, report.customers, report.new_customers,
             report.merged_ids, report.split_ids])
+    for name in ("unify_assigned", "unify_excluded_keys"):
+        con.unregister(name)
+    for name in ("unify_recs", "unify_edges", "unify_ids"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
     return report
 
 
-def _previous_state(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if store.has_table("record_map"):
-        previous = store.frame("SELECT source, source_key, customer_id FROM record_map")
-    else:
-        previous = pd.DataFrame({"source": pd.Series(dtype="string"), "source_key": pd.Series(dtype="string"),
-                                 "customer_id": pd.Series(dtype="string")})
-    registry = store.frame("SELECT customer_id, created_at, status FROM customer_ids")
-    return previous, registry
+def _stage_records(store: Store, config: Config) -> None:
+    """TEMP TABLE unify_recs: every source record, numbered in (source, source_key) order."""
+    rank = pd.DataFrame({"source": [s.name for s in config.sources],
+                         "source_rank": np.arange(len(config.sources), dtype=np.int64)})
+    register(store.con, "unify_source_rank", rank)
+    store.con.execute("""CREATE OR REPLACE TEMP TABLE unify_recs AS
+        SELECT (row_number() OVER (ORDER BY r.source, r.source_key) - 1)::BIGINT AS rec, r.*,
+               coalesce(k.source_rank, 1000000) AS source_rank
+        FROM (
+            SELECT 0 AS kind_code, 'customers' AS kind, source, source_key, customer_key, key_namespace,
+                   email_norm, phone_norm, external_id, NULL::VARCHAR AS anonymous_id,
+                   coalesce(created_at, ingested_at) AS record_time FROM source_customers
+            UNION ALL
+            SELECT 1, 'orders', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
+                   external_id, NULL, timestamp FROM source_orders
+            UNION ALL
+            SELECT 2, 'events', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
+                   external_id, anonymous_id, timestamp FROM source_events
+        ) r LEFT JOIN unify_source_rank k USING (source)""")
+    store.con.unregister("unify_source_rank")
 
 
-def _write(con, records: pd.DataFrame, usable: pd.DataFrame, excluded: pd.DataFrame,
-           a: Assignment, now: datetime, run_id: str) -> None:
-    assigned = records.loc[records["customer_id"].notna(), [
-        "kind", "source", "source_key", "customer_id", "source_rank", "record_time",
-        "email_use", "phone_use", "external_id_use"]]
-    register(con, "assigned", assigned)
-    con.execute("CREATE OR REPLACE TABLE record_map AS SELECT source, source_key, kind, customer_id FROM assigned")
+def _stage_identifiers(store: Store) -> None:
+    """TEMP TABLES unify_edges (record, identifier) and unify_ids (distinct identifiers with counts)."""
+    con = store.con
+    con.execute("""CREATE OR REPLACE TEMP TABLE unify_edges AS
+        SELECT rec, 'email' AS id_type, email_norm AS id_value, 'email:' || email_norm AS id_key
+          FROM unify_recs WHERE email_norm IS NOT NULL
+        UNION ALL SELECT rec, 'phone', phone_norm, 'phone:' || phone_norm FROM unify_recs WHERE phone_norm IS NOT NULL
+        UNION ALL SELECT rec, 'external_id', external_id, 'external_id:' || external_id
+          FROM unify_recs WHERE external_id IS NOT NULL
+        UNION ALL SELECT rec, 'customer_key', customer_key, 'customer_key:' || key_namespace || chr(31) || customer_key
+          FROM unify_recs WHERE customer_key IS NOT NULL""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE unify_ids AS
+        WITH multi AS (
+            SELECT e.rec, e.id_key FROM unify_edges e
+            WHERE e.rec IN (SELECT rec FROM unify_edges GROUP BY rec HAVING count(*) > 1)
+        ), degree AS (
+            SELECT a.id_key, count(DISTINCT b.id_key) AS linked_identifiers
+            FROM multi a JOIN multi b ON a.rec = b.rec AND a.id_key <> b.id_key
+            GROUP BY a.id_key
+        ), counts AS (
+            SELECT id_key, any_value(id_type) AS id_type, any_value(id_value) AS id_value,
+                   count(DISTINCT rec) AS records
+            FROM unify_edges GROUP BY id_key
+        )
+        SELECT (row_number() OVER (ORDER BY c.id_key) - 1)::BIGINT AS ident, c.*,
+               coalesce(d.linked_identifiers, 0) AS linked_identifiers
+        FROM counts c LEFT JOIN degree d USING (id_key)""")
 
-    ident = usable.merge(records[["source", "customer_id"]], left_on="rec", right_index=True)
-    ident = ident.dropna(subset=["customer_id"])[["customer_id", "id_type", "id_value", "source"]].drop_duplicates()
-    register(con, "ident", ident)
-    con.execute("CREATE OR REPLACE TABLE identifier_map AS SELECT * FROM ident")
-    register(con, "excluded", excluded.assign(run_id=run_id)[
+
+def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: str) -> None:
+    con.execute("""CREATE OR REPLACE TEMP TABLE unify_linked AS
+        SELECT r.*, a.customer_id FROM unify_recs r JOIN unify_assigned a USING (rec)""")
+    con.execute("CREATE OR REPLACE TABLE record_map AS SELECT source, source_key, kind, customer_id FROM unify_linked")
+    con.execute("""CREATE OR REPLACE TABLE identifier_map AS
+        SELECT DISTINCT l.customer_id, e.id_type, e.id_value, l.source
+        FROM unify_edges e JOIN unify_linked l USING (rec)
+        WHERE e.id_key NOT IN (SELECT id_key FROM unify_excluded_keys)""")
+    register(con, "unify_excluded", excluded.assign(run_id=run_id)[
         ["id_type", "id_value", "reason", "records", "linked_identifiers", "run_id"]])
-    con.execute("CREATE OR REPLACE TABLE identifier_exclusions AS SELECT * FROM excluded ORDER BY id_type, id_value")
+    con.execute("CREATE OR REPLACE TABLE identifier_exclusions AS SELECT * FROM unify_excluded ORDER BY id_type, id_value")
+    con.unregister("unify_excluded")
 
     con.execute("""CREATE OR REPLACE TABLE orders AS
         SELECT o.source || ':' || o.source_key AS order_id, m.customer_id, o.source, o.source_key,
                o.timestamp, o.amount, o.quantity, o.product_id, o.category, o.channel, o.currency,
                o.discount, o.is_return
-        FROM source_orders o LEFT JOIN assigned m
-          ON m.kind = 'orders' AND m.source = o.source AND m.source_key = o.source_key""")
+        FROM source_orders o LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 1) m
+          ON m.source = o.source AND m.source_key = o.source_key""")
     con.execute("""CREATE OR REPLACE TABLE events AS
         SELECT e.source || ':' || e.source_key AS event_id, m.customer_id, e.anonymous_id, e.source,
                e.source_key, e.timestamp, e.event_type, e.channel, e.campaign, e.product_id, e.category, e.value
-        FROM source_events e LEFT JOIN assigned m
-          ON m.kind = 'events' AND m.source = e.source AND m.source_key = e.source_key""")
+        FROM source_events e LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 2) m
+          ON m.source = e.source AND m.source_key = e.source_key""")
     _write_golden(con)
+    con.execute("DROP TABLE unify_linked")
 
     history = (
         [("created", c, None, 0) for c in a.created]
@@ -352,34 +373,38 @@ def _write(con, records: pd.DataFrame, usable: pd.DataFrame, excluded: pd.DataFr
     if history:
         frame = pd.DataFrame(history, columns=["event", "customer_id", "other_id", "records"]).assign(
             run_id=run_id, happened_at=pd.Timestamp(now))
-        register(con, "history", frame)
-        con.execute("INSERT INTO id_events SELECT run_id, happened_at, event, customer_id, other_id, records FROM history")
+        register(con, "unify_history", frame)
+        con.execute("INSERT INTO id_events SELECT run_id, happened_at, event, customer_id, other_id, records "
+                    "FROM unify_history")
+        con.unregister("unify_history")
     if a.created:
-        register(con, "created", pd.DataFrame({"customer_id": a.created}))
-        con.execute("INSERT INTO customer_ids SELECT customer_id, ?, ?, 'active', NULL, ? FROM created",
+        register(con, "unify_created", pd.DataFrame({"customer_id": a.created}))
+        con.execute("INSERT INTO customer_ids SELECT customer_id, ?, ?, 'active', NULL, ? FROM unify_created",
                     [pd.Timestamp(now), run_id, pd.Timestamp(now)])
+        con.unregister("unify_created")
     for merged, survivor in a.merges:
         con.execute("UPDATE customer_ids SET status = 'merged', merged_into = ?, updated_at = ? "
                     "WHERE customer_id = ? OR merged_into = ?", [survivor, pd.Timestamp(now), merged, merged])
     for retired in a.retired:
         con.execute("UPDATE customer_ids SET status = 'retired', updated_at = ? WHERE customer_id = ?",
                     [pd.Timestamp(now), retired])
-    for name in ("assigned", "ident", "excluded", "history", "created"):
-        try:
-            con.unregister(name)
-        except Exception:  # noqa: BLE001 - only some are registered in a given run
-            pass
 
 
 def _write_golden(con) -> None:
     """Golden records: per attribute, the most recent non-null value, then the first-listed source."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE linked AS
-        SELECT a.customer_id, a.kind, a.source, a.source_key, a.source_rank, a.record_time AS t,
-               a.email_use AS email, a.phone_use AS phone, a.external_id_use AS external_id,
+    con.execute("""CREATE OR REPLACE TEMP TABLE unify_golden_input AS
+        SELECT l.customer_id, l.kind, l.source, l.source_key, l.source_rank, l.record_time AS t,
+               CASE WHEN x_email.id_key IS NULL THEN l.email_norm END AS email,
+               CASE WHEN x_phone.id_key IS NULL THEN l.phone_norm END AS phone,
+               CASE WHEN x_ext.id_key IS NULL THEN l.external_id END AS external_id,
                c.first_name, c.last_name, c.birth_date, c.gender, c.country, c.city,
                c.consent_email, c.consent_sms
-        FROM assigned a LEFT JOIN source_customers c
-          ON a.kind = 'customers' AND c.source = a.source AND c.source_key = a.source_key""")
+        FROM unify_linked l
+        LEFT JOIN source_customers c
+          ON l.kind_code = 0 AND c.source = l.source AND c.source_key = l.source_key
+        LEFT JOIN unify_excluded_keys x_email ON x_email.id_key = 'email:' || l.email_norm
+        LEFT JOIN unify_excluded_keys x_phone ON x_phone.id_key = 'phone:' || l.phone_norm
+        LEFT JOIN unify_excluded_keys x_ext ON x_ext.id_key = 'external_id:' || l.external_id""")
 
     def pick(column: str) -> str:
         return (f"arg_max({column}, {{'t': t, 'rank': -source_rank, 'key': source_key}}) "
@@ -394,6 +419,6 @@ def _write_golden(con) -> None:
             count(*) FILTER (WHERE kind = 'orders') AS n_orders,
             count(*) FILTER (WHERE kind = 'events') AS n_events,
             string_agg(DISTINCT source, ',' ORDER BY source) AS sources
-        FROM linked
+        FROM unify_golden_input
         GROUP BY customer_id""")
-    con.execute("DROP TABLE linked")
+    con.execute("DROP TABLE unify_golden_input")

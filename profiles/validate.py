@@ -48,7 +48,8 @@ class Validated:
     rejected: pd.DataFrame
 
 
-def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
+def validate_rows(source: SourceConfig, rows: pd.DataFrame,
+                  phone_cache: dict[str, str | None] | None = None) -> Validated:
     """Turn a source's text rows into typed canonical columns; reject rows that do not fit.
 
     The accepted frame has ``source``, ``source_key``, ``row_number``, every canonical
@@ -102,7 +103,7 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
                     f"amount (column {source.columns['amount']!r}) is negative (map an is_return column for returns)")
 
     email_norm = normalize_emails(out["email"]) if "email" in out else pd.Series(pd.NA, index=index, dtype="string")
-    phone_norm = (normalize_phones(out["phone"], source.default_phone_region) if "phone" in out
+    phone_norm = (normalize_phones(out["phone"], source.default_phone_region, phone_cache) if "phone" in out
                   else pd.Series(pd.NA, index=index, dtype="string"))
     if source.kind == "orders":
         has_id = email_norm.notna() | phone_norm.notna()
@@ -112,7 +113,6 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
         mapped = [source.columns[f] for f in IDENTIFIERS if f in source.columns]
         reasons.add(~has_id, f"no usable identifier: {', '.join(repr(c) for c in mapped)} all empty or invalid")
 
-    digests = _row_digests(rows, source)
     if "source_key" in source.columns:
         keys = out["source_key"]
     else:
@@ -129,7 +129,6 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame) -> Validated:
     typed["source"] = source.name
     typed["source_key"] = keys.astype("string")
     typed["row_number"] = rows[ROW].astype("int64")
-    typed["row_digest"] = digests
     for field, kind in fields.items():
         if field == "source_key":
             continue
@@ -296,12 +295,6 @@ def _numbers(text, present, kind, field, column, reasons) -> pd.Series:
         reasons.add_values(fractional | negative, text, f"{field} (column {column!r})", "is not a whole number >= 0")
         return values.where(finite & ~fractional & ~negative).round().astype("Int64")
     return values.where(finite).astype("Float64")
-
-
-def _row_digests(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
-    """A 64-bit digest of each row's mapped values as written: what tells a changed row from a re-read one."""
-    hashed = pd.util.hash_pandas_object(rows[_mapped_columns(source)].astype("string").fillna(""), index=False)
-    return pd.Series(hashed.to_numpy(), index=rows.index, dtype="uint64")
 
 
 def _derived_keys(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
