@@ -14,10 +14,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cdp.config import Config, load_config
@@ -74,8 +75,9 @@ def _config(path: Path) -> Config:
 
 
 def _spinner() -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=err, transient=True, disable=not err.is_terminal)
+    """A progress display on stderr (only when it is a terminal, so logs and pipes stay clean)."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
 
 
 @app.command()
@@ -118,9 +120,17 @@ def ingest(
 
         cfg = _config(config)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
-            task = progress.add_task("ingesting", total=None)
-            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=tuple(source or ()),
-                                 on_source=lambda name: progress.update(task, description=f"ingesting {name}"))
+            chosen = tuple(source or ())
+            task = progress.add_task("ingesting", total=len(chosen) or len(cfg.sources))
+            started: list[str] = []
+
+            def on_source(name: str) -> None:
+                if started:
+                    progress.advance(task)
+                started.append(name)
+                progress.update(task, description=f"ingesting {name}")
+
+            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=chosen, on_source=on_source)
         table = Table(title=f"ingest into {cfg.store.path}")
         for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged"):
             table.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
@@ -186,6 +196,12 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
                 if store.has_table(name):
                     table.add_row(name, f"{store.count(name):,}")
             out.print(table)
+            runs = store.frame("""SELECT 'ingest' AS step, max(ingested_at) AS at
+                                  FROM ingestions WHERE run_id = (SELECT run_id FROM ingestions ORDER BY rowid DESC LIMIT 1)
+                                  UNION ALL SELECT 'unify', max(ran_at) FROM unify_runs""")
+            for row in runs.itertuples():
+                if pd.notna(row.at):
+                    out.print(f"last {row.step}: {row.at:%Y-%m-%d %H:%M} UTC")
             if store.has_table("customers"):
                 top = store.frame("SELECT sources, count(*) AS n FROM customers GROUP BY sources ORDER BY n DESC LIMIT 8")
                 out.print("customers by the sources they appear in:")
