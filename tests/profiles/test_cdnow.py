@@ -26,8 +26,7 @@ NOW = datetime(2024, 7, 1)
 def config():
     config = load_config(EXAMPLE)
     path = config.sources[0].path
-    if not path.is_file():
-        pytest.skip(f"CDNOW data not found at {path.resolve()} (CI clones the repo with ../shared beside it)")
+    assert path.is_file(), f"CDNOW data not found at {path.resolve()}: clone cdp-ml with ../shared beside it"
     return config
 
 
