@@ -58,7 +58,7 @@ def _run(action: Callable[[], None]) -> None:
         if _state["debug"]:
             traceback.print_exc()
         err.print(f"[bold red]internal error:[/] {type(exc).__name__} (a bug in cdp-ml; rerun with "
-                  "`cdp --debug ...` for the traceback). Nothing of this run was written.", highlight=False)
+                  "`cdp --debug ...` for the traceback).", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -169,7 +169,7 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
             r = run_unify(store, cfg, now=_now(), run_id=_run_id())
         out.print(f"[bold]{r.customers:,}[/] customers from {r.records:,} records "
                   f"({r.linked_records:,} linked; {r.new_customers:,} new ids, {r.merged_ids:,} merged, "
-                  f"{r.split_ids:,} split, {r.retired_ids:,} retired)")
+                  f"{r.split_ids:,} split, {r.retired_ids:,} retired, {r.revived_ids:,} revived)")
         if r.unlinked_orders or r.unlinked_events:
             out.print(f"kept unlinked: {r.unlinked_orders:,} orders whose only identifiers were excluded, "
                       f"{r.unlinked_events:,} anonymous events")

@@ -41,6 +41,8 @@ class SourceConfig:
     records; by default a source's keys only link within the source itself.
     ``mode`` is ``upsert`` (rows are added or updated by source key; the file may be an
     increment) or ``replace`` (the file is the whole source; rows no longer in it go).
+    The default is ``upsert`` when ``source_key`` is mapped and ``replace`` when it is not,
+    since keys derived from values cannot tell an edited row from a new one.
     """
 
     name: str
@@ -136,6 +138,11 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         if source.name in seen:
             raise ConfigError(f"{path}: source name {source.name!r} is used twice; names must be unique")
         seen.add(source.name)
+    for source in sources:
+        if source.customer_key_namespace and source.customer_key_namespace not in seen:
+            raise ConfigError(f"{path}: source {source.name!r}: customer_key_namespace "
+                              f"{source.customer_key_namespace!r} is not a source name; expected one of "
+                              f"{', '.join(sorted(seen))}")
 
     unify_raw = _table(raw.get("unify", {}), path, "unify")
     unknown = set(unify_raw) - {"blocked_identifiers", "max_linked_identifiers"}
@@ -158,6 +165,8 @@ def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: 'name' is required (a unique string)")
     where = f"{path}: source {name!r}"
+    if ":" in name:
+        raise ConfigError(f"{where}: a source name cannot contain ':' (it separates source and key in order ids)")
     unknown = set(raw) - _SOURCE_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(_SOURCE_KEYS))}")
@@ -206,7 +215,8 @@ def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
     namespace = raw.get("customer_key_namespace")
     if namespace is not None and (not isinstance(namespace, str) or not namespace):
         raise ConfigError(f"{where}: customer_key_namespace must be a source name")
-    mode = raw.get("mode", "upsert")
+    # Without a key, an edited row looks like a new one: such a file is read whole by default.
+    mode = raw.get("mode", "upsert" if "source_key" in columns else "replace")
     if mode not in _MODES:
         raise ConfigError(f"{where}: mode {mode!r} is not one of {', '.join(_MODES)}")
     return SourceConfig(

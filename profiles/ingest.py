@@ -119,12 +119,21 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
     con.execute(f"INSERT INTO {table} ({col_list}, file, ingested_at) SELECT {col_list}, ?, ? FROM incoming_changes",
                 [file, pd.Timestamp(now)])
     con.execute("DROP TABLE incoming_changes")
-    con.unregister("incoming")
 
-    con.execute("DELETE FROM rejects WHERE source = ? AND file = ?", [source.name, file])
+    # Replacing a source replaces its rejects. An increment keeps the rejects of earlier
+    # versions (those rows were never accepted either) unless the same key has now landed.
+    if source.mode == "replace":
+        con.execute("DELETE FROM rejects WHERE source = ?", [source.name])
+    else:
+        con.execute("DELETE FROM rejects WHERE source = ? AND (sha256 = ? OR source_key IN "
+                    "(SELECT source_key FROM incoming))", [source.name, raw.sha256])
+    con.unregister("incoming")
     if len(rejects):
-        frame = rejects.assign(source=source.name, file=file, ingested_at=pd.Timestamp(now))
-        register(con, "incoming_rejects", frame[["source", "file", "row_number", "raw", "reason", "ingested_at"]])
+        frame = rejects.assign(source=source.name, file=file, ingested_at=pd.Timestamp(now), sha256=raw.sha256)
+        if "source_key" not in frame:
+            frame["source_key"] = pd.NA
+        register(con, "incoming_rejects", frame[["source", "file", "row_number", "raw", "reason", "ingested_at",
+                                                 "sha256", "source_key"]].astype({"source_key": "string"}))
         con.execute("INSERT INTO rejects SELECT * FROM incoming_rejects")
         con.unregister("incoming_rejects")
 

@@ -50,15 +50,6 @@ class RawRows:
     sha256: str
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes: what makes re-ingesting the same file recognisable."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_source(source: SourceConfig) -> RawRows:
     """Read ``source.path`` (CSV, optionally gzipped, or Parquet) as strings."""
     path = source.path
@@ -264,8 +255,8 @@ def _parquet_text(column: pa.ChunkedArray) -> pd.Series:
         return text.astype("string")
     if pa.types.is_boolean(kind):
         return column.to_pandas().map({True: "true", False: "false"}).fillna("").astype("string")
-    values = column.to_pandas()
-    return values.astype("string").fillna("")
+    # Cast in Arrow: integers with nulls would otherwise pass through float ("123.0").
+    return column.cast(pa.string()).to_pandas(types_mapper=pd.ArrowDtype).astype("string").fillna("")
 
 
 def _no_rejects() -> pd.DataFrame:

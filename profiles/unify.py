@@ -61,6 +61,7 @@ class UnifyReport:
     merged_ids: int
     split_ids: int
     retired_ids: int
+    revived_ids: int
     excluded_identifiers: dict[str, int]
 
 
@@ -161,16 +162,19 @@ class Assignment:
     merges: list[tuple[str, str]]  # (merged id, surviving id)
     splits: list[tuple[str, str, int]]  # (old id, id its records moved to, records moved)
     retired: list[str]
+    revived: list[str] = ()  # merged or retired ids given back to the records that founded them
+    founded_by: list[tuple[str, str]] = ()  # (source, source_key) each created id was derived from
 
 
 def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
-               first_record: Callable[[int], tuple[str, str]]) -> Assignment:
+               first_record: Callable[[int], tuple[str, str]], founders: dict[str, int] | None = None) -> Assignment:
     """Stable ids for components.
 
     ``labels`` is each record's component (-1: unlinked); ``previous`` each record's id
     from the last run (None for new records); ``registry`` every id issued so far with
     ``customer_id``, ``created_at``, ``status``; ``first_record(rec)`` gives the
-    (source, source_key) a new id is derived from.
+    (source, source_key) a new id is derived from; ``founders`` maps an id to the record
+    it was derived from, which breaks ties when an id's records part evenly.
     """
     n = len(labels)
     linked = labels >= 0
@@ -184,8 +188,14 @@ def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
     held = pd.DataFrame({"prev": prev[has_prev].to_numpy(), "comp": comp_index[has_prev[linked]]})
     held = held.groupby(["prev", "comp"], sort=False).size().rename("n").reset_index()
     held["first"] = comp_first[held["comp"].to_numpy()]
-    # Each previous id goes to the component holding most of its records (ties: earliest component).
-    winners = held.sort_values(["prev", "n", "first"], ascending=[True, False, True]).drop_duplicates("prev")
+    founder_rec = held["prev"].map(founders or {})
+    founder_rec = founder_rec.fillna(-1).to_numpy(dtype=np.int64)
+    founder_label = np.where(founder_rec >= 0, labels[np.clip(founder_rec, 0, None)], -2)
+    held["founder"] = founder_label == comp[held["comp"].to_numpy()]
+    # Each previous id goes to the component holding most of its records; on a tie, to the one
+    # holding the record that founded it, then to the earliest.
+    winners = held.sort_values(["prev", "n", "founder", "first"], ascending=[True, False, False, True])
+    winners = winners.drop_duplicates("prev")
     # A component that won several ids keeps the oldest and records the others as merged into it.
     born = registry[["customer_id", "created_at"]].rename(columns={"customer_id": "prev", "created_at": "created"})
     winners = winners.merge(born, on="prev", how="left").sort_values(["comp", "created", "prev"])
@@ -196,18 +206,28 @@ def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
     losers = winners[winners["prev"].to_numpy() != survivor_of_comp[winners["comp"].to_numpy()]]
     merges = list(zip(losers["prev"], survivor_of_comp[losers["comp"].to_numpy()]))
 
+    status = dict(zip(registry["customer_id"], registry["status"]))
     taken = set(registry["customer_id"])
-    created = []
+    in_use = set(survivors["prev"])
+    created, revived, founded_by = [], [], []
     for position in np.flatnonzero(pd.isna(ids)):
         source, key = first_record(int(comp_first[position]))
         salt = 0
         candidate = new_customer_id(source, key)
-        while candidate in taken:  # a collision, or a split-off part whose first record founded an older id
-            salt += 1
+        while candidate in taken:
+            # The id this record founded earlier, since merged away or retired: give it back.
+            if status.get(candidate) in ("merged", "retired") and candidate not in in_use:
+                break
+            salt += 1  # a collision, or an id still in use by another component
             candidate = new_customer_id(source, key, salt)
+        if candidate in status:
+            revived.append(candidate)
+        else:
+            created.append(candidate)
+            founded_by.append((source, key))
         taken.add(candidate)
+        in_use.add(candidate)
         ids[position] = candidate
-        created.append(candidate)
 
     customer_id = np.full(n, None, dtype=object)
     customer_id[linked] = ids[comp_index]
@@ -218,7 +238,8 @@ def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
     live = set(winners["prev"])
     active = registry.loc[registry["status"] == "active", "customer_id"]
     retired = sorted(set(active) - live)
-    return Assignment(customer_id=customer_id, created=created, merges=merges, splits=splits, retired=retired)
+    return Assignment(customer_id=customer_id, created=created, merges=merges, splits=splits, retired=retired,
+                      revived=revived, founded_by=founded_by)
 
 
 def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyReport:
@@ -252,7 +273,10 @@ def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyRepo
 
     keys = store.frame("SELECT source, source_key FROM unify_recs ORDER BY rec")
     sources, source_keys = keys["source"].to_numpy(dtype=object), keys["source_key"].to_numpy(dtype=object)
-    assignment = assign_ids(labels, previous, registry, lambda rec: (sources[rec], source_keys[rec]))
+    founded = store.frame("""SELECT c.customer_id, r.rec FROM customer_ids c
+                             JOIN unify_recs r ON r.source = c.founder_source AND r.source_key = c.founder_key""")
+    founders = dict(zip(founded["customer_id"], founded["rec"].astype("int64")))
+    assignment = assign_ids(labels, previous, registry, lambda rec: (sources[rec], source_keys[rec]), founders)
     del keys, sources, source_keys
 
     customer_id = assignment.customer_id
@@ -269,6 +293,7 @@ def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyRepo
         merged_ids=len(assignment.merges),
         split_ids=len({s[0] for s in assignment.splits}),
         retired_ids=len(assignment.retired),
+        revived_ids=len(assignment.revived),
         excluded_identifiers=excluded.groupby("reason").size().astype(int).to_dict(),
     )
     assigned = pa.table({"rec": pa.array(np.flatnonzero(linked), pa.int64()),
@@ -281,7 +306,7 @@ def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyRepo
             report.merged_ids, report.split_ids])
     for name in ("unify_assigned", "unify_excluded_keys"):
         con.unregister(name)
-    for name in ("unify_recs", "unify_edges", "unify_ids"):
+    for name in ("unify_recs", "unify_edges", "unify_ids", "unify_source_rank"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return report
 
@@ -290,22 +315,23 @@ def _stage_records(store: Store, config: Config) -> None:
     """TEMP TABLE unify_recs: every source record, numbered in (source, source_key) order."""
     rank = pd.DataFrame({"source": [s.name for s in config.sources],
                          "source_rank": np.arange(len(config.sources), dtype=np.int64)})
-    register(store.con, "unify_source_rank", rank)
+    register(store.con, "unify_source_rank_frame", rank)
+    store.con.execute("CREATE OR REPLACE TEMP TABLE unify_source_rank AS SELECT * FROM unify_source_rank_frame")
+    store.con.unregister("unify_source_rank_frame")
     store.con.execute("""CREATE OR REPLACE TEMP TABLE unify_recs AS
         SELECT (row_number() OVER (ORDER BY r.source, r.source_key) - 1)::BIGINT AS rec, r.*,
-               coalesce(k.source_rank, 1000000) AS source_rank
+               k.source_rank
         FROM (
             SELECT 0 AS kind_code, 'customers' AS kind, source, source_key, customer_key, key_namespace,
                    email_norm, phone_norm, external_id, NULL::VARCHAR AS anonymous_id,
-                   coalesce(created_at, ingested_at) AS record_time FROM source_customers
+                   created_at AS record_time FROM source_customers
             UNION ALL
             SELECT 1, 'orders', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
                    external_id, NULL, timestamp FROM source_orders
             UNION ALL
             SELECT 2, 'events', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
                    external_id, anonymous_id, timestamp FROM source_events
-        ) r LEFT JOIN unify_source_rank k USING (source)""")
-    store.con.unregister("unify_source_rank")
+        ) r JOIN unify_source_rank k USING (source)""")
 
 
 def _stage_identifiers(store: Store) -> None:
@@ -355,12 +381,14 @@ def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: st
                o.timestamp, o.amount, o.quantity, o.product_id, o.category, o.channel, o.currency,
                o.discount, o.is_return
         FROM source_orders o LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 1) m
-          ON m.source = o.source AND m.source_key = o.source_key""")
+          ON m.source = o.source AND m.source_key = o.source_key
+        WHERE o.source IN (SELECT source FROM unify_source_rank)""")
     con.execute("""CREATE OR REPLACE TABLE events AS
         SELECT e.source || ':' || e.source_key AS event_id, m.customer_id, e.anonymous_id, e.source,
                e.source_key, e.timestamp, e.event_type, e.channel, e.campaign, e.product_id, e.category, e.value
         FROM source_events e LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 2) m
-          ON m.source = e.source AND m.source_key = e.source_key""")
+          ON m.source = e.source AND m.source_key = e.source_key
+        WHERE e.source IN (SELECT source FROM unify_source_rank)""")
     _write_golden(con)
     con.execute("DROP TABLE unify_linked")
 
@@ -369,6 +397,7 @@ def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: st
         + [("merged", m, s, 0) for m, s in a.merges]
         + [("split", old, new, n) for old, new, n in a.splits]
         + [("retired", r, None, 0) for r in a.retired]
+        + [("revived", r, None, 0) for r in a.revived]
     )
     if history:
         frame = pd.DataFrame(history, columns=["event", "customer_id", "other_id", "records"]).assign(
@@ -378,13 +407,18 @@ def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: st
                     "FROM unify_history")
         con.unregister("unify_history")
     if a.created:
-        register(con, "unify_created", pd.DataFrame({"customer_id": a.created}))
-        con.execute("INSERT INTO customer_ids SELECT customer_id, ?, ?, 'active', NULL, ? FROM unify_created",
-                    [pd.Timestamp(now), run_id, pd.Timestamp(now)])
+        register(con, "unify_created", pd.DataFrame({
+            "customer_id": a.created, "founder_source": [f[0] for f in a.founded_by],
+            "founder_key": [f[1] for f in a.founded_by]}))
+        con.execute("INSERT INTO customer_ids SELECT customer_id, ?, ?, 'active', NULL, ?, founder_source, founder_key "
+                    "FROM unify_created", [pd.Timestamp(now), run_id, pd.Timestamp(now)])
         con.unregister("unify_created")
     for merged, survivor in a.merges:
         con.execute("UPDATE customer_ids SET status = 'merged', merged_into = ?, updated_at = ? "
                     "WHERE customer_id = ? OR merged_into = ?", [survivor, pd.Timestamp(now), merged, merged])
+    for revived in a.revived:
+        con.execute("UPDATE customer_ids SET status = 'active', merged_into = NULL, updated_at = ? "
+                    "WHERE customer_id = ?", [pd.Timestamp(now), revived])
     for retired in a.retired:
         con.execute("UPDATE customer_ids SET status = 'retired', updated_at = ? WHERE customer_id = ?",
                     [pd.Timestamp(now), retired])
@@ -407,7 +441,8 @@ def _write_golden(con) -> None:
         LEFT JOIN unify_excluded_keys x_ext ON x_ext.id_key = 'external_id:' || l.external_id""")
 
     def pick(column: str) -> str:
-        return (f"arg_max({column}, {{'t': t, 'rank': -source_rank, 'key': source_key}}) "
+        return (f"arg_max({column}, {{'t': coalesce(t, '-infinity'::TIMESTAMP), 'rank': -source_rank, "
+                f"'key': source_key}}) "
                 f"FILTER (WHERE {column} IS NOT NULL) AS {column}")
 
     attributes = ("first_name", "last_name", "email", "phone", "external_id", "birth_date", "gender",

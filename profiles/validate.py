@@ -101,6 +101,9 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame,
     elif "amount" in out:
         reasons.add((out["amount"] < 0).fillna(False),
                     f"amount (column {source.columns['amount']!r}) is negative (map an is_return column for returns)")
+    if "discount" in out:
+        reasons.add((out["discount"] < 0).fillna(False),
+                    f"discount (column {source.columns['discount']!r}) is negative; a discount is the amount taken off")
 
     email_norm = normalize_emails(out["email"]) if "email" in out else pd.Series(pd.NA, index=index, dtype="string")
     phone_norm = (normalize_phones(out["phone"], source.default_phone_region, phone_cache) if "phone" in out
@@ -144,6 +147,7 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame,
         "row_number": bad[ROW].astype("int64").to_numpy(),
         "raw": [json.dumps(r, ensure_ascii=False) for r in bad.drop(columns=[ROW]).to_dict("records")],
         "reason": reasons.text().loc[rejected_mask].to_numpy(),
+        "source_key": keys.loc[rejected_mask].astype("string").to_numpy(),
     })
     assert len(accepted) + len(rejected) == n
     return Validated(accepted=accepted, rejected=rejected)

@@ -41,7 +41,8 @@ def test_a_valid_config_resolves_paths_from_the_toml_folder_and_keeps_the_mappin
     (shop,) = config.sources
     assert (shop.name, shop.kind, shop.path) == ("shop", "orders", tmp_path / "orders.csv")
     assert dict(shop.columns) == {"customer_key": "id", "timestamp": "ts", "amount": "amount"}
-    assert (shop.delimiter, shop.timezone, shop.header, shop.mode) == (",", "UTC", True, "upsert")
+    # No source_key is mapped, so the file is read whole by default (derived keys cannot see edits).
+    assert (shop.delimiter, shop.timezone, shop.header, shop.mode) == (",", "UTC", True, "replace")
 
 
 def test_a_utf8_bom_at_the_start_of_the_toml_is_accepted(tmp_path):
@@ -142,3 +143,19 @@ def test_column_mapped_to_an_empty_name_is_refused(tmp_path):
 def test_unknown_top_level_section_is_named(tmp_path):
     path = write(tmp_path, "[sourcs]\n" + ORDERS)
     assert "sourcs" in config_error(path)
+
+
+def test_a_customer_key_namespace_must_name_a_source(tmp_path):
+    path = write(tmp_path, ORDERS.replace('path = "orders.csv"', 'path = "orders.csv"\ncustomer_key_namespace = "crn"'))
+    message = config_error(path)
+    assert "customer_key_namespace 'crn' is not a source name" in message and "shop" in message
+
+
+def test_a_source_name_cannot_hold_the_order_id_separator(tmp_path):
+    message = config_error(write(tmp_path, ORDERS.replace('name = "shop"', 'name = "web:eu"')))
+    assert "'web:eu'" in message and "':'" in message
+
+
+def test_keyed_sources_default_to_upsert(tmp_path):
+    (shop,) = load_config(write(tmp_path, ORDERS.replace('customer_key = "id"', 'customer_key = "id"\nsource_key = "id"'))).sources
+    assert shop.mode == "upsert"

@@ -479,3 +479,26 @@ def test_a_run_killed_mid_write_leaves_the_previous_store(project):
     after = project.tables()
     for table in before:
         pd.testing.assert_frame_equal(before[table], after[table], obj=table)
+
+
+def test_an_increment_keeps_the_rejects_of_earlier_versions_until_their_key_lands(project):
+    config = project.config(KEYED)
+    project.write("orders.csv", csv("order,id,ts,amount", "1,7,2024-01-01,5", "2,7,bad-date,6"))
+    project.ingest(config)
+    # The next export holds only new orders: order 2 was never accepted, so its reject stays on record.
+    project.write("orders.csv", csv("order,id,ts,amount", "3,7,2024-01-03,5"))
+    project.ingest(config)
+    assert project.query("SELECT source_key FROM rejects")["source_key"].tolist() == ["2"]
+    # Then order 2 arrives corrected: its old reject goes.
+    project.write("orders.csv", csv("order,id,ts,amount", "2,7,2024-01-02,6"))
+    project.ingest(config)
+    assert project.query("SELECT count(*) AS n FROM rejects")["n"].item() == 0
+    assert sorted(project.query("SELECT source_key FROM source_orders")["source_key"]) == ["1", "2", "3"]
+
+
+def test_a_negative_discount_is_rejected(project):
+    config = project.config(orders(columns=COLUMNS | {"discount": "off"}))
+    project.write("orders.csv", csv("id,ts,amount,off", "7,2024-01-01,5,1", "7,2024-01-02,5,-2"))
+    report = project.ingest(config)["shop"]
+    assert (report.accepted, report.rejected) == (1, 1)
+    assert "discount (column 'off') is negative" in project.query("SELECT reason FROM rejects")["reason"].item()

@@ -139,7 +139,7 @@ def test_parquet_typed_columns_arrive_as_the_text_a_csv_would_hold(tmp_path):
     }), path)
     raw = read_source(source(path))
     assert values(raw, "id", "ts", "amount") == [(1, "00004", "2024-01-02T03:04:05", "5.5"),
-                                                 (2, "", "2024-02-01T00:00:00", "0.0")]
+                                                 (2, "", "2024-02-01T00:00:00", "0")]
 
 
 # Problems with the file as a whole ------------------------------------------------------
@@ -184,3 +184,11 @@ def test_parquet_missing_column_names_the_column(tmp_path):
     pq.write_table(pa.table({"id": ["1"], "when": ["2024-01-01"], "amount": [5.0]}), path)
     with pytest.raises(SourceError, match=r"source 'shop': file .*orders\.parquet: column\(s\) 'ts' not found"):
         read_source(source(path))
+
+
+def test_parquet_integer_ids_with_nulls_keep_their_integer_text(tmp_path):
+    path = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"id": pa.array([123, None], pa.int64()), "ts": ["2024-01-01", "2024-01-02"],
+                             "amount": pa.array([5, 6], pa.int64())}), path)
+    raw = read_source(source(path))
+    assert values(raw, "id", "amount") == [(1, "123", "5"), (2, "", "6")]

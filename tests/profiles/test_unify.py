@@ -255,3 +255,49 @@ def test_unify_failure_leaves_previous_tables(shop, monkeypatch):
         shop.run()
     pd.testing.assert_frame_equal(shop.query("SELECT * FROM customers"), before)
     assert shop.query("SELECT count(*) AS n FROM record_map")["n"].iloc[0] == 1
+
+
+def test_an_id_merged_away_comes_back_to_its_records_when_they_part_again(shop):
+    # Run 1: two people. Run 2: a lead shows they are one (b's id merged into a's).
+    shop.write("web", [{"order": "W1", "email": "a@mail.com", "ts": "2025-01-01", "amount": "10"}])
+    shop.run()
+    shop.write("pos", [{"receipt": "R1", "phone": "0591234000", "ts": "2025-01-02", "amount": "10"}])
+    shop.run()
+    a, b = shop.customer_of("web", "W1"), shop.customer_of("pos", "R1")
+    shop.write("leads", [{"lead": "L1", "email": "a@mail.com", "phone": "0591234000", "created": "2025-03-01"}])
+    shop.run()
+    assert shop.customer_of("pos", "R1") == a
+    # Run 4: the lead is withdrawn (the file is replaced by an empty one and the source re-read whole).
+    shop.sources = tuple(s for s in shop.sources if s[0] != "leads")
+    report = shop.run()
+    assert shop.customer_of("web", "W1") == a
+    assert shop.customer_of("pos", "R1") == b  # b's own id, not a fresh one, and not a's
+    assert report.revived_ids == 1 and report.new_customers == 0
+    registry = shop.query(f"SELECT status, merged_into FROM customer_ids WHERE customer_id = '{b}'").iloc[0]
+    assert registry["status"] == "active" and pd.isna(registry["merged_into"])
+    events = shop.query("SELECT event, customer_id FROM id_events WHERE event = 'revived'")
+    assert events["customer_id"].tolist() == [b]
+
+
+def test_customer_records_without_a_date_never_win_on_recency(shop):
+    # The lead has no created_at: its phone must not beat the phone of the most recent order.
+    shop.sources = (CRM, POS, ("leads", "customers", {"source_key": "lead", "email": "email", "phone": "phone"}))
+    shop.write("leads", [{"lead": "L1", "email": "x@mail.com", "phone": "0591110364"}])
+    shop.write("crm", [{"id": "001", "email": "x@mail.com", "phone": "0591110365", "created": "2023-06-01"}])
+    shop.write("pos", [{"receipt": "R1", "phone": "0591110364", "ts": "2020-01-01", "amount": "5"},
+                       {"receipt": "R2", "phone": "0591110365", "ts": "2023-06-01", "amount": "5"}])
+    shop.run()
+    golden = shop.query("SELECT phone, first_seen, last_seen FROM customers").iloc[0]
+    assert golden["phone"] == "+970591110365"
+    assert golden["last_seen"] == pd.Timestamp("2023-06-01")
+    assert golden["first_seen"] == pd.Timestamp("2020-01-01")
+
+
+def test_a_source_removed_from_the_config_leaves_the_profiles(shop):
+    shop.write("web", [{"order": "W1", "email": "a@mail.com", "ts": "2025-01-01", "amount": "10"}])
+    shop.write("pos", [{"receipt": "R1", "phone": "0591234000", "ts": "2025-01-02", "amount": "10"}])
+    shop.run()
+    shop.sources = tuple(s for s in shop.sources if s[0] != "pos")
+    report = shop.run()
+    assert report.customers == 1
+    assert shop.query("SELECT DISTINCT source FROM orders")["source"].tolist() == ["web"]
