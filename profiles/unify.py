@@ -322,14 +322,14 @@ def _stage_records(store: Store, config: Config) -> None:
         SELECT (row_number() OVER (ORDER BY r.source, r.source_key) - 1)::BIGINT AS rec, r.*,
                k.source_rank
         FROM (
-            SELECT 0 AS kind_code, 'customers' AS kind, source, source_key, customer_key, key_namespace,
-                   email_norm, phone_norm, external_id, NULL::VARCHAR AS anonymous_id,
+            SELECT 0 AS kind_code, 'customers' AS kind, rowid AS src_row, source, source_key, customer_key,
+                   key_namespace, email_norm, phone_norm, external_id, NULL::VARCHAR AS anonymous_id,
                    created_at AS record_time FROM source_customers
             UNION ALL
-            SELECT 1, 'orders', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
+            SELECT 1, 'orders', rowid, source, source_key, customer_key, key_namespace, email_norm, phone_norm,
                    external_id, NULL, timestamp FROM source_orders
             UNION ALL
-            SELECT 2, 'events', source, source_key, customer_key, key_namespace, email_norm, phone_norm,
+            SELECT 2, 'events', rowid, source, source_key, customer_key, key_namespace, email_norm, phone_norm,
                    external_id, anonymous_id, timestamp FROM source_events
         ) r JOIN unify_source_rank k USING (source)""")
 
@@ -380,14 +380,14 @@ def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: st
         SELECT o.source || ':' || o.source_key AS order_id, m.customer_id, o.source, o.source_key,
                o.timestamp, o.amount, o.quantity, o.product_id, o.category, o.channel, o.currency,
                o.discount, o.is_return
-        FROM source_orders o LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 1) m
-          ON m.source = o.source AND m.source_key = o.source_key
+        FROM source_orders o LEFT JOIN (SELECT src_row, customer_id FROM unify_linked WHERE kind_code = 1) m
+          ON m.src_row = o.rowid
         WHERE o.source IN (SELECT source FROM unify_source_rank)""")
     con.execute("""CREATE OR REPLACE TABLE events AS
         SELECT e.source || ':' || e.source_key AS event_id, m.customer_id, e.anonymous_id, e.source,
                e.source_key, e.timestamp, e.event_type, e.channel, e.campaign, e.product_id, e.category, e.value
-        FROM source_events e LEFT JOIN (SELECT source, source_key, customer_id FROM unify_linked WHERE kind_code = 2) m
-          ON m.source = e.source AND m.source_key = e.source_key
+        FROM source_events e LEFT JOIN (SELECT src_row, customer_id FROM unify_linked WHERE kind_code = 2) m
+          ON m.src_row = e.rowid
         WHERE e.source IN (SELECT source FROM unify_source_rank)""")
     _write_golden(con)
     con.execute("DROP TABLE unify_linked")
@@ -425,34 +425,54 @@ def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: st
 
 
 def _write_golden(con) -> None:
-    """Golden records: per attribute, the most recent non-null value, then the first-listed source."""
+    """Golden records: per attribute, the most recent non-null value, then the first-listed source.
+
+    Orders and events only carry identifiers, and a customer's thousands of them repeat a few
+    combinations, so they are first collapsed to one row per combination (keeping its latest
+    record), which leaves the choice the same and the aggregate small.
+    """
     con.execute("""CREATE OR REPLACE TEMP TABLE unify_golden_input AS
-        SELECT l.customer_id, l.kind, l.source, l.source_key, l.source_rank, l.record_time AS t,
-               CASE WHEN x_email.id_key IS NULL THEN l.email_norm END AS email,
-               CASE WHEN x_phone.id_key IS NULL THEN l.phone_norm END AS phone,
-               CASE WHEN x_ext.id_key IS NULL THEN l.external_id END AS external_id,
-               c.first_name, c.last_name, c.birth_date, c.gender, c.country, c.city,
-               c.consent_email, c.consent_sms
-        FROM unify_linked l
-        LEFT JOIN source_customers c
-          ON l.kind_code = 0 AND c.source = l.source AND c.source_key = l.source_key
-        LEFT JOIN unify_excluded_keys x_email ON x_email.id_key = 'email:' || l.email_norm
-        LEFT JOIN unify_excluded_keys x_phone ON x_phone.id_key = 'phone:' || l.phone_norm
-        LEFT JOIN unify_excluded_keys x_ext ON x_ext.id_key = 'external_id:' || l.external_id""")
+        WITH ids AS (
+            SELECT l.customer_id, l.kind_code, l.src_row, l.source, l.source_key, l.source_rank, l.record_time AS t,
+                   CASE WHEN x_email.id_key IS NULL THEN l.email_norm END AS email,
+                   CASE WHEN x_phone.id_key IS NULL THEN l.phone_norm END AS phone,
+                   CASE WHEN x_ext.id_key IS NULL THEN l.external_id END AS external_id
+            FROM unify_linked l
+            LEFT JOIN unify_excluded_keys x_email ON x_email.id_key = 'email:' || l.email_norm
+            LEFT JOIN unify_excluded_keys x_phone ON x_phone.id_key = 'phone:' || l.phone_norm
+            LEFT JOIN unify_excluded_keys x_ext ON x_ext.id_key = 'external_id:' || l.external_id
+        ), activity AS (
+            SELECT customer_id, kind_code, source, source_rank, email, phone, external_id,
+                   max({'t': coalesce(t, '-infinity'::TIMESTAMP), 'key': source_key}) AS latest,
+                   min(t) AS first_t, max(t) AS last_t, count(*) AS n
+            FROM ids WHERE kind_code <> 0
+            GROUP BY customer_id, kind_code, source, source_rank, email, phone, external_id
+        )
+        SELECT customer_id, kind_code, source, source_rank, latest.t AS t_sort, latest.key AS source_key,
+               first_t, last_t, n, email, phone, external_id,
+               NULL::VARCHAR AS first_name, NULL::VARCHAR AS last_name, NULL::DATE AS birth_date,
+               NULL::VARCHAR AS gender, NULL::VARCHAR AS country, NULL::VARCHAR AS city,
+               NULL::BOOLEAN AS consent_email, NULL::BOOLEAN AS consent_sms
+        FROM activity
+        UNION ALL
+        SELECT i.customer_id, 0, i.source, i.source_rank, coalesce(i.t, '-infinity'::TIMESTAMP), i.source_key,
+               i.t, i.t, 1, i.email, i.phone, i.external_id,
+               c.first_name, c.last_name, c.birth_date, c.gender, c.country, c.city, c.consent_email, c.consent_sms
+        FROM ids i JOIN source_customers c ON c.rowid = i.src_row
+        WHERE i.kind_code = 0""")
 
     def pick(column: str) -> str:
-        return (f"arg_max({column}, {{'t': coalesce(t, '-infinity'::TIMESTAMP), 'rank': -source_rank, "
-                f"'key': source_key}}) "
+        return (f"arg_max({column}, {{'t': t_sort, 'rank': -source_rank, 'key': source_key}}) "
                 f"FILTER (WHERE {column} IS NOT NULL) AS {column}")
 
     attributes = ("first_name", "last_name", "email", "phone", "external_id", "birth_date", "gender",
                   "country", "city", "consent_email", "consent_sms")
     con.execute(f"""CREATE OR REPLACE TABLE customers AS
         SELECT customer_id, {', '.join(pick(a) for a in attributes)},
-            min(t) AS first_seen, max(t) AS last_seen,
-            count(*) AS n_records,
-            count(*) FILTER (WHERE kind = 'orders') AS n_orders,
-            count(*) FILTER (WHERE kind = 'events') AS n_events,
+            min(first_t) AS first_seen, max(last_t) AS last_seen,
+            sum(n)::BIGINT AS n_records,
+            coalesce(sum(n) FILTER (WHERE kind_code = 1), 0)::BIGINT AS n_orders,
+            coalesce(sum(n) FILTER (WHERE kind_code = 2), 0)::BIGINT AS n_events,
             string_agg(DISTINCT source, ',' ORDER BY source) AS sources
         FROM unify_golden_input
         GROUP BY customer_id""")
