@@ -180,6 +180,47 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 
 @app.command()
+def features(
+    as_of: Annotated[str, typer.Option("--as-of", help="Features use data up to and including this day (YYYY-MM-DD).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the table (.parquet or .csv).")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
+) -> None:
+    """Build one row of features per customer as of a date."""
+
+    def action() -> None:
+        from features.build import build_features, check_output, write_table
+        from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
+        from profiles.store import Store
+
+        if engine not in ENGINES:
+            raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+        day = _parse_day(as_of, "--as-of")
+        check_output(out_file)
+        cfg = _config(config)
+        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+            if not store.has_table("customers"):
+                raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
+            progress.add_task(f"building features as of {day} on {engine}", total=None)
+            if engine == "duckdb":
+                frame = build_features(duckdb_tables(store.con), day).to_pandas()
+            else:
+                import tempfile
+
+                with tempfile.TemporaryDirectory(prefix="cdp-spark-") as work:
+                    parquet = export_parquet(store.con, Path(work) / "tables")
+                    session = spark_session(Path(work))
+                    try:
+                        frame = build_features(spark_tables(session, parquet), day).to_pandas()
+                    finally:
+                        session.stop()
+        write_table(frame, out_file)
+        out.print(f"{len(frame):,} customers × {frame.shape[1] - 1} features as of {day} ({engine}) → {out_file}")
+
+    _run(action)
+
+
+@app.command()
 def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Show what the store holds: table sizes and the last runs."""
 

@@ -1,0 +1,40 @@
+"""Assemble the feature table: every family, one row per customer, as of a date.
+
+Families are joined on ``customer_id``; the stage reads only the unified tables and
+returns an Ibis expression, so the caller chooses the engine and where the rows go.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from cdp.errors import CdpError
+from features.engine import SourceTables
+from features.rfm import rfm_features
+
+OUTPUT_SUFFIXES = (".parquet", ".csv")
+
+
+def build_features(tables: SourceTables, as_of: dt.date) -> ibis.Table:
+    """The feature table as of ``as_of`` (data up to and including that whole day)."""
+    return rfm_features(tables.orders, as_of)
+
+
+def check_output(out: Path) -> None:
+    """Refuse an output file type we cannot write, before any work is done."""
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise CdpError(f"--out {out}: use a .parquet or .csv file name")
+
+
+def write_table(frame: pd.DataFrame, out: Path) -> None:
+    """Write features as Parquet or CSV, chosen by the file's extension."""
+    check_output(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".parquet":
+        frame.to_parquet(out, index=False)
+    else:
+        frame.to_csv(out, index=False)

@@ -1,0 +1,57 @@
+"""The same feature definitions give the same table on DuckDB and on Spark (the sample shop)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from cdp.config import load_config
+from features.engine import duckdb_tables, export_parquet, spark_tables
+from features.rfm import rfm_features
+from profiles.ingest import ingest
+from profiles.store import Store
+from profiles.synthetic import write_sample
+from profiles.unify import unify
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shop")
+    write_sample(root, n_customers=800, seed=3, end=dt.date(2026, 10, 31))
+    config = load_config(root / "cdp.toml")
+    with Store(config.store.path) as store:
+        ingest(store, config, now=datetime(2026, 11, 1), run_id="i")
+        unify(store, config, now=datetime(2026, 11, 1), run_id="u")
+    return config.store.path
+
+
+def assert_same_table(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    assert list(left.columns) == list(right.columns)
+    assert len(left) == len(right) > 0
+    for column in left.columns:
+        a, b = left[column], right[column]
+        if pd.api.types.is_float_dtype(a) or pd.api.types.is_float_dtype(b):
+            np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-9,
+                                       equal_nan=True, err_msg=column)
+        elif pd.api.types.is_datetime64_any_dtype(a):
+            assert (a.astype("datetime64[us]") == b.astype("datetime64[us]")).all(), column
+        else:
+            assert a.astype(str).tolist() == b.astype(str).tolist(), column
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_rfm_features_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
+    con = duckdb.connect(str(store_path), read_only=True)
+    on_duckdb = rfm_features(duckdb_tables(con).orders, AS_OF).to_pandas()
+    parquet = export_parquet(con, tmp_path / "parquet")
+    con.close()
+    on_spark = rfm_features(spark_tables(spark, parquet).orders, AS_OF).to_pandas()
+    assert_same_table(on_duckdb, on_spark)
