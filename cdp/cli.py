@@ -179,20 +179,31 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
     _run(action)
 
 
-@app.command()
+features_app = typer.Typer(help="Build features as of a date, or show the feature catalog.", no_args_is_help=False)
+app.add_typer(features_app, name="features")
+
+
+@features_app.callback(invoke_without_command=True)
 def features(
-    as_of: Annotated[str, typer.Option("--as-of", help="Features use data up to and including this day (YYYY-MM-DD).")],
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the table (.parquet or .csv).")],
+    context: typer.Context,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="Features use data up to and including this day (YYYY-MM-DD).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Where to write the table (.parquet or .csv).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
 ) -> None:
-    """Build one row of features per customer as of a date."""
+    """Build one row of features per customer as of a date: cdp features --as-of DATE --out FILE."""
+    if context.invoked_subcommand is not None:
+        return
 
     def action() -> None:
         from features.build import build_features, check_output, write_table
         from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
         from profiles.store import Store
 
+        if as_of is None or out_file is None:
+            raise CdpError("cdp features needs --as-of YYYY-MM-DD and --out FILE (.parquet or .csv); "
+                           "`cdp features catalog` lists the features")
         if engine not in ENGINES:
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         day = _parse_day(as_of, "--as-of")
@@ -216,6 +227,31 @@ def features(
                         session.stop()
         write_table(frame, out_file)
         out.print(f"{len(frame):,} customers × {frame.shape[1] - 1} features as of {day} ({engine}) → {out_file}")
+
+    _run(action)
+
+
+@features_app.command("catalog")
+def features_catalog(
+    markdown_file: Annotated[Optional[Path], typer.Option(
+        "--markdown", help="Also write the catalog as Markdown to this file (docs/FEATURES.md).")] = None,
+) -> None:
+    """List every feature: name, family, window, whether models use it, and what it means."""
+
+    def action() -> None:
+        from features.catalog import catalog, markdown
+
+        specs = catalog()
+        table = Table(title=f"{len(specs)} features")
+        for column in ("feature", "family", "window", "model input", "description"):
+            table.add_column(column)
+        for s in specs:
+            table.add_row(s.name, s.family, s.window, "yes" if s.model_input else "no", s.description)
+        out.print(table)
+        if markdown_file:
+            markdown_file.parent.mkdir(parents=True, exist_ok=True)
+            markdown_file.write_text(markdown(specs), encoding="utf-8")
+            out.print(f"written to {markdown_file}")
 
     _run(action)
 

@@ -13,15 +13,24 @@ import ibis
 import pandas as pd
 
 from cdp.errors import CdpError
+from features.catalog import catalog
 from features.engine import SourceTables
+from features.profile import profile_features
 from features.rfm import rfm_features
 
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
 def build_features(tables: SourceTables, as_of: dt.date) -> ibis.Table:
-    """The feature table as of ``as_of`` (data up to and including that whole day)."""
-    return rfm_features(tables.orders, as_of)
+    """The feature table as of ``as_of`` (data up to and including that whole day).
+
+    One row per customer first seen by then; families that have nothing on a customer
+    (no purchase yet) leave that customer's columns empty. Columns in catalog order.
+    """
+    table = profile_features(tables.customers, as_of)
+    for family in (rfm_features(tables.orders, as_of),):
+        table = table.left_join(family, "customer_id").drop("customer_id_right")
+    return table.select("customer_id", *[spec.name for spec in catalog()]).order_by("customer_id")
 
 
 def check_output(out: Path) -> None:

@@ -1,0 +1,144 @@
+"""Preprocessing for models: a scikit-learn Pipeline of feature-engine transformers.
+
+Fitted on training snapshots only (the training stage calls `fit` on them and nothing
+else), then applied unchanged to any scoring snapshot. Steps, each one job:
+dtypes made model-ready → missing indicators → median / 'Missing' imputation → rare
+labels grouped → IQR winsorizing → log(1 + x) for skewed non-negative amounts →
+one-hot encoding → constant and duplicated columns dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from feature_engine.encoding import OneHotEncoder, RareLabelEncoder
+from feature_engine.imputation import AddMissingIndicator, CategoricalImputer, MeanMedianImputer
+from feature_engine.outliers import Winsorizer
+from feature_engine.selection import DropConstantFeatures, DropDuplicateFeatures
+from feature_engine.transformation import LogCpTransformer
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+
+
+class ModelDtypes(TransformerMixin, BaseEstimator):
+    """Cast chosen columns to the dtypes feature-engine expects: float64 numbers, plain str categories.
+
+    Arrow-backed and nullable dtypes (what the store and Ibis return) are refused or
+    mishandled by several feature-engine transformers; this step makes them uniform.
+
+    Parameters
+    ----------
+    numeric : sequence of str
+        Columns cast to float64 (booleans become 0/1).
+    categorical : sequence of str
+        Columns cast to str, missing values kept as NaN.
+    """
+
+    def __init__(self, numeric: Sequence[str] = (), categorical: Sequence[str] = ()):
+        self.numeric = numeric
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y=None):
+        missing = [c for c in [*self.numeric, *self.categorical] if c not in X.columns]
+        if missing:
+            raise KeyError(f"columns not in the feature table: {', '.join(missing)}")
+        self.feature_names_in_ = np.array([*self.numeric, *self.categorical], dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        if not hasattr(self, "feature_names_in_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("ModelDtypes is not fitted yet: call fit first")
+        out = pd.DataFrame(index=X.index)
+        for column in self.numeric:
+            out[column] = pd.to_numeric(X[column].astype("object").where(X[column].notna(), np.nan),
+                                        errors="coerce").astype("float64")
+        for column in self.categorical:
+            values = X[column].astype("object")
+            out[column] = values.where(values.notna(), np.nan).astype("str").where(values.notna(), np.nan)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array([*self.numeric, *self.categorical], dtype=object)
+
+
+class IqrWinsorizer(TransformerMixin, BaseEstimator):
+    """feature-engine's IQR `Winsorizer` over the columns that vary.
+
+    The Winsorizer refuses a column whose interquartile range is 0 (a count that is
+    mostly zero, a missing-value flag); such columns are left as they are instead.
+
+    Parameters
+    ----------
+    variables : sequence of str
+        Candidate columns.
+    fold : float
+        Caps at Q1 - fold × IQR and Q3 + fold × IQR.
+
+    Attributes
+    ----------
+    capped_variables_ : list of str
+        The columns that get capped.
+    winsorizer_ : feature_engine.outliers.Winsorizer or None
+    """
+
+    def __init__(self, variables: Sequence[str] = (), fold: float = 3.0):
+        self.variables = variables
+        self.fold = fold
+
+    def fit(self, X: pd.DataFrame, y=None):
+        spread = X[list(self.variables)].quantile(0.75) - X[list(self.variables)].quantile(0.25)
+        self.capped_variables_ = [c for c in self.variables if spread[c] > 0]
+        self.winsorizer_ = (Winsorizer(capping_method="iqr", tail="both", fold=self.fold,
+                                       variables=self.capped_variables_).fit(X)
+                            if self.capped_variables_ else None)
+        self.feature_names_in_ = np.array(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        if not hasattr(self, "capped_variables_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("IqrWinsorizer is not fitted yet: call fit first")
+        return self.winsorizer_.transform(X) if self.winsorizer_ is not None else X
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_in_
+
+
+def preprocessing_pipeline(numeric: Sequence[str], categorical: Sequence[str] = (),
+                           log_variables: Sequence[str] = (), rare_tolerance: float = 0.02) -> Pipeline:
+    """A fresh, unfitted preprocessing Pipeline for the given model inputs.
+
+    ``log_variables`` (a subset of ``numeric``: money and counts, skewed and >= 0) get
+    log(1 + x) after winsorizing.
+    """
+    numeric, categorical, log_variables = list(numeric), list(categorical), list(log_variables)
+    unknown = set(log_variables) - set(numeric)
+    if unknown:
+        raise ValueError(f"log_variables not among the numeric inputs: {', '.join(sorted(unknown))}")
+    steps: list[tuple[str, object]] = [
+        ("dtypes", ModelDtypes(numeric=numeric, categorical=categorical)),
+        ("missing_indicators", AddMissingIndicator(variables=numeric, missing_only=True)),
+        ("impute_numeric", MeanMedianImputer(imputation_method="median", variables=numeric)),
+    ]
+    if categorical:
+        steps += [
+            ("impute_categorical", CategoricalImputer(imputation_method="missing", variables=categorical)),
+            ("rare_labels", RareLabelEncoder(tol=rare_tolerance, n_categories=2, variables=categorical)),
+        ]
+    steps.append(("winsorize", IqrWinsorizer(variables=numeric, fold=3.0)))
+    if log_variables:
+        steps.append(("log", LogCpTransformer(variables=log_variables, C=1)))
+    if categorical:
+        steps.append(("one_hot", OneHotEncoder(variables=categorical, drop_last=False)))
+    steps += [
+        ("drop_constant", DropConstantFeatures(tol=1.0, missing_values="ignore")),
+        ("drop_duplicated", DropDuplicateFeatures()),
+    ]
+    return Pipeline(steps).set_output(transform="pandas")

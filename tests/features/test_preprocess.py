@@ -1,0 +1,72 @@
+"""The preprocessing pipeline: learns on training rows only, then treats new rows the same way."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from features.preprocess import ModelDtypes, preprocessing_pipeline
+
+TRAIN = pd.DataFrame({
+    "recency_days": pd.array([1, 10, None, 30, 400], dtype="Int64"),
+    "revenue_total": pd.array([10.0, 20.0, 30.0, 40.0, 10_000.0], dtype="float64[pyarrow]"),
+    "constant": [1.0] * 5,
+    "country": pd.array(["PS", "PS", "PS", "JO", None], dtype="string[pyarrow]"),
+})
+
+
+def fitted():
+    pipe = preprocessing_pipeline(["recency_days", "revenue_total", "constant"], ["country"],
+                                  log_variables=["revenue_total"], rare_tolerance=0.3)
+    return pipe, pipe.fit_transform(TRAIN)
+
+
+def test_missing_values_are_flagged_and_filled_with_the_training_median():
+    _, out = fitted()
+    assert out["recency_days_na"].tolist() == [0, 0, 1, 0, 0]
+    # median of 1, 10, 30, 400 is 20; winsorizing (IQR, fold 3) leaves it.
+    assert out.loc[2, "recency_days"] == 20.0
+
+
+def test_money_is_winsorized_then_logged():
+    _, out = fitted()
+    # quartiles of 10, 20, 30, 40, 10000: 20 and 40 → caps at 40 + 3 * 20 = 100.
+    assert math.isclose(out.loc[4, "revenue_total"], math.log(1 + 100))
+    assert math.isclose(out.loc[0, "revenue_total"], math.log(1 + 10))
+
+
+def test_rare_and_missing_categories_are_grouped_and_one_hot_encoded():
+    _, out = fitted()
+    # PS holds 3/5 of the rows; JO (1/5) and Missing (1/5) fall under the 0.3 tolerance: 'Rare'.
+    assert out["country_PS"].tolist() == [1, 1, 1, 0, 0]
+    assert out["country_Rare"].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_constant_columns_are_dropped():
+    _, out = fitted()
+    assert "constant" not in out.columns
+
+
+def test_new_rows_get_the_training_statistics_not_their_own():
+    pipe, _ = fitted()
+    new = pd.DataFrame({"recency_days": pd.array([None], dtype="Int64"),
+                        "revenue_total": [5_000_000.0], "constant": [1.0],
+                        "country": pd.array(["US"], dtype="string")})
+    out = pipe.transform(new)
+    assert out.loc[0, "recency_days"] == 20.0                     # the training median
+    assert math.isclose(out.loc[0, "revenue_total"], math.log(1 + 100))  # the training cap
+    assert out.loc[0, "country_Rare"] == 1                         # an unseen country is rare
+
+
+def test_unfitted_steps_refuse_to_transform():
+    with pytest.raises(NotFittedError):
+        ModelDtypes(numeric=["recency_days"]).transform(TRAIN)
+
+
+def test_log_variables_must_be_numeric_inputs():
+    with pytest.raises(ValueError, match="country"):
+        preprocessing_pipeline(["recency_days"], ["country"], log_variables=["country"])
