@@ -24,6 +24,7 @@ demo: setup
 	$(BIN)/cdp ingest --config $(DEMO)/cdp.toml
 	$(BIN)/cdp unify --config $(DEMO)/cdp.toml
 	$(BIN)/cdp status --config $(DEMO)/cdp.toml
+	$(BIN)/cdp features --config $(DEMO)/cdp.toml --as-of $$(date -u -d yesterday +%F) --out $(DEMO)/features.parquet
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -1,4 +1,5 @@
-"""Point-in-time correctness: nothing dated after the as-of day can change a feature as of that day."""
+"""Point-in-time correctness: nothing dated after the as-of day can change a feature as of that day,
+and labels as of that day read only the label window after it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features._compat import ensure_duckdb_compat
+from features.behaviour import behaviour_features
+from features.engagement import engagement_features
+from features.labels import purchase_labels
 from features.rfm import rfm_features
 
 AS_OF = dt.date(2025, 6, 30)
@@ -50,3 +54,133 @@ def test_orders_after_the_as_of_day_never_change_the_features(before, after, cha
     # Adding, changing or deleting anything after the as-of day: the same features.
     pd.testing.assert_frame_equal(features(con, before + changed_after), baseline)
     pd.testing.assert_frame_equal(features(con, before), baseline)
+
+
+# Labels as of AS_OF read the window AS_OF + 1 .. AS_OF + HORIZON_DAYS (whole days).
+HORIZON_DAYS = 30
+LABEL_END = CUTOFF + dt.timedelta(days=HORIZON_DAYS)  # first instant after the label window
+
+
+def labelled_orders_strategy(min_time: dt.datetime, max_time: dt.datetime, min_size: int = 0):
+    """Orders with a category; a third of them within two days of either end of the range."""
+    two_days = dt.timedelta(days=2)
+    order = st.fixed_dictionaries({
+        "customer_id": st.sampled_from(["A", "B", "C", "D"]),
+        "timestamp": st.one_of(st.datetimes(min_value=min_time, max_value=min_time + two_days),
+                               st.datetimes(min_value=max_time - two_days, max_value=max_time),
+                               st.datetimes(min_value=min_time, max_value=max_time)),
+        "amount": st.floats(min_value=0, max_value=1000, allow_nan=False).map(lambda x: round(x, 2)),
+        "category": st.sampled_from(["bags", "hats", "Shoes", "shoes", None]),
+        "is_return": st.booleans(),
+    })
+    return st.lists(order, min_size=min_size, max_size=25)
+
+
+def labels(con, rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "category", "is_return"]).astype(
+        {"customer_id": "str", "timestamp": "datetime64[us]", "amount": "float64", "category": "str",
+         "is_return": "bool"})
+    table = con.create_table("orders", frame, overwrite=True)
+    return purchase_labels(table, AS_OF, HORIZON_DAYS).to_pandas()
+
+
+past_orders = labelled_orders_strategy(START, CUTOFF - dt.timedelta(microseconds=1), min_size=1)
+window_orders = labelled_orders_strategy(CUTOFF, LABEL_END - dt.timedelta(microseconds=1))
+later_orders = labelled_orders_strategy(LABEL_END, dt.datetime(2026, 12, 31))
+
+
+@settings(max_examples=15, deadline=None)
+@given(before=past_orders, window=window_orders, after=later_orders, changed_after=later_orders)
+def test_orders_after_the_label_window_never_change_the_labels(before, window, after, changed_after):
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    baseline = labels(con, before + window + after)
+    pd.testing.assert_frame_equal(labels(con, before + window + changed_after), baseline)
+    pd.testing.assert_frame_equal(labels(con, before + window), baseline)
+
+
+@settings(max_examples=15, deadline=None)
+@given(before=past_orders, changed_before=past_orders, window=window_orders)
+def test_labels_use_only_the_window_after_the_as_of_day(before, changed_before, window):
+    # The past decides who is labelled (customers who bought by the as-of day), never their labels.
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    baseline = labels(con, before + window).set_index("customer_id")
+    changed = labels(con, changed_before + window).set_index("customer_id")
+    both = baseline.index.intersection(changed.index)
+    pd.testing.assert_frame_equal(changed.loc[both], baseline.loc[both])
+
+
+# Behaviour and engagement read events as well as orders: sessions, carts, emails, touchpoints.
+EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "checkout", "email_sent", "email_open",
+               "email_click", "ad_impression", "ad_click", "search_click", "social_engagement", "direct_visit")
+EVENT_CHANNELS = ("web", "email", "facebook", "instagram", "google_search", "organic_social", "direct")
+EVENT_COLUMNS = {"customer_id": "str", "timestamp": "datetime64[us]", "event_type": "str", "channel": "str"}
+SHOP_ORDER_COLUMNS = {"customer_id": "str", "timestamp": "datetime64[us]", "amount": "float64", "channel": "str",
+                      "category": "str", "product_id": "str", "discount": "float64", "is_return": "bool"}
+
+
+def near_the_cutoff(min_time: dt.datetime, max_time: dt.datetime):
+    """Times within an hour (where sessions cross midnight) or two days of the as-of boundary."""
+    if min_time >= CUTOFF:
+        return st.one_of(st.datetimes(min_value=min_time, max_value=min_time + dt.timedelta(hours=1)),
+                         st.datetimes(min_value=min_time, max_value=min_time + dt.timedelta(days=2)))
+    return st.one_of(st.datetimes(min_value=max_time - dt.timedelta(hours=1), max_value=max_time),
+                     st.datetimes(min_value=max_time - dt.timedelta(days=2), max_value=max_time))
+
+
+def events_strategy(min_time: dt.datetime, max_time: dt.datetime):
+    event = st.fixed_dictionaries({
+        "customer_id": st.sampled_from(["A", "B", "C", "D", None]),
+        "timestamp": st.one_of(near_the_cutoff(min_time, max_time), st.datetimes(min_value=min_time, max_value=max_time)),
+        "event_type": st.sampled_from(EVENT_TYPES),
+        "channel": st.sampled_from(EVENT_CHANNELS),
+    })
+    return st.lists(event, max_size=30)
+
+
+def shop_orders_strategy(min_time: dt.datetime, max_time: dt.datetime, min_size: int = 0):
+    order = st.fixed_dictionaries({
+        "customer_id": st.sampled_from(["A", "B", "C", "D", None]),
+        "timestamp": st.one_of(near_the_cutoff(min_time, max_time), st.datetimes(min_value=min_time, max_value=max_time)),
+        "amount": st.floats(min_value=0, max_value=1000, allow_nan=False).map(lambda x: round(x, 2)),
+        "channel": st.sampled_from(["web", "store", "marketplace", None]),
+        "category": st.sampled_from(["dates", "soap", "books", None]),
+        "product_id": st.sampled_from(["P1", "P2", "P3", None]),
+        "discount": st.sampled_from([0.0, 5.0, None]),
+        "is_return": st.booleans(),
+    })
+    return st.lists(order, min_size=min_size, max_size=15)
+
+
+def behaviour_and_engagement(con, events: list[dict], orders: list[dict]) -> list[pd.DataFrame]:
+    event_table = con.create_table(
+        "events", pd.DataFrame(events, columns=list(EVENT_COLUMNS)).astype(EVENT_COLUMNS), overwrite=True)
+    order_table = con.create_table(
+        "orders", pd.DataFrame(orders, columns=list(SHOP_ORDER_COLUMNS)).astype(SHOP_ORDER_COLUMNS), overwrite=True)
+    return [family(event_table, order_table, AS_OF).to_pandas()
+            for family in (behaviour_features, engagement_features)]
+
+
+LATER = dt.datetime(2026, 12, 31)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    events_before=events_strategy(START, CUTOFF - dt.timedelta(microseconds=1)),
+    orders_before=shop_orders_strategy(START, CUTOFF - dt.timedelta(microseconds=1), min_size=1),
+    events_after=events_strategy(CUTOFF, LATER),
+    orders_after=shop_orders_strategy(CUTOFF, LATER),
+    changed_events_after=events_strategy(CUTOFF, LATER),
+    changed_orders_after=shop_orders_strategy(CUTOFF, LATER),
+)
+def test_events_and_orders_after_the_as_of_day_never_change_behaviour_or_engagement(
+        events_before, orders_before, events_after, orders_after, changed_events_after, changed_orders_after):
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    baseline = behaviour_and_engagement(con, events_before + events_after, orders_before + orders_after)
+    for changed in (behaviour_and_engagement(con, events_before + changed_events_after,
+                                             orders_before + changed_orders_after),
+                    behaviour_and_engagement(con, events_before, orders_before)):
+        for family, expected in zip(changed, baseline):
+            pd.testing.assert_frame_equal(family, expected)
