@@ -197,7 +197,7 @@ def features(
         return
 
     def action() -> None:
-        from features.build import build_features, check_output, write_table
+        from features.build import available_families, build_features, check_output, write_table
         from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
         from profiles.store import Store
 
@@ -214,7 +214,8 @@ def features(
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
             progress.add_task(f"building features as of {day} on {engine}", total=None)
             if engine == "duckdb":
-                frame = build_features(duckdb_tables(store.con), day).to_pandas()
+                tables = duckdb_tables(store.con)
+                frame = build_features(tables, day, available_families(tables)).to_pandas()
             else:
                 import tempfile
 
@@ -222,7 +223,8 @@ def features(
                     parquet = export_parquet(store.con, Path(work) / "tables")
                     session = spark_session(Path(work))
                     try:
-                        frame = build_features(spark_tables(session, parquet), day).to_pandas()
+                        tables = spark_tables(session, parquet)
+                        frame = build_features(tables, day, available_families(tables)).to_pandas()
                     finally:
                         session.stop()
         write_table(frame, out_file)

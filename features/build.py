@@ -13,7 +13,9 @@ import ibis
 import pandas as pd
 
 from cdp.errors import CdpError
-from features.catalog import catalog
+from features.behaviour import behaviour_features
+from features.catalog import EVENT_FAMILIES, FAMILIES, catalog
+from features.engagement import engagement_features
 from features.engine import SourceTables
 from features.profile import profile_features
 from features.rfm import rfm_features
@@ -21,16 +23,32 @@ from features.rfm import rfm_features
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 
 
-def build_features(tables: SourceTables, as_of: dt.date) -> ibis.Table:
+def available_families(tables: SourceTables) -> tuple[str, ...]:
+    """The families the data can feed: without any event (CDNOW has orders only), no
+    behavioural or engagement columns at all, rather than columns of zeros."""
+    has_events = int(tables.events.count().execute()) > 0
+    return tuple(f for f in FAMILIES if has_events or f not in EVENT_FAMILIES)
+
+
+def build_features(tables: SourceTables, as_of: dt.date, families: tuple[str, ...] = FAMILIES) -> ibis.Table:
     """The feature table as of ``as_of`` (data up to and including that whole day).
 
-    One row per customer first seen by then; families that have nothing on a customer
-    (no purchase yet) leave that customer's columns empty. Columns in catalog order.
+    One row per customer first seen by then; a family with nothing on a customer (no
+    purchase yet) leaves that customer's columns empty. Columns in catalog order.
     """
+    unknown = set(families) - set(FAMILIES)
+    if unknown:
+        raise ValueError(f"unknown feature families: {', '.join(sorted(unknown))}")
+    parts = {
+        "rfm": lambda: rfm_features(tables.orders, as_of),
+        "behaviour": lambda: behaviour_features(tables.events, tables.orders, as_of),
+        "engagement": lambda: engagement_features(tables.events, tables.orders, as_of),
+    }
     table = profile_features(tables.customers, as_of)
-    for family in (rfm_features(tables.orders, as_of),):
-        table = table.left_join(family, "customer_id").drop("customer_id_right")
-    return table.select("customer_id", *[spec.name for spec in catalog()]).order_by("customer_id")
+    for family in FAMILIES:
+        if family in families and family in parts:
+            table = table.left_join(parts[family](), "customer_id").drop("customer_id_right")
+    return table.select("customer_id", *[spec.name for spec in catalog(families)]).order_by("customer_id")
 
 
 def check_output(out: Path) -> None:

@@ -80,9 +80,73 @@ def _profile() -> list[FeatureSpec]:
     ]
 
 
-def catalog() -> tuple[FeatureSpec, ...]:
-    """Every feature the builder produces, in output order."""
-    return tuple(_profile() + _rfm())
+def _behaviour() -> list[FeatureSpec]:
+    e, o, eo = ("events",), ("orders",), ("events", "orders")
+    specs = []
+    for name, what in (("web_sessions", "Web sessions (a new one after 30 minutes without an event)"),
+                       ("page_views", "Page views"), ("product_views", "Product views"), ("searches", "Site searches"),
+                       ("cart_adds", "Add-to-cart events"), ("checkouts", "Checkout events")):
+        specs.append(FeatureSpec(name, "behaviour", "all time", f"{what}.", e))
+        specs += [FeatureSpec(f"{name}_{w}d", "behaviour", f"{w} days", f"{what} in the last {w} days.", e)
+                  for w in (30, 90)]
+    specs += [
+        FeatureSpec("cart_abandonment_rate", "behaviour", "all time",
+                    "Days with a cart add but no purchase that day ÷ days with a cart add.", eo),
+        FeatureSpec("cart_abandonment_rate_90d", "behaviour", "90 days", "The same over the last 90 days.", eo),
+        FeatureSpec("distinct_products_bought", "behaviour", "all time", "Distinct products purchased.", o),
+        FeatureSpec("distinct_categories_bought", "behaviour", "all time", "Distinct categories purchased.", o),
+        FeatureSpec("top_category", "behaviour", "all time",
+                    "Category with the most purchases (then revenue, then name).", o, True, "categorical"),
+        FeatureSpec("top_category_order_share", "behaviour", "all time",
+                    "Purchases in the top category ÷ purchases with a category.", o),
+        FeatureSpec("returns_rate", "behaviour", "all time", "Returned orders ÷ purchases.", o),
+        FeatureSpec("discount_order_share", "behaviour", "all time", "Purchases with a discount ÷ purchases.", o),
+        FeatureSpec("share_web_orders", "behaviour", "all time", "Purchases on the web ÷ purchases.", o),
+        FeatureSpec("share_store_orders", "behaviour", "all time", "Purchases in the store ÷ purchases.", o),
+        FeatureSpec("preferred_channel", "behaviour", "all time", "Channel with the most purchases.", o, True,
+                    "categorical"),
+    ]
+    return specs
+
+
+def _engagement() -> list[FeatureSpec]:
+    e, eo = ("events",), ("events", "orders")
+    specs = []
+    for name, what in (("emails_sent", "Emails sent"), ("email_opens", "Email opens"),
+                       ("email_clicks", "Email clicks")):
+        specs.append(FeatureSpec(name, "engagement", "all time", f"{what}.", e))
+        specs += [FeatureSpec(f"{name}_{w}d", "engagement", f"{w} days", f"{what} in the last {w} days.", e)
+                  for w in (30, 90)]
+    for name, what in (("email_open_rate", "Opens"), ("email_click_rate", "Clicks")):
+        specs.append(FeatureSpec(name, "engagement", "all time", f"{what} ÷ emails sent.", e))
+        specs += [FeatureSpec(f"{name}_{w}d", "engagement", f"{w} days",
+                              f"{what} ÷ emails sent, last {w} days.", e) for w in (30, 90)]
+    for role, channels in (("ad_impressions", ("facebook", "instagram")),
+                           ("ad_clicks", ("facebook", "instagram", "google_search")),
+                           ("social_engagements", ("organic_social",))):
+        specs += [FeatureSpec(f"{role}_{c}_90d", "engagement", "90 days",
+                              f"{role.replace('_', ' ').capitalize()} on {c.replace('_', ' ')} in the last 90 days.", e)
+                  for c in channels]
+    specs += [
+        FeatureSpec("days_since_last_engagement", "engagement", "all time",
+                    "Days since the last order or customer-initiated event (sends and impressions excluded).", eo),
+        FeatureSpec("active_days_90d", "engagement", "90 days", "Distinct days with an order or engagement.", eo),
+        FeatureSpec("engagement_events_90d", "engagement", "90 days", "Customer-initiated events.", e),
+        FeatureSpec("engagement_trend_90d", "engagement", "2 × 90 days",
+                    "Customer-initiated events in the last 90 days ÷ the 90 days before.", e),
+        FeatureSpec("days_since_last_email_open", "engagement", "all time", "Days since the last email open.", e),
+    ]
+    return specs
+
+
+FAMILIES = ("profile", "rfm", "behaviour", "engagement")
+EVENT_FAMILIES = ("behaviour", "engagement")
+_SPECS = {"profile": _profile, "rfm": _rfm, "behaviour": _behaviour, "engagement": _engagement}
+
+
+def catalog(families: tuple[str, ...] = FAMILIES) -> tuple[FeatureSpec, ...]:
+    """Every feature of the given families the builder produces, in output order."""
+    return tuple(spec for family in FAMILIES if family in families for spec in _SPECS[family]())
 
 
 def markdown(specs: tuple[FeatureSpec, ...]) -> str:

@@ -1,4 +1,4 @@
-"""The same feature definitions give the same table on DuckDB and on Spark (the sample shop)."""
+"""The same feature and label definitions give the same table on DuckDB and on Spark (the sample shop)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 
 from cdp.config import load_config
+from features.behaviour import behaviour_features
+from features.engagement import engagement_features
 from features.engine import duckdb_tables, export_parquet, spark_tables
+from features.labels import purchase_labels
 from features.rfm import rfm_features
 from profiles.ingest import ingest
 from profiles.store import Store
@@ -54,4 +57,49 @@ def test_rfm_features_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_pa
     parquet = export_parquet(con, tmp_path / "parquet")
     con.close()
     on_spark = rfm_features(spark_tables(spark, parquet).orders, AS_OF).to_pandas()
+    assert_same_table(on_duckdb, on_spark)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_purchase_labels_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
+    con = duckdb.connect(str(store_path), read_only=True)
+    on_duckdb = purchase_labels(duckdb_tables(con).orders, AS_OF, horizon_days=90).to_pandas()
+    parquet = export_parquet(con, tmp_path / "parquet")
+    con.close()
+    on_spark = purchase_labels(spark_tables(spark, parquet).orders, AS_OF, horizon_days=90).to_pandas()
+    # Not a vacuous match: some customers bought in the window, some in several categories.
+    assert 0 < on_duckdb.purchased_in_horizon.sum() < len(on_duckdb)
+    assert on_duckdb.categories_in_horizon.str.contains(",").any()
+    assert_same_table(on_duckdb, on_spark)
+
+
+def on_both_engines(family, store_path, spark, tmp_path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``family(events, orders, AS_OF)`` on DuckDB and on Spark, from the same store."""
+    con = duckdb.connect(str(store_path), read_only=True)
+    tables = duckdb_tables(con)
+    on_duckdb = family(tables.events, tables.orders, AS_OF).to_pandas()
+    parquet = export_parquet(con, tmp_path / "parquet")
+    con.close()
+    tables = spark_tables(spark, parquet)
+    return on_duckdb, family(tables.events, tables.orders, AS_OF).to_pandas()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_behaviour_features_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
+    on_duckdb, on_spark = on_both_engines(behaviour_features, store_path, spark, tmp_path)
+    # Not a vacuous match: sessions, abandoned carts and customers without events are all there.
+    assert (on_duckdb.web_sessions > 1).any() and (on_duckdb.cart_abandonment_rate > 0).any()
+    assert (on_duckdb.web_sessions == 0).any() and on_duckdb.top_category.notna().any()
+    assert_same_table(on_duckdb, on_spark)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_engagement_features_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
+    on_duckdb, on_spark = on_both_engines(engagement_features, store_path, spark, tmp_path)
+    # Not a vacuous match: customers with email and ads, and customers with orders only.
+    assert (on_duckdb.email_open_rate > 0).any() and (on_duckdb.ad_clicks_facebook_90d > 0).any()
+    assert ((on_duckdb.emails_sent == 0) & on_duckdb.email_open_rate.isna()).any()
     assert_same_table(on_duckdb, on_spark)
