@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
+import duckdb
 import pandas as pd
 import typer
 from rich.console import Console
@@ -50,6 +51,10 @@ def _run(action: Callable[[], None]) -> None:
         action()
     except CdpError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (MemoryError, duckdb.OutOfMemoryException):
+        err.print("[bold red]error:[/] " + escape("out of memory: raise [store] memory_limit in cdp.toml, or run "
+                                                  "the features with --engine spark"), highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print("[bold red]interrupted:[/] nothing of this run was written")
@@ -191,13 +196,16 @@ def features(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Where to write the table (.parquet or .csv).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
     engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
+    label_horizon_days: Annotated[Optional[int], typer.Option(
+        "--label-horizon-days", min=1,
+        help="Add labels from the H days after the as-of day (a training snapshot: buyers only).")] = None,
 ) -> None:
     """Build one row of features per customer as of a date: cdp features --as-of DATE --out FILE."""
     if context.invoked_subcommand is not None:
         return
 
     def action() -> None:
-        from features.build import available_families, build_features, check_output, write_table
+        from features.build import available_families, build_features, check_output, with_labels, write_table
         from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
         from profiles.store import Store
 
@@ -209,13 +217,20 @@ def features(
         day = _parse_day(as_of, "--as-of")
         check_output(out_file)
         cfg = _config(config)
+        # No memory_limit here: the feature queries' window operators do not spill well, and a
+        # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
             if not store.has_table("customers"):
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
             progress.add_task(f"building features as of {day} on {engine}", total=None)
+            def snapshot(tables):
+                table = build_features(tables, day, available_families(tables))
+                if label_horizon_days:
+                    table = with_labels(table, tables.orders, day, label_horizon_days)
+                return table.to_pyarrow()
+
             if engine == "duckdb":
-                tables = duckdb_tables(store.con)
-                frame = build_features(tables, day, available_families(tables)).to_pandas()
+                frame = snapshot(duckdb_tables(store.con))
             else:
                 import tempfile
 
@@ -223,12 +238,13 @@ def features(
                     parquet = export_parquet(store.con, Path(work) / "tables")
                     session = spark_session(Path(work))
                     try:
-                        tables = spark_tables(session, parquet)
-                        frame = build_features(tables, day, available_families(tables)).to_pandas()
+                        frame = snapshot(spark_tables(session, parquet))
                     finally:
                         session.stop()
         write_table(frame, out_file)
-        out.print(f"{len(frame):,} customers × {frame.shape[1] - 1} features as of {day} ({engine}) → {out_file}")
+        labelled = f", labels over the next {label_horizon_days} days" if label_horizon_days else ""
+        out.print(f"{frame.num_rows:,} customers × {frame.num_columns - 1} columns as of {day}{labelled} "
+                  f"({engine}) → {out_file}")
 
     _run(action)
 

@@ -10,13 +10,16 @@ import datetime as dt
 from pathlib import Path
 
 import ibis
-import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from cdp.errors import CdpError
 from features.behaviour import behaviour_features
 from features.catalog import EVENT_FAMILIES, FAMILIES, catalog
 from features.engagement import engagement_features
 from features.engine import SourceTables
+from features.labels import purchase_labels
 from features.profile import profile_features
 from features.rfm import rfm_features
 
@@ -51,17 +54,24 @@ def build_features(tables: SourceTables, as_of: dt.date, families: tuple[str, ..
     return table.select("customer_id", *[spec.name for spec in catalog(families)]).order_by("customer_id")
 
 
+def with_labels(features: ibis.Table, orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ibis.Table:
+    """Features of the customers who can be labelled (bought by ``as_of``), with their labels
+    over the ``horizon_days`` after it: one training snapshot."""
+    labels = purchase_labels(orders, as_of, horizon_days)
+    return features.join(labels, "customer_id").order_by("customer_id")
+
+
 def check_output(out: Path) -> None:
     """Refuse an output file type we cannot write, before any work is done."""
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
         raise CdpError(f"--out {out}: use a .parquet or .csv file name")
 
 
-def write_table(frame: pd.DataFrame, out: Path) -> None:
-    """Write features as Parquet or CSV, chosen by the file's extension."""
+def write_table(table: pa.Table, out: Path) -> None:
+    """Write features as Parquet or CSV, chosen by the file's extension (straight from Arrow)."""
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".parquet":
-        frame.to_parquet(out, index=False)
+        pq.write_table(table, out)
     else:
-        frame.to_csv(out, index=False)
+        pacsv.write_csv(table, out)

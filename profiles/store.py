@@ -82,6 +82,9 @@ class Store:
             raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            # Where DuckDB spills what does not fit; read-only connections have none by default.
+            spill = self.path.with_name(self.path.name + ".spill")
+            self.con.execute(f"SET temp_directory = '{spill}'")
         if not read_only:
             self._create()
 
