@@ -26,7 +26,7 @@ from types import MappingProxyType
 import ibis
 from ibis import _
 
-from features.rfm import purchases_until
+from features.as_of import count_where, events_until, from_day, purchases_until
 
 WINDOWS_DAYS = (30, 90)
 SESSION_GAP_MINUTES = 30
@@ -45,30 +45,9 @@ WEB_EVENT_TYPES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 ORDER_CHANNELS = ("web", "store")
 
 
-def events_until(events: ibis.Table, as_of: dt.date) -> ibis.Table:
-    """Linked events dated on or before ``as_of`` (the whole day), with their ``day``."""
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    return events.filter(_.customer_id.notnull(), _.timestamp < cutoff).mutate(day=_.timestamp.date())
-
-
 def customers_seen(events: ibis.Table, orders: ibis.Table) -> ibis.Table:
     """The distinct ``customer_id`` of rows already cut at the as-of day (events or orders)."""
     return events.select("customer_id").union(orders.select("customer_id"), distinct=True)
-
-
-def from_day(condition, start):
-    """``condition``, restricted to days on or after ``start`` unless ``start`` is None (all time)."""
-    return condition if start is None else (_.day >= start) & condition
-
-
-def count_where(condition):
-    """The number of rows where ``condition`` is true; NULL counts as false on every engine.
-
-    Ibis writes ``count(where=c)`` as ``COUNT(*) FILTER (WHERE c)`` on DuckDB but as
-    ``SUM(CAST(c AS BIGINT))`` on Spark, which is NULL, not 0, for a group where ``c`` is
-    NULL on every row (say ``discount > 0`` when no discount is known).
-    """
-    return _.count(where=condition.fill_null(False))
 
 
 def _most_ordered(bought: ibis.Table, key: str) -> ibis.Table:

@@ -26,8 +26,7 @@ from types import MappingProxyType
 import ibis
 from ibis import _
 
-from features.behaviour import count_where, events_until, from_day
-from features.rfm import purchases_until
+from features.as_of import count_where, events_until, from_day, purchases_until
 
 WINDOWS_DAYS = (30, 90)
 TOUCHPOINT_WINDOW_DAYS = 90

@@ -19,7 +19,7 @@ import datetime as dt
 import ibis
 from ibis import _
 
-from features.rfm import purchases_until
+from features.as_of import midnight, purchases_until
 
 LABEL_COLUMNS = (
     "purchased_in_horizon",
@@ -32,17 +32,13 @@ LABEL_COLUMNS = (
 )
 
 
-def _midnight(day: dt.date) -> ibis.Scalar:
-    return ibis.timestamp(dt.datetime.combine(day, dt.time()))
-
-
 def purchases_in_horizon(orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ibis.Table:
     """Linked non-return orders dated in the label window, whole days ``as_of + 1`` .. ``as_of + horizon_days``."""
     window_start = as_of + dt.timedelta(days=1)
     window_end_exclusive = as_of + dt.timedelta(days=horizon_days + 1)
     return (orders.filter(_.customer_id.notnull(),
-                          _.timestamp >= _midnight(window_start),
-                          _.timestamp < _midnight(window_end_exclusive),
+                          _.timestamp >= midnight(window_start),
+                          _.timestamp < midnight(window_end_exclusive),
                           ~_.is_return.fill_null(False))
             .mutate(day=_.timestamp.date()))
 

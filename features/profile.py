@@ -14,13 +14,14 @@ import datetime as dt
 import ibis
 from ibis import _
 
+from features.as_of import cutoff
+
 AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"), (65, "65+"))
 
 
 def known_customers(customers: ibis.Table, as_of: dt.date) -> ibis.Table:
     """Customers whose first dated record is on or before the as-of day."""
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    return customers.filter(_.first_seen < cutoff)
+    return customers.filter(_.first_seen < cutoff(as_of))
 
 
 def profile_features(customers: ibis.Table, as_of: dt.date) -> ibis.Table:

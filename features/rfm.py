@@ -15,6 +15,8 @@ import datetime as dt
 import ibis
 from ibis import _
 
+from features.as_of import purchases_until
+
 WINDOWS_DAYS = (30, 90, 365)
 
 # The classic RFM map (recency score × mean of frequency and monetary scores), checked in
@@ -32,13 +34,6 @@ RFM_SEGMENTS = (
     ("Hibernating", (2, 2), (1, 2)),
     ("Lost", (1, 1), (1, 2)),
 )
-
-
-def purchases_until(orders: ibis.Table, as_of: dt.date) -> ibis.Table:
-    """Linked orders dated on or before ``as_of`` (the whole day), with their ``day``."""
-    cutoff = ibis.timestamp(dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
-    return (orders.filter(_.customer_id.notnull(), _.timestamp < cutoff)
-            .mutate(day=_.timestamp.date(), is_return=_.is_return.fill_null(False)))
 
 
 def rfm_features(orders: ibis.Table, as_of: dt.date, windows: tuple[int, ...] = WINDOWS_DAYS) -> ibis.Table:

@@ -108,10 +108,8 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
     removed = 0
     if source.mode == "replace":
         removed = con.execute(
-            f"SELECT count(*) FROM {table} WHERE source = ? AND source_key NOT IN (SELECT source_key FROM incoming)",
+            f"DELETE FROM {table} WHERE source = ? AND source_key NOT IN (SELECT source_key FROM incoming)",
             [source.name]).fetchall()[0][0]
-        con.execute(f"DELETE FROM {table} WHERE source = ? AND source_key NOT IN (SELECT source_key FROM incoming)",
-                    [source.name])
     con.execute(f"DELETE FROM {table} WHERE source = ? AND source_key IN "
                 "(SELECT source_key FROM incoming_changes WHERE NOT is_new)", [source.name])
     columns = ["source", "source_key", "row_number", "row_digest"] + content

@@ -17,7 +17,6 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -272,12 +272,13 @@ def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyRepo
     registry = store.frame("SELECT customer_id, created_at, status FROM customer_ids")
 
     keys = store.frame("SELECT source, source_key FROM unify_recs ORDER BY rec")
-    sources, source_keys = keys["source"].to_numpy(dtype=object), keys["source_key"].to_numpy(dtype=object)
+    sources = keys["source"].to_numpy(dtype=object)
+    source_keys = keys["source_key"].to_numpy(dtype=object)
+    del keys
     founded = store.frame("""SELECT c.customer_id, r.rec FROM customer_ids c
                              JOIN unify_recs r ON r.source = c.founder_source AND r.source_key = c.founder_key""")
     founders = dict(zip(founded["customer_id"], founded["rec"].astype("int64")))
     assignment = assign_ids(labels, previous, registry, lambda rec: (sources[rec], source_keys[rec]), founders)
-    del keys, sources, source_keys
 
     customer_id = assignment.customer_id
     linked = pd.notna(customer_id)

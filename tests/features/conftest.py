@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import ibis
+import pandas as pd
 import pytest
+
+from features._compat import ensure_duckdb_compat
+
+
+def in_memory(**tables: pd.DataFrame) -> ibis.BaseBackend:
+    """A fresh in-memory DuckDB backend holding the given frames as tables."""
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    for name, frame in tables.items():
+        con.create_table(name, frame)
+    return con
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import ibis
 import pandas as pd
 import pytest
 
-from features._compat import ensure_duckdb_compat
+from tests.features.conftest import in_memory
 from features.engagement import engagement_features
 
 AS_OF = dt.date(2025, 3, 31)
@@ -64,12 +63,7 @@ ORDERS = pd.DataFrame([
 
 @pytest.fixture(scope="module")
 def con():
-    ensure_duckdb_compat()
-    con = ibis.duckdb.connect()
-    con.create_table("events", EVENTS)
-    con.create_table("no_events", events_frame([]))
-    con.create_table("orders", ORDERS)
-    return con
+    return in_memory(events=EVENTS, no_events=events_frame([]), orders=ORDERS)
 
 
 @pytest.fixture(scope="module")

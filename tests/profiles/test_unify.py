@@ -6,7 +6,6 @@ whom against what a person reading the rows would conclude.
 
 from __future__ import annotations
 
-import textwrap
 from datetime import datetime
 from pathlib import Path
 
