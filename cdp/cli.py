@@ -206,6 +206,7 @@ def features(
 
     def action() -> None:
         from features.build import available_families, build_features, check_output, with_labels, write_table
+        from features.currency import tables_in_base_currency
         from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
         from profiles.store import Store
 
@@ -224,7 +225,8 @@ def features(
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
             progress.add_task(f"building features as of {day} on {engine}", total=None)
             def snapshot(tables):
-                table = build_features(tables, day, available_families(tables))
+                tables = tables_in_base_currency(tables, cfg.currency)
+                table = build_features(tables, day, available_families(tables), materialize=True)
                 if label_horizon_days:
                     table = with_labels(table, tables.orders, day, label_horizon_days)
                 return table.to_pyarrow()

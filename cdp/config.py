@@ -77,6 +77,20 @@ class UnifyConfig:
 
 
 @dataclass(frozen=True)
+class CurrencyConfig:
+    """The currency money features are summed in, and fixed conversion rates into it.
+
+    ``rates`` maps a currency code to the units of ``base`` that one unit of it is worth
+    (``USD = 3.7`` with base ILS). Orders with no currency are taken to be in ``base``.
+    Without a ``[currency]`` section the shop must sell in one currency only; the feature
+    stage refuses to add up mixed currencies.
+    """
+
+    base: str | None = None
+    rates: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one shop."""
 
@@ -84,6 +98,7 @@ class Config:
     store: StoreConfig
     sources: tuple[SourceConfig, ...]
     unify: UnifyConfig = field(default_factory=UnifyConfig)
+    currency: CurrencyConfig = field(default_factory=CurrencyConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -114,9 +129,10 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify"}
+    unknown = set(raw) - {"store", "sources", "unify", "currency"}
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; expected store, sources, unify")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
+                          "expected store, sources, unify, currency")
     store_raw = _table(raw.get("store", {}), path, "store")
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
@@ -155,7 +171,31 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     if not isinstance(max_linked, int) or isinstance(max_linked, bool) or max_linked < 1:
         raise ConfigError(f"{path}: unify.max_linked_identifiers must be a whole number >= 1")
     unify = UnifyConfig(blocked_identifiers=tuple(blocked), max_linked_identifiers=max_linked)
-    return Config(path=path, store=store, sources=sources, unify=unify)
+    currency = _parse_currency(raw.get("currency"), path)
+    return Config(path=path, store=store, sources=sources, unify=unify, currency=currency)
+
+
+_CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+def _parse_currency(raw: Any, path: Path) -> CurrencyConfig:
+    if raw is None:
+        return CurrencyConfig()
+    raw = _table(raw, path, "currency")
+    unknown = set(raw) - {"base", "rates"}
+    if unknown:
+        raise ConfigError(f"{path}: currency: unknown key(s) {', '.join(sorted(unknown))}; expected base, rates")
+    base = raw.get("base")
+    if not isinstance(base, str) or not _CURRENCY_CODE.match(base):
+        raise ConfigError(f"{path}: currency.base must be a three-letter ISO 4217 code such as \"ILS\"")
+    rates = _table(raw.get("rates", {}), path, "currency.rates")
+    for code, rate in rates.items():
+        if not _CURRENCY_CODE.match(code):
+            raise ConfigError(f"{path}: currency.rates.{code}: not a three-letter ISO 4217 code")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 or rate == float("inf"):
+            raise ConfigError(f"{path}: currency.rates.{code} must be a positive number "
+                              f"(units of {base} per 1 {code})")
+    return CurrencyConfig(base=base, rates=MappingProxyType({k: float(v) for k, v in rates.items()}))
 
 
 def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:

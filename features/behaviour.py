@@ -111,23 +111,24 @@ def behaviour_features(
            .mutate(previous_timestamp=_.timestamp.lag().over(previous))
            .mutate(session_start=_.previous_timestamp.isnull()
                    | (_.timestamp > _.previous_timestamp + ibis.interval(minutes=SESSION_GAP_MINUTES))))
+    # Cart abandonment is counted in customer-days: only cart adds are joined to purchase days.
+    cart = seen.filter(_.event_type.isin(web_event_types["cart_adds"])).select("customer_id", "day").distinct()
     purchase_days = bought.select(buyer="customer_id", purchase_day="day").distinct()
-    web = (web.left_join(purchase_days, [web.customer_id == purchase_days.buyer,
-                                         web.day == purchase_days.purchase_day])
-           .mutate(bought_that_day=_.purchase_day.notnull())
-           .drop("buyer", "purchase_day"))
+    cart = (cart.left_join(purchase_days, [cart.customer_id == purchase_days.buyer,
+                                           cart.day == purchase_days.purchase_day])
+            .mutate(abandoned=_.purchase_day.isnull()))
+    carts = cart.group_by("customer_id").aggregate(**{
+        f"{name}{suffix}": count_where(from_day(condition, start))
+        for suffix, start in {"": None, "_90d": since[90]}.items()
+        for name, condition in (("cart_days", ibis.literal(True)), ("abandoned_cart_days", _.abandoned))
+    })
 
-    cart_add = _.event_type.isin(web_event_types["cart_adds"])
     web_metrics = {}
     for suffix, start in periods.items():
         web_metrics[f"web_sessions{suffix}"] = count_where(from_day(_.session_start, start))
     for stem, types in web_event_types.items():
         for suffix, start in periods.items():
             web_metrics[f"{stem}{suffix}"] = count_where(from_day(_.event_type.isin(types), start))
-    for suffix, start in {"": None, "_90d": since[90]}.items():
-        web_metrics[f"cart_days{suffix}"] = _.day.nunique(where=from_day(cart_add, start))
-        web_metrics[f"abandoned_cart_days{suffix}"] = _.day.nunique(
-            where=from_day(cart_add & ~_.bought_that_day, start))
     browsing = web.group_by("customer_id").aggregate(**web_metrics)
 
     is_purchase = ~_.is_return
@@ -144,6 +145,7 @@ def behaviour_features(
 
     j = (customers_seen(seen, rows)
          .left_join(browsing, "customer_id")
+         .left_join(carts, "customer_id")
          .left_join(buying, "customer_id")
          .left_join(top_category, "customer_id")
          .left_join(preferred_channel, "customer_id"))
@@ -163,4 +165,4 @@ def behaviour_features(
         **{f"share_{c}_orders": j[f"purchases_{c}"] / j.purchases.nullif(0) for c in order_channels},
         preferred_channel=preferred_channel.channel,
     )
-    return out.order_by("customer_id")
+    return out

@@ -33,11 +33,18 @@ def available_families(tables: SourceTables) -> tuple[str, ...]:
     return tuple(f for f in FAMILIES if has_events or f not in EVENT_FAMILIES)
 
 
-def build_features(tables: SourceTables, as_of: dt.date, families: tuple[str, ...] = FAMILIES) -> ibis.Table:
+def build_features(
+    tables: SourceTables, as_of: dt.date, families: tuple[str, ...] = FAMILIES, *, materialize: bool = False,
+) -> ibis.Table:
     """The feature table as of ``as_of`` (data up to and including that whole day).
 
     One row per customer first seen by then; a family with nothing on a customer (no
     purchase yet) leaves that customer's columns empty. Columns in catalog order.
+
+    ``materialize`` runs each family on its own and caches its result (a temporary table
+    on DuckDB, a persisted frame on Spark) before the join: the engine then holds one
+    family's intermediate state at a time instead of all of them at once, which is what
+    keeps a 20M-event build inside a few GB. Off, the result is one lazy expression.
     """
     unknown = set(families) - set(FAMILIES)
     if unknown:
@@ -50,7 +57,8 @@ def build_features(tables: SourceTables, as_of: dt.date, families: tuple[str, ..
     table = profile_features(tables.customers, as_of)
     for family in FAMILIES:
         if family in families and family in parts:
-            table = table.left_join(parts[family](), "customer_id").drop("customer_id_right")
+            part = parts[family]().cache() if materialize else parts[family]()
+            table = table.left_join(part, "customer_id").drop("customer_id_right")
     return table.select("customer_id", *[spec.name for spec in catalog(families)]).order_by("customer_id")
 
 

@@ -111,12 +111,17 @@ def engagement_features(
                 _.event_type.isin(touchpoint_event_types[role]) & (_.channel == channel),
                 since[TOUCHPOINT_WINDOW_DAYS]))
     metrics["last_engagement_date"] = _.day.max(where=_.engaged)
-    metrics["active_days_90d"] = _.day.nunique(where=_.engaged & (_.day >= since[90]))
     metrics["engagement_events_90d"] = count_where(_.engaged & ~_.is_order & (_.day >= since[90]))
     metrics["engagement_events_prev_90d"] = count_where(
         _.engaged & ~_.is_order & (_.day >= since[180]) & (_.day < since[90]))
     metrics["last_email_open_date"] = _.day.max(where=_.is_open)
     out = activity.group_by("customer_id").aggregate(**metrics)
+    # Distinct days over the recent engaged rows only: a distinct count inside the big
+    # group-by would hash every (customer, day) of all time.
+    active = (activity.filter(_.engaged, _.day >= since[90]).select("customer_id", "day").distinct()
+              .group_by("customer_id").aggregate(active_days_90d=_.count()))
+    out = out.left_join(active, "customer_id").drop("customer_id_right").mutate(
+        active_days_90d=_.active_days_90d.fill_null(0))
 
     rates = {f"{rate}{suffix}": (f"{stem}{suffix}", f"emails_sent{suffix}")
              for rate, stem in EMAIL_RATES for suffix in periods}
@@ -135,4 +140,4 @@ def engagement_features(
         "engagement_events_90d", "engagement_trend_90d",
         "days_since_last_email_open",
     ]
-    return out.select(*columns).order_by("customer_id")
+    return out.select(*columns)

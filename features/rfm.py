@@ -1,6 +1,7 @@
 """RFM and value features: recency, frequency, monetary value and their shape over time.
 
-One query for the family (STYLE: one heavy group-by per family). Purchases are counted
+One pass for the family: orders are first reduced to customer-days, the grain every
+feature here is counted in (STYLE: one heavy group-by per family). Purchases are counted
 as distinct customer-days, the BTYD convention: two orders on one day are one purchase
 day. Returns are kept apart (``returns_count``, ``returns_amount``) and do not count as
 purchases. Everything is computed from orders dated up to and including ``as_of``.
@@ -15,7 +16,7 @@ import datetime as dt
 import ibis
 from ibis import _
 
-from features.as_of import purchases_until
+from features.as_of import count_where, purchases_until
 
 WINDOWS_DAYS = (30, 90, 365)
 
@@ -52,34 +53,34 @@ def rfm_features(orders: ibis.Table, as_of: dt.date, windows: tuple[int, ...] = 
     bought = rows.filter(~_.is_return)
     since = {w: ibis.date(as_of - dt.timedelta(days=w - 1)) for w in set(windows) | {90, 180}}
 
+    # Customer-day grain first: plain counts over it are purchase days, and the window that
+    # measures the gaps between purchase days runs over days, not order lines.
+    daily = bought.group_by("customer_id", "day").aggregate(day_orders=_.count(), day_revenue=_.amount.sum())
+    daily = daily.mutate(gap=_.day.delta(_.day.lag().over(ibis.window(group_by="customer_id", order_by="day")),
+                                         unit="day"))
     metrics = dict(
         first_purchase_date=_.day.min(),
         last_purchase_date=_.day.max(),
-        purchase_days=_.day.nunique(),
-        orders_count=_.count(),
-        revenue_total=_.amount.sum(),
+        purchase_days=_.count(),
+        orders_count=_.day_orders.sum(),
+        revenue_total=_.day_revenue.sum(),
+        interpurchase_days_mean=_.gap.mean(),
+        interpurchase_days_std=_.gap.std(),
     )
     for w in windows:
-        metrics[f"purchase_days_{w}d"] = _.day.nunique(where=_.day >= since[w])
-        metrics[f"revenue_{w}d"] = _.amount.sum(where=_.day >= since[w]).fill_null(0)
-    metrics["purchase_days_prev_90d"] = _.day.nunique(where=(_.day >= since[180]) & (_.day < since[90]))
-    metrics["revenue_prev_90d"] = _.amount.sum(where=(_.day >= since[180]) & (_.day < since[90])).fill_null(0)
+        metrics[f"purchase_days_{w}d"] = count_where(_.day >= since[w])
+        metrics[f"revenue_{w}d"] = _.day_revenue.sum(where=_.day >= since[w]).fill_null(0)
+    metrics["purchase_days_prev_90d"] = count_where((_.day >= since[180]) & (_.day < since[90]))
+    metrics["revenue_prev_90d"] = _.day_revenue.sum(where=(_.day >= since[180]) & (_.day < since[90])).fill_null(0)
     if 90 not in windows:
-        metrics["purchase_days_90d"] = _.day.nunique(where=_.day >= since[90])
-        metrics["revenue_90d"] = _.amount.sum(where=_.day >= since[90]).fill_null(0)
-    value = bought.group_by("customer_id").aggregate(**metrics)
-
-    days = bought.select("customer_id", "day").distinct()
-    gap = days.mutate(gap=_.day.delta(_.day.lag().over(ibis.window(group_by="customer_id", order_by="day")),
-                                      unit="day"))
-    rhythm = gap.group_by("customer_id").aggregate(
-        interpurchase_days_mean=_.gap.mean(), interpurchase_days_std=_.gap.std())
+        metrics["purchase_days_90d"] = count_where(_.day >= since[90])
+        metrics["revenue_90d"] = _.day_revenue.sum(where=_.day >= since[90]).fill_null(0)
+    value = daily.group_by("customer_id").aggregate(**metrics)
 
     returns = rows.filter(_.is_return).group_by("customer_id").aggregate(
         returns_count=_.count(), returns_amount=_.amount.sum())
 
-    out = (value.left_join(rhythm, "customer_id").drop("customer_id_right")
-           .left_join(returns, "customer_id").drop("customer_id_right"))
+    out = value.left_join(returns, "customer_id").drop("customer_id_right")
     out = out.mutate(
         recency_days=lambda t: as_of_date.delta(t.last_purchase_date, unit="day"),
         tenure_days=lambda t: as_of_date.delta(t.first_purchase_date, unit="day"),
@@ -91,13 +92,17 @@ def rfm_features(orders: ibis.Table, as_of: dt.date, windows: tuple[int, ...] = 
         frequency_trend_90d=_.purchase_days_90d / _.purchase_days_prev_90d.nullif(0),
         revenue_trend_90d=_.revenue_90d / _.revenue_prev_90d.nullif(0),
     )
+    # Revenue is ranked in cents: float sums differ in the last bit with the order rows are
+    # added in (across engines, threads and plans), which must not move a customer across
+    # a quintile boundary.
+    cents = _.revenue_total.round(2)
     out = out.mutate(
         rfm_recency_score=ibis.ntile(5).over(order_by=[ibis.desc("recency_days"), "customer_id"]) + 1,
-        rfm_frequency_score=ibis.ntile(5).over(order_by=["purchase_days", "revenue_total", "customer_id"]) + 1,
-        rfm_monetary_score=ibis.ntile(5).over(order_by=["revenue_total", "customer_id"]) + 1,
+        rfm_frequency_score=ibis.ntile(5).over(order_by=["purchase_days", cents, "customer_id"]) + 1,
+        rfm_monetary_score=ibis.ntile(5).over(order_by=[cents, "customer_id"]) + 1,
     )
     fm = ((_.rfm_frequency_score + _.rfm_monetary_score) / 2).round().cast("int64")
     out = out.mutate(rfm_segment=ibis.cases(
         *[((_.rfm_recency_score.between(*r)) & fm.between(*f), name) for name, r, f in RFM_SEGMENTS],
         else_="Others"))
-    return out.drop("purchase_days_prev_90d", "revenue_prev_90d").order_by("customer_id")
+    return out.drop("purchase_days_prev_90d", "revenue_prev_90d")

@@ -604,6 +604,11 @@ def config_toml(seed: int, end: dt.date, n_customers: int) -> str:
         "[unify]",
         "# The shop's own email (phone orders) and walk-in phone (store receipts) are shared by many customers.",
         f"blocked_identifiers = [{_toml_str(STORE_EMAIL)}, {_toml_str(_e164_of_local(WALK_IN_PHONE))}]",
+        "",
+        "[currency]",
+        "# The website also sells in US dollars; money features are in shekels.",
+        'base = "ILS"',
+        f"rates = {{ USD = {ILS_PER_USD} }}",
     ]
     for spec in SOURCE_SPECS:
         lines += ["", "[[sources]]", f"name = {_toml_str(spec.name)}", f"kind = {_toml_str(spec.kind)}",

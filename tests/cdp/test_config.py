@@ -159,3 +159,25 @@ def test_a_source_name_cannot_hold_the_order_id_separator(tmp_path):
 def test_keyed_sources_default_to_upsert(tmp_path):
     (shop,) = load_config(write(tmp_path, ORDERS.replace('customer_key = "id"', 'customer_key = "id"\nsource_key = "id"'))).sources
     assert shop.mode == "upsert"
+
+
+def test_currency_rates_are_read_as_units_of_the_base_currency(tmp_path):
+    config = load_config(write(tmp_path, '[currency]\nbase = "ILS"\nrates = { USD = 3.7, EUR = 4 }\n' + ORDERS))
+    assert config.currency.base == "ILS"
+    assert dict(config.currency.rates) == {"USD": 3.7, "EUR": 4.0}
+
+
+def test_without_a_currency_section_there_is_no_base_currency(tmp_path):
+    assert load_config(write(tmp_path, ORDERS)).currency.base is None
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ('base = "shekel"', "currency.base"),
+    ('base = "ILS"\nrates = { usd = 3.7 }', "currency.rates.usd"),
+    ('base = "ILS"\nrates = { USD = 0 }', "currency.rates.USD"),
+    ('base = "ILS"\nrates = { USD = "3.7" }', "currency.rates.USD"),
+    ('base = "ILS"\nrate = { USD = 3.7 }', "rate"),
+])
+def test_bad_currency_settings_name_the_key(tmp_path, section, key):
+    message = config_error(write(tmp_path, f"[currency]\n{section}\n" + ORDERS))
+    assert key in message

@@ -68,7 +68,7 @@ def con():
 
 @pytest.fixture(scope="module")
 def features(con) -> pd.DataFrame:
-    return engagement_features(con.table("events"), con.table("orders"), AS_OF).to_pandas().set_index("customer_id")
+    return engagement_features(con.table("events"), con.table("orders"), AS_OF).to_pandas().set_index("customer_id").sort_index()
 
 
 def test_one_row_per_customer_with_an_event_or_order_by_the_as_of_day(features):
@@ -133,7 +133,7 @@ def test_a_customer_who_was_only_sent_email_has_never_engaged(features):
 
 def test_an_empty_events_table_still_gives_the_order_features(con, features):
     only_orders = engagement_features(con.table("no_events"), con.table("orders"), AS_OF).to_pandas()
-    only_orders = only_orders.set_index("customer_id")
+    only_orders = only_orders.set_index("customer_id").sort_index()
     assert list(only_orders.columns) == list(features.columns)
     assert list(only_orders.index) == ["A", "B"]
     assert (only_orders.emails_sent == 0).all() and only_orders.email_open_rate.isna().all()

@@ -38,7 +38,7 @@ def features(con, rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount", "is_return"]).astype(
         {"customer_id": "str", "timestamp": "datetime64[us]", "amount": "float64", "is_return": "bool"})
     table = con.create_table("orders", frame, overwrite=True)
-    return rfm_features(table, AS_OF).to_pandas()
+    return rfm_features(table, AS_OF).to_pandas().sort_values("customer_id", ignore_index=True)
 
 
 @settings(max_examples=25, deadline=None)
@@ -169,7 +169,7 @@ def behaviour_and_engagement(con, events: list[dict], orders: list[dict]) -> lis
         "events", pd.DataFrame(events, columns=list(EVENT_COLUMNS)).astype(EVENT_COLUMNS), overwrite=True)
     order_table = con.create_table(
         "orders", pd.DataFrame(orders, columns=list(SHOP_ORDER_COLUMNS)).astype(SHOP_ORDER_COLUMNS), overwrite=True)
-    return [family(event_table, order_table, AS_OF).to_pandas()
+    return [family(event_table, order_table, AS_OF).to_pandas().sort_values("customer_id", ignore_index=True)
             for family in (behaviour_features, engagement_features)]
 
 

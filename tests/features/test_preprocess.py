@@ -69,3 +69,34 @@ def test_unfitted_steps_refuse_to_transform():
 def test_log_variables_must_be_numeric_inputs():
     with pytest.raises(ValueError, match="country"):
         preprocessing_pipeline(["recency_days"], ["country"], log_variables=["country"])
+
+
+def test_the_fitted_pipeline_survives_clone_and_pickle_with_identical_output():
+    # The training stage clones the factory's pipeline per model and MLflow pickles it.
+    import pickle
+
+    from sklearn.base import clone
+
+    pipe, out = fitted()
+    refitted = clone(pipe).fit(TRAIN)
+    pd.testing.assert_frame_equal(refitted.transform(TRAIN), out)
+    restored = pickle.loads(pickle.dumps(pipe))
+    pd.testing.assert_frame_equal(restored.transform(TRAIN), out)
+
+
+def test_custom_steps_follow_the_estimator_contract():
+    # Parameters are stored untouched in __init__ (get_params/set_params round trip);
+    # everything learned ends in "_" and appears only after fit.
+    from features.preprocess import IqrWinsorizer
+
+    for step in (ModelDtypes(numeric=["a"], categorical=["b"]), IqrWinsorizer(variables=["a"], fold=1.5)):
+        params = step.get_params()
+        assert type(step)(**params).get_params() == params
+        assert not [k for k in vars(step) if k.endswith("_")]
+    winsorizer = IqrWinsorizer(variables=["a", "flat"], fold=1.5).fit(
+        pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0, 100.0], "flat": [0.0] * 5}))
+    # Q1 = 2, Q3 = 4, IQR = 2: values above 4 + 1.5 × 2 = 7 are capped there; a column with
+    # no spread is left alone instead of failing.
+    assert winsorizer.capped_variables_ == ["a"]
+    capped = winsorizer.transform(pd.DataFrame({"a": [100.0, -50.0], "flat": [9.0, 9.0]}))
+    assert capped["a"].tolist() == [7.0, -1.0] and capped["flat"].tolist() == [9.0, 9.0]

@@ -37,7 +37,7 @@ def features() -> pd.DataFrame:
     ensure_duckdb_compat()
     con = ibis.duckdb.connect()
     table = con.create_table("orders", ORDERS)
-    return rfm_features(table, AS_OF).to_pandas().set_index("customer_id")
+    return rfm_features(table, AS_OF).to_pandas().set_index("customer_id").sort_index()
 
 
 def test_one_row_per_customer_who_bought_by_the_as_of_date(features):
