@@ -25,6 +25,9 @@ demo: setup
 	$(BIN)/cdp unify --config $(DEMO)/cdp.toml
 	$(BIN)/cdp status --config $(DEMO)/cdp.toml
 	$(BIN)/cdp features --config $(DEMO)/cdp.toml --as-of $$(date -u -d yesterday +%F) --out $(DEMO)/features.parquet
+	$(BIN)/cdp train all --config $(DEMO)/cdp.toml --horizon-days 90
+	$(BIN)/cdp score --config $(DEMO)/cdp.toml --horizon-days 90 --out $(DEMO)/scores.parquet
+	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (then http://127.0.0.1:5000)"
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -36,4 +39,4 @@ bench: setup
 	$(BIN)/python -m bench.ingest_unify
 
 clean:
-	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache
+	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache mlruns/mlflow.db mlruns/artifacts

@@ -334,6 +334,172 @@ def rejects(
     _run(action)
 
 
+def _tracking():
+    """MLflow's store: MLFLOW_TRACKING_URI if set, else ./mlruns (SQLite and artifacts)."""
+    import logging
+    import os
+
+    # MLflow's INFO lines (schema migrations, ignored extra columns) are not for this audience.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    from training.tracking import tracking_config
+
+    return tracking_config(os.environ, Path("mlruns"))
+
+
+def _last_day(store) -> date:
+    """The last day with an order or event in the store (the default as-of date)."""
+    row = store.con.sql("SELECT max(d) FROM (SELECT max(timestamp)::DATE AS d FROM orders "
+                        "UNION ALL SELECT max(timestamp)::DATE FROM events)").fetchall()
+    if not row or row[0][0] is None:
+        raise CdpError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
+    return row[0][0]
+
+
+def _tables(store, cfg):
+    from features.currency import tables_in_base_currency
+    from features.engine import duckdb_tables
+
+    if not store.has_table("customers"):
+        raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
+    return tables_in_base_currency(duckdb_tables(store.con), cfg.currency)
+
+
+HorizonOption = Annotated[int, typer.Option("--horizon-days", min=1, help="Days ahead the models look (label window).")]
+AsOfOption = Annotated[Optional[str], typer.Option(
+    "--as-of", help="Use data up to and including this day, YYYY-MM-DD (default: the last day in the store).")]
+SnapshotsOption = Annotated[int, typer.Option("--snapshots", min=2, help="Rolling training snapshots.")]
+StepOption = Annotated[int, typer.Option("--step-days", min=1, help="Days between training snapshots.")]
+
+
+@app.command()
+def train(
+    family: Annotated[str, typer.Argument(help="segments, churn, next-purchase or all.")] = "all",
+    as_of: AsOfOption = None,
+    horizon_days: HorizonOption = 90,
+    snapshots: SnapshotsOption = 4,
+    step_days: StepOption = 30,
+    force: Annotated[bool, typer.Option("--force", help="Promote to champion even if not better.")] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Train, log to MLflow, register and gate models: cdp train all --as-of DATE --horizon-days 90."""
+
+    def action() -> None:
+        from profiles.store import Store
+        from training.run import FAMILIES, TrainSettings, horizon_window
+        from training.run import train as run_training
+
+        families = FAMILIES if family == "all" else (family,)
+        if family != "all" and family not in FAMILIES:
+            raise CdpError(f"unknown model family {family!r}: use {', '.join(FAMILIES)} or all")
+        cfg = _config(config)
+        tracking = _tracking()
+        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+            tables = _tables(store, cfg)
+            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+            progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
+            settings = TrainSettings(window=horizon_window(day, horizon_days, snapshots, step_days),
+                                     families=families, force=force)
+            results = run_training(tables, settings, tracking)
+        table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
+        for column in ("family", "version", "held-out metrics", "gate"):
+            table.add_column(column)
+        for r in results:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
+            verdict = ("champion" if r.decision.promoted else "challenger") + f": {r.decision.reason}"
+            table.add_row(r.family, r.version, shown, verdict)
+        out.print(table)
+
+    _run(action)
+
+
+@app.command()
+def score(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the scores (.parquet or .csv).")],
+    as_of: AsOfOption = None,
+    horizon_days: HorizonOption = 90,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Score every customer with the champion models; also materialize the snapshot serving reads."""
+
+    def action() -> None:
+        import pyarrow as pa
+
+        from features.build import check_output, write_table
+        from profiles.store import Store
+        from training.data import features_as_of
+        from training.score import champions
+        from training.score import score as score_customers
+
+        check_output(out_file)
+        cfg = _config(config)
+        models = champions(_tracking())
+        for family, (model, version) in models.items():
+            trained = model.unwrap_python_model().horizon_days
+            if family != "segments" and trained != horizon_days:
+                raise CdpError(f"the {family} champion (version {version}) was trained for {trained}-day horizons, "
+                               f"not {horizon_days}: pass --horizon-days {trained} or retrain")
+        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+            tables = _tables(store, cfg)
+            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+            progress.add_task(f"scoring as of {day}", total=None)
+            features = features_as_of(tables, day)
+        scores = score_customers(features, models, day)
+        write_table(pa.Table.from_pandas(scores, preserve_index=False), out_file)
+        snapshot = Path(cfg.store.path).with_name("online_features.parquet")
+        features.insert(1, "features_as_of", pd.Timestamp(day))
+        write_table(pa.Table.from_pandas(features, preserve_index=False), snapshot)
+        at_risk = int((scores["churn_probability"] >= 0.5).sum())
+        out.print(f"{len(scores):,} customers scored as of {day} → {out_file} ({at_risk:,} with churn risk ≥ 50%); "
+                  f"feature snapshot for serving → {snapshot}")
+
+    _run(action)
+
+
+@app.command()
+def evaluate(
+    as_of: Annotated[str, typer.Option("--as-of", help="Train on what was known by this day, then score it.")],
+    horizon_days: HorizonOption = 90,
+    snapshots: SnapshotsOption = 4,
+    step_days: StepOption = 30,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Backtest: cdp-ml vs BG/NBD vs a recency heuristic on what really happened after --as-of."""
+
+    def action() -> None:
+        from features.labels import purchase_labels
+        from profiles.store import Store
+        from training.data import features_as_of, labelled_snapshots
+        from training.evaluate import compare
+        from training.purchase import PurchaseModel
+        from training.run import horizon_window
+
+        cfg = _config(config)
+        day = _parse_day(as_of, "--as-of")
+        window = horizon_window(day, horizon_days, snapshots, step_days)
+        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+            tables = _tables(store, cfg)
+            last = _last_day(store)
+            if last < day + timedelta(days=horizon_days):
+                raise CdpError(f"the store ends on {last}: a {horizon_days}-day backtest as of {day} needs data "
+                               f"through {day + timedelta(days=horizon_days)}")
+            progress.add_task(f"backtesting as of {day}", total=None)
+            train_rows = labelled_snapshots(tables, window)
+            test = features_as_of(tables, day).merge(
+                purchase_labels(tables.orders, day, horizon_days).to_pandas(), on="customer_id")
+        latest = train_rows["as_of"] == train_rows["as_of"].max()
+        model = PurchaseModel(horizon_days=horizon_days).fit(train_rows[~latest], train_rows[latest])
+        table = compare(model, test, horizon_days)
+        shown = Table(title=f"backtest as of {day}: {len(test):,} customers, next {horizon_days} days")
+        shown.add_column("model")
+        for column in table.columns:
+            shown.add_column(column.replace("_", " "), justify="right")
+        for name, row in table.iterrows():
+            shown.add_row(name, *[f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" for v in row])
+        Console(width=max(out.width, 150)).print(shown)
+
+    _run(action)
+
+
 def _parse_day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -1,0 +1,127 @@
+"""The purchase / churn model: its small pieces by hand, then the whole model against the generator's truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from features.engine import duckdb_tables
+from profiles.synthetic import oracle_purchase_probability
+from training.data import Window, features_as_of, labelled_snapshots
+from training.evaluate import bgnbd
+from training.purchase import (
+    HISTORY_REASON,
+    PurchaseModel,
+    days_to_next_purchase,
+    holdout_split,
+    lift_at,
+    source_feature,
+)
+
+HORIZON = 90
+
+
+def test_lift_is_the_positive_rate_in_the_top_share_over_the_overall_rate():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    score = np.array([0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2])
+    # Top 10% is one row, a positive: 1 / (2 / 10) = 5. Top 30% (0.9, 0.8, 0.2): 2 of 3 → (2/3) / 0.2.
+    assert lift_at(y, score, 0.1) == pytest.approx(5.0)
+    assert lift_at(y, score, 0.3) == pytest.approx((2 / 3) / 0.2)
+
+
+def test_days_to_next_purchase_is_the_median_wait_at_a_constant_hazard():
+    # p = 0.5 over 90 days means half wait longer than 90 days: the median is 90.
+    # p = 0.75 means two half-lives fit in 90 days: the median is 45.
+    days = days_to_next_purchase(np.array([0.5, 0.75, 1e-6, 0.0]), 90)
+    assert days[0] == pytest.approx(90.0)
+    assert days[1] == pytest.approx(45.0)
+    # Beyond four horizons (or never) the estimate is not given.
+    assert math.isnan(days[2]) and math.isnan(days[3])
+
+
+def test_derived_columns_are_named_by_their_feature():
+    inputs = ["recency_days", "country", "email_open_rate", "email_open_rate_90d"]
+    assert source_feature("country_PS", inputs) == "country"
+    assert source_feature("recency_days_na", inputs) == "recency_days"
+    assert source_feature("email_open_rate_90d", inputs) == "email_open_rate_90d"
+    assert source_feature("btyd_p_alive", inputs) == HISTORY_REASON
+
+
+def test_the_holdout_split_is_stable_and_about_half():
+    ids = pd.Series([f"c{i:05d}" for i in range(4000)])
+    first, again = holdout_split(ids), holdout_split(ids.sample(frac=1, random_state=1).sort_index())
+    assert (first == again).all()
+    assert 0.45 < first.mean() < 0.55
+
+
+@pytest.fixture(scope="module")
+def trained(shop):
+    """Trained as of end - 90 days (labels up to then only), tested on the 90 days after."""
+    con = shop.connect()
+    tables = duckdb_tables(con)
+    as_of = shop.end - dt.timedelta(days=HORIZON)
+    snapshots = labelled_snapshots(tables, Window(as_of=as_of, horizon_days=HORIZON, n_snapshots=6, step_days=30))
+    latest = snapshots["as_of"] == snapshots["as_of"].max()
+    model = PurchaseModel(horizon_days=HORIZON).fit(snapshots[~latest], snapshots[latest])
+    from features.labels import purchase_labels
+
+    test = features_as_of(tables, as_of).merge(
+        purchase_labels(tables.orders, as_of, HORIZON).to_pyarrow().to_pandas(), on="customer_id")
+    con.close()
+    return model, test, as_of
+
+
+def test_the_model_ranks_buyers_better_than_bgnbd_and_close_to_the_oracle(trained, shop):
+    model, test, as_of = trained
+    y = test["purchased_in_horizon"].to_numpy(int)
+    ours = roc_auc_score(y, model.predict(test)["purchase_probability"])
+    classical = roc_auc_score(y, bgnbd(test, HORIZON)[0])
+    oracle = oracle_purchase_probability(shop.persons, as_of, HORIZON)
+    oracle.index = shop.persons.index
+    truth = roc_auc_score(y, oracle.reindex(test["customer_id"].map(shop.person_of)).to_numpy())
+    # Measured on this shop (seed 5, 4,000 people): oracle 0.939, cdp-ml 0.870, BG/NBD 0.867.
+    # The oracle knows each person's latent death date, which no purchase history reveals.
+    assert ours > classical
+    assert ours > truth - 0.09
+
+
+def test_probabilities_are_calibrated_on_the_next_window(trained):
+    model, test, _ = trained
+    p = model.predict(test)["purchase_probability"].to_numpy()
+    y = test["purchased_in_horizon"].to_numpy(float)
+    # Calibrated on the window before; measured: 0.301 predicted vs 0.253 bought. The shop's
+    # at-risk people die around its end, so the next window is worse than the last one seen.
+    assert abs(p.mean() - y.mean()) < 0.06
+    assert ((p > 0) & (p < 1)).all()
+    top, bottom = p >= np.quantile(p, 0.8), p <= np.quantile(p, 0.2)
+    assert y[top].mean() > 3 * y[bottom].mean()
+
+
+def test_expected_purchase_days_and_revenue_add_up_to_what_happened(trained):
+    model, test, _ = trained
+    out = model.predict(test)
+    assert out["expected_purchases"].sum() == pytest.approx(test["purchase_days_in_horizon"].sum(), rel=0.2)
+    assert out["expected_revenue"].sum() == pytest.approx(test["revenue_in_horizon"].sum(), rel=0.3)
+
+
+def test_churn_is_the_complement_and_reasons_name_feature_table_columns(trained):
+    model, test, _ = trained
+    out = model.predict(test)
+    np.testing.assert_allclose(out["churn_probability"] + out["purchase_probability"], 1.0)
+    named = {r for reasons in out["top_reasons"] for r in reasons.split(", ") if r}
+    assert named <= set(model.inputs_) | {HISTORY_REASON}
+    # The customers gone longest are flagged for their history or their recency.
+    stale = out[test["recency_days"] >= test["recency_days"].quantile(0.95)]
+    flagged = stale["top_reasons"].str.contains(f"{HISTORY_REASON}|recency_days|days_since_last_engagement")
+    assert flagged.mean() > 0.8
+
+
+def test_a_model_fitted_for_counts_only_has_no_churn_outputs(trained):
+    model, test, _ = trained
+    with pytest.raises(ValueError, match="parts"):
+        PurchaseModel(parts=("churn",)).fit(test, test)

@@ -1,0 +1,81 @@
+"""The data a training run reads: rolling labelled snapshots and the scoring snapshot.
+
+The only module of `training/` that runs queries; everything downstream gets pandas
+frames. Snapshots roll back from the as-of date so that every label window ends on or
+before it (`features.snapshots`): a model trained "as of" a date never saw what happened
+after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ibis import _
+
+from features.as_of import purchases_until
+from features.build import available_families, build_features
+from features.engine import SourceTables
+from features.labels import purchase_labels
+from features.snapshots import snapshot_dates, training_set
+from training.categories import HISTORY_COLUMN, encode_history
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which snapshots a run trains on: ``n_snapshots`` as-of dates ``step_days`` apart, the
+    latest label window ending on ``as_of``."""
+
+    as_of: dt.date
+    horizon_days: int = 90
+    n_snapshots: int = 4
+    step_days: int = 30
+
+    def dates(self) -> list[dt.date]:
+        return snapshot_dates(self.as_of, self.horizon_days, self.n_snapshots, self.step_days)
+
+
+def features_as_of(tables: SourceTables, as_of: dt.date) -> pd.DataFrame:
+    """The feature table as of a day, as pandas (every family the data can feed), with each
+    customer's `category_history` (what the next-best-category model reads)."""
+    return with_category_history(_pandas(build_features(tables, as_of, available_families(tables))), tables, as_of)
+
+
+def category_history(tables: SourceTables, as_of: dt.date) -> pd.Series:
+    """Per customer, purchases (non-return orders) per category up to and including ``as_of``,
+    encoded as ``"category:n;…"`` text."""
+    counts = (purchases_until(tables.orders, as_of).filter(~_.is_return, _.category.notnull())
+              .group_by("customer_id", "category").aggregate(purchases=_.count()))
+    return encode_history(_pandas(counts))
+
+
+def with_category_history(frame: pd.DataFrame, tables: SourceTables, as_of: dt.date) -> pd.DataFrame:
+    history = category_history(tables, as_of)
+    out = frame.copy()
+    out[HISTORY_COLUMN] = frame["customer_id"].map(history).fillna("").astype(object).to_numpy()
+    return out
+
+
+def labelled_snapshots(tables: SourceTables, window: Window) -> pd.DataFrame:
+    """Features and labels of every snapshot of ``window``, stacked (an ``as_of`` column first)."""
+    families = available_families(tables)
+    return training_set(
+        lambda d: with_category_history(_pandas(build_features(tables, d, families)), tables, d),
+        lambda d: _pandas(purchase_labels(tables.orders, d, window.horizon_days)),
+        window.dates(),
+    )
+
+
+def _pandas(expr) -> pd.DataFrame:
+    """Through Arrow: integer columns with gaps become float64 (Ibis's own conversion gives
+    Python objects for them, which no model or MLflow signature accepts)."""
+    return expr.to_pyarrow().to_pandas()
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """A short content hash of a training frame, logged so a run names the exact data it saw."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashlib.blake2b(hashed + ",".join(frame.columns).encode(), digest_size=12).hexdigest()

@@ -1,0 +1,97 @@
+"""One MLflow pyfunc per model family: preprocessing, model, calibration and reasons in one artifact.
+
+Serving and `cdp score` load a champion by alias and call ``predict`` on feature-table
+rows; they never need to know which estimator is inside. Inputs are cast the same way at
+training and at scoring (`model_frame`), so MLflow's schema check sees the same types.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from features.catalog import catalog
+from training.categories import HISTORY_COLUMN
+
+NEXT_CATEGORIES = "next_best_categories"
+# Columns every purchase model reads beside its declared inputs (the BG/NBD summary).
+HISTORY_COLUMNS = ("recency_days", "tenure_days", "purchase_days", "mean_order_value")
+_CATEGORICAL = {s.name for s in catalog() if s.kind == "categorical"}
+_NUMERIC = {s.name for s in catalog() if s.kind in ("numeric", "flag")}
+
+
+def model_frame(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of a feature table with model-ready types: float64 numbers, object text.
+
+    Nullable and Arrow dtypes (what Ibis returns) become plain ones, so a model's
+    signature and the rows it scores always agree on types.
+    """
+    missing = [c for c in columns if c not in features.columns]
+    if missing:
+        raise KeyError(f"feature table lacks column(s) the model reads: {', '.join(missing)}")
+    out = {}
+    for column in columns:
+        values = features[column]
+        if column in _CATEGORICAL or column == HISTORY_COLUMN or (
+                column not in _NUMERIC and pd.api.types.is_string_dtype(values)):
+            out[column] = values.astype(object).where(values.notna(), None)
+        else:
+            out[column] = pd.to_numeric(values.astype(object).where(values.notna(), np.nan),
+                                        errors="coerce").astype("float64")
+    return pd.DataFrame(out, index=features.index)
+
+
+def model_ready(features: pd.DataFrame) -> pd.DataFrame:
+    """A whole feature table cast the way models were trained (see `model_frame`): pass
+    this, not raw query output, to a pyfunc's ``predict``, whose schema check is strict
+    (an int64 column where the signature says double is refused)."""
+    columns = [c for c in features.columns if c in _NUMERIC or c in _CATEGORICAL]
+    typed = model_frame(features, columns)
+    rest = features.drop(columns=columns)
+    return pd.concat([rest, typed], axis=1)
+
+
+def required_columns(estimator, kind: str) -> list[str]:
+    """The feature-table columns a fitted estimator of ``kind`` reads."""
+    if kind == "segments":
+        return list(estimator.features_)
+    declared = [c for c in estimator.inputs_ if not c.startswith("btyd_")]  # computed inside the model
+    return list(dict.fromkeys([*declared, *HISTORY_COLUMNS]))
+
+
+class CdpModel(PythonModel):
+    """A fitted cdp-ml estimator behind MLflow's pyfunc interface.
+
+    ``kind`` is ``segments`` (a `CustomerSegmenter`: one ``segment`` column) or
+    ``churn`` / ``next-purchase`` (a `PurchaseModel`). Purchase models score customers
+    who have bought; rows without a purchase yet get empty outputs.
+    """
+
+    def __init__(self, estimator, kind: str, columns: list[str], horizon_days: int, recommender=None):
+        self.estimator = estimator
+        self.kind = kind
+        self.columns = columns
+        self.horizon_days = horizon_days
+        self.recommender = recommender
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        X = model_frame(model_input, self.columns)
+        if self.kind == "segments":
+            return pd.DataFrame({"segment": self.estimator.predict(X)}, index=X.index)
+        bought = X["recency_days"].notna().to_numpy()
+        scored = self.estimator.predict(X[bought]) if bought.any() else None
+        out = pd.DataFrame(index=X.index)
+        if self.recommender is not None:
+            out[NEXT_CATEGORIES] = self.recommender.recommend(X[HISTORY_COLUMN])
+        if scored is None:
+            return out
+        for column in scored.columns:
+            values = scored[column].to_numpy()
+            if pd.api.types.is_numeric_dtype(scored[column]):
+                full = np.full(len(X), np.nan)
+            else:
+                full = np.full(len(X), "", dtype=object)
+            full[bought] = values
+            out[column] = full
+        return out

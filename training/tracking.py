@@ -1,0 +1,331 @@
+"""The MLflow glue for training: where runs go, registering a model, and the promotion gate.
+
+Models live in the MLflow model registry under two aliases (aliases replace the old
+stages in MLflow 3):
+
+``challenger``
+    the most recent version that went through :func:`promote`;
+``champion``
+    the version serving uses (:func:`load_champion`).
+
+A new version becomes champion only if it scores strictly better than the current
+champion *with the same score callable* — so both are measured on the same held-out
+window — or when there is no champion yet, or when the caller forces it. Each decision
+is written down twice: on the training run (metrics and tags) and on the model version
+(tags), so the registry alone explains why the champion is the champion.
+
+This module never reads the environment: the CLI builds a :class:`TrackingConfig`
+(:func:`tracking_config` takes the environment as a mapping) and passes it down.
+Nothing personal goes to MLflow: log aggregates and synthetic examples only.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.artifacts
+import mlflow.pyfunc
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from cdp.errors import CdpError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "Decision",
+    "NoChampionError",
+    "TrackingConfig",
+    "experiment",
+    "load_champion",
+    "log_frame",
+    "promote",
+    "register_pyfunc",
+    "tracking_config",
+]
+
+
+class NoChampionError(CdpError, LookupError):
+    """The registry has no ``champion`` version of a model (nothing trained, or never promoted)."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where MLflow runs, artifacts and registered models go.
+
+    Parameters
+    ----------
+    tracking_uri : str
+        The tracking (and registry) store, e.g. ``"sqlite:////abs/mlruns/mlflow.db"`` or
+        ``"http://mlflow:5000"``.
+    artifact_location : str or None
+        Where *new* experiments keep their artifacts. Set for the local default, so the
+        artifacts sit next to the database instead of in the working directory; ``None``
+        lets the server decide.
+    """
+
+    tracking_uri: str
+    artifact_location: str | None = None
+
+    @classmethod
+    def local(cls, root: Path) -> TrackingConfig:
+        """The embedded default: ``<root>/mlflow.db`` (SQLite) and ``<root>/artifacts``.
+
+        ``root`` is made absolute, so the store does not move with the working directory.
+        Nothing is created until :func:`experiment` runs.
+        """
+        root = Path(root).resolve()
+        return cls(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_location=str(root / "artifacts"))
+
+
+def tracking_config(env: Mapping[str, str], root: Path) -> TrackingConfig:
+    """``MLFLOW_TRACKING_URI`` from ``env`` if set and not blank, else the local store under ``root``."""
+    uri = env.get("MLFLOW_TRACKING_URI", "").strip()
+    return TrackingConfig(tracking_uri=uri) if uri else TrackingConfig.local(root)
+
+
+def _sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file behind a ``sqlite:///`` URI, or ``None`` for any other store."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    path = tracking_uri[len(prefix):]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _client(config: TrackingConfig) -> MlflowClient:
+    return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
+
+
+def experiment(config: TrackingConfig, name: str) -> str:
+    """Point MLflow at ``config`` and return the id of experiment ``name``, creating it if needed.
+
+    Sets MLflow's process-wide tracking and registry URIs (``mlflow.start_run`` and
+    ``log_model`` read them), creates the folder of a local SQLite store, and creates the
+    experiment with ``config.artifact_location`` if it does not exist yet. An existing
+    experiment keeps the artifact location it was created with.
+
+    Raises
+    ------
+    CdpError
+        The experiment exists but was deleted (MLflow keeps its name reserved).
+    """
+    db = _sqlite_path(config.tracking_uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(config.tracking_uri)
+    mlflow.set_registry_uri(config.tracking_uri)
+    client = _client(config)
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        return client.create_experiment(name, artifact_location=config.artifact_location)
+    if found.lifecycle_stage == "deleted":
+        raise CdpError(
+            f"MLflow experiment {name!r} in {config.tracking_uri} is deleted: restore it "
+            "(mlflow experiments restore) or purge it (mlflow gc) before training again")
+    return found.experiment_id
+
+
+def register_pyfunc(
+    model_name: str,
+    python_model: mlflow.pyfunc.PythonModel,
+    *,
+    artifacts: Mapping[str, str] | None = None,
+    signature: Any = None,
+    input_example: Any = None,
+    pip_requirements: list[str] | None = None,
+) -> str:
+    """Log ``python_model`` to the active run, register it as a new version of ``model_name``, return the version.
+
+    Call inside ``mlflow.start_run()`` after :func:`experiment`. ``input_example`` must be
+    synthetic or aggregate — it is stored with the model. Passing ``pip_requirements``
+    skips MLflow's requirement inference, which loads the model in a subprocess.
+    """
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=python_model,
+        artifacts=dict(artifacts) if artifacts else None,
+        signature=signature,
+        input_example=input_example,
+        pip_requirements=pip_requirements,
+        registered_model_name=model_name,
+    )
+    if info.registered_model_version is None:
+        raise CdpError(f"MLflow did not register a version of model {model_name!r}")
+    return str(info.registered_model_version)
+
+
+def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
+    """Log ``frame`` to the active run as a CSV artifact (e.g. ``"evaluation/lift.csv"``).
+
+    For figures use ``mlflow.log_figure(fig, "plots/name.png")``. Log aggregates only.
+    """
+    mlflow.log_text(frame.to_csv(index=False), artifact_file)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the promotion gate decided about one model version, and why."""
+
+    model_name: str
+    version: str
+    promoted: bool
+    reason: str
+    metric: str
+    challenger_score: float
+    champion_version: str | None
+    champion_score: float | None
+
+
+def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or ``None`` if the alias (or the model) does not exist."""
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    version = aliases.get(alias)
+    return None if version is None else str(version)
+
+
+def _load_version(client: MlflowClient, model_name: str, version: str) -> mlflow.pyfunc.PyFuncModel:
+    """Load one registered version from the client's own store, whatever the process-wide URI."""
+    source = client.get_model_version_download_uri(model_name, version)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=client.tracking_uri)
+    return mlflow.pyfunc.load_model(local)
+
+
+def _checked_score(score: Callable[[mlflow.pyfunc.PyFuncModel], float], model: mlflow.pyfunc.PyFuncModel,
+                   model_name: str, version: str, metric: str) -> float:
+    value = float(score(model))
+    if not math.isfinite(value):
+        raise ValueError(f"score gave {metric}={value} for {model_name} version {version}; expected a finite number")
+    return value
+
+
+def promote(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    *,
+    metric: str,
+    score: Callable[[mlflow.pyfunc.PyFuncModel], float],
+    higher_is_better: bool = True,
+    force: bool = False,
+    run_id: str | None = None,
+) -> Decision:
+    """Promotion gate: make ``version`` the ``challenger``, and the ``champion`` if it earns it.
+
+    The challenger and the current champion are loaded from the registry and scored by
+    the same ``score`` callable, so both are measured on the same held-out window. The
+    challenger becomes champion if there is no champion, if it is strictly better
+    (``higher_is_better`` says which way), or if ``force`` is true. Scores are computed
+    before any alias moves, so a failing score leaves the registry as it was.
+
+    The decision is recorded on ``run_id`` (if given) as metrics
+    ``gate_challenger_<metric>`` and ``gate_champion_<metric>`` and tags ``gate.decision``
+    (``promoted`` or ``kept``), ``gate.reason`` and ``gate.champion_version``; and as
+    ``gate.*`` tags on the model version.
+
+    Parameters
+    ----------
+    client : MlflowClient
+        Bound to the tracking and registry store to use.
+    model_name, version : str
+        The registered model and the new version (as returned by :func:`register_pyfunc`).
+    metric : str
+        Name of what ``score`` measures, e.g. ``"average_precision"``; used in metric and tag names.
+    score : callable
+        ``score(pyfunc_model) -> float``; must return a finite number.
+
+    Returns
+    -------
+    Decision
+    """
+    version = str(version)
+    champion_version = _alias_version(client, model_name, CHAMPION)
+    challenger_score = _checked_score(score, _load_version(client, model_name, version), model_name, version, metric)
+    if champion_version is None:
+        champion_score = None
+    elif champion_version == version:
+        champion_score = challenger_score
+    else:
+        champion_score = _checked_score(score, _load_version(client, model_name, champion_version),
+                                        model_name, champion_version, metric)
+
+    if champion_version is None:
+        promoted, reason = True, "no champion yet"
+    elif champion_version == version:
+        promoted, reason = False, f"version {version} is already the champion"
+    else:
+        is_better = challenger_score > champion_score if higher_is_better else challenger_score < champion_score
+        direction = "higher" if higher_is_better else "lower"
+        versus = (f"{metric} {challenger_score:.6g} {'beats' if is_better else 'does not beat'} "
+                  f"champion version {champion_version}'s {champion_score:.6g} ({direction} is better)")
+        promoted = is_better or force
+        reason = f"forced: {versus}" if force and not is_better else versus
+
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+
+    decision = Decision(model_name=model_name, version=version, promoted=promoted, reason=reason, metric=metric,
+                        challenger_score=challenger_score, champion_version=champion_version,
+                        champion_score=champion_score)
+    _record(client, decision, run_id)
+    return decision
+
+
+def _record(client: MlflowClient, decision: Decision, run_id: str | None) -> None:
+    tags = {
+        "gate.decision": "promoted" if decision.promoted else "kept",
+        "gate.reason": decision.reason,
+        "gate.champion_version": decision.champion_version or "none",
+    }
+    if run_id is not None:
+        now_ms = int(time.time() * 1000)
+        metrics = [Metric(f"gate_challenger_{decision.metric}", decision.challenger_score, now_ms, 0)]
+        if decision.champion_score is not None:
+            metrics.append(Metric(f"gate_champion_{decision.metric}", decision.champion_score, now_ms, 0))
+        client.log_batch(run_id, metrics=metrics, tags=[RunTag(key, value) for key, value in tags.items()])
+    version_tags = dict(tags)
+    version_tags[f"gate.challenger_{decision.metric}"] = repr(decision.challenger_score)
+    if decision.champion_score is not None:
+        version_tags[f"gate.champion_{decision.metric}"] = repr(decision.champion_score)
+    for key, value in version_tags.items():
+        client.set_model_version_tag(decision.model_name, decision.version, key, value)
+
+
+def load_champion(config: TrackingConfig, model_name: str) -> tuple[mlflow.pyfunc.PyFuncModel, str]:
+    """The model behind alias ``champion`` of ``model_name``, and its version.
+
+    Reads from ``config`` without touching MLflow's process-wide URIs, and never creates a
+    local store that is not there.
+
+    Raises
+    ------
+    NoChampionError
+        (a ``LookupError``) no store, no such model, or no version promoted yet.
+    """
+    hint = f"no champion for model {model_name!r} in {config.tracking_uri}: run `cdp train` to train and promote one"
+    db = _sqlite_path(config.tracking_uri)
+    if db is not None and not db.exists():
+        raise NoChampionError(hint)
+    client = _client(config)
+    version = _alias_version(client, model_name, CHAMPION)
+    if version is None:
+        raise NoChampionError(hint)
+    return _load_version(client, model_name, version), version
