@@ -494,7 +494,8 @@ def evaluate(
         for column in table.columns:
             shown.add_column(column.replace("_", " "), justify="right")
         for name, row in table.iterrows():
-            shown.add_row(name, *[f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" for v in row])
+            shown.add_row(name, *[f"{v:,.0f}" if c in ("customers", "predicted_purchase_days", "actual_purchase_days")
+                                  else f"{v:,.4f}" for c, v in row.items()])
         Console(width=max(out.width, 150)).print(shown)
 
     _run(action)

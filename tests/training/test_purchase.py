@@ -84,10 +84,10 @@ def test_the_model_ranks_buyers_better_than_bgnbd_and_close_to_the_oracle(traine
     oracle = oracle_purchase_probability(shop.persons, as_of, HORIZON)
     oracle.index = shop.persons.index
     truth = roc_auc_score(y, oracle.reindex(test["customer_id"].map(shop.person_of)).to_numpy())
-    # Measured on this shop (seed 5, 4,000 people): oracle 0.939, cdp-ml 0.870, BG/NBD 0.867.
+    # Measured on this shop (seed 5, 4,000 people): oracle 0.939, cdp-ml 0.878, BG/NBD 0.867.
     # The oracle knows each person's latent death date, which no purchase history reveals.
-    assert ours > classical
-    assert ours > truth - 0.09
+    assert ours > classical + 0.005
+    assert ours > truth - 0.075
 
 
 def test_probabilities_are_calibrated_on_the_next_window(trained):
