@@ -341,6 +341,9 @@ def _tracking():
 
     # MLflow's INFO lines (schema migrations, ignored extra columns) are not for this audience.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # MLflow 3 reports usage to its makers unless told not to; a customer-data tool stays
+    # quiet by default (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from training.tracking import tracking_config
 
     return tracking_config(os.environ, Path("mlruns"))

@@ -9,6 +9,7 @@ one-hot encoding → constant and duplicated columns dropped.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -111,6 +112,19 @@ class IqrWinsorizer(TransformerMixin, BaseEstimator):
         return self.feature_names_in_
 
 
+class FewLevelsRareLabelEncoder(RareLabelEncoder):
+    """feature-engine's RareLabelEncoder without its warning about variables that have no
+    more levels than ``n_categories`` (``preferred_channel``: web or store). It keeps every
+    level of such a variable as frequent, which is what we want, and says so on every fit."""
+
+    def fit(self, X: pd.DataFrame, y: pd.Series | None = None):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"feature_engine\.encoding\.rare_label",
+                                    message=r"The number of unique categories for variable .* is less than that "
+                                            r"indicated in n_categories")
+            return super().fit(X, y)
+
+
 def preprocessing_pipeline(numeric: Sequence[str], categorical: Sequence[str] = (),
                            log_variables: Sequence[str] = (), rare_tolerance: float = 0.02) -> Pipeline:
     """A fresh, unfitted preprocessing Pipeline for the given model inputs.
@@ -130,7 +144,7 @@ def preprocessing_pipeline(numeric: Sequence[str], categorical: Sequence[str] = 
     if categorical:
         steps += [
             ("impute_categorical", CategoricalImputer(imputation_method="missing", variables=categorical)),
-            ("rare_labels", RareLabelEncoder(tol=rare_tolerance, n_categories=2, variables=categorical)),
+            ("rare_labels", FewLevelsRareLabelEncoder(tol=rare_tolerance, n_categories=2, variables=categorical)),
         ]
     steps.append(("winsorize", IqrWinsorizer(variables=numeric, fold=3.0)))
     if log_variables:

@@ -188,6 +188,44 @@ class BetaGeoModel(BaseEstimator):
         no_purchase_if_alive = ((self.alpha_ + T) / (self.alpha_ + T + t)) ** (self.r_ + x)
         return (1.0 - no_purchase_if_alive) / (1.0 + self._dead_to_alive_odds(x, t_x, T))
 
+    def purchase_count_pmf(self, summary: pd.DataFrame, t: float, max_count: int = 20) -> np.ndarray:
+        """P(exactly n purchases in ``(T, T+t]`` | history) for n = 0 … ``max_count``, one row per customer.
+
+        Alive at ``T``, the posterior is ``lambda ~ Gamma(r+x, alpha+T)`` independent of
+        ``p ~ Beta(a, b+x)``. Given them, n purchases happen in the window and the
+        customer survives the n-th (``(1-p)^n Poisson(n; lambda t)``), or at least n
+        happen and the customer drops out right after the n-th (``p (1-p)^(n-1)
+        P(Poisson(lambda t) >= n)``). Integrating gives negative binomial terms times
+        ratios of Beta functions; a dead customer buys nothing. The last column holds
+        the mass of ``max_count`` or more, so each row sums to 1.
+
+        The whole distribution, not just its mean, is what a point forecast judged by
+        absolute error needs: that forecast is the distribution's median.
+        """
+        check_is_fitted(self)
+        t = _non_negative_horizon(t)
+        if max_count < 1:
+            raise ValueError(f"max_count must be at least 1, got {max_count}")
+        x, t_x, T = _purchase_history(summary)
+        r, alpha, a, b = self.r_ + x, self.alpha_ + T, self.a_, self.b_ + x
+        n = np.arange(max_count + 1)[None, :]
+        r, alpha, b = r[:, None], alpha[:, None], b[:, None]
+        # Negative binomial pmf of the Poisson count once lambda is integrated out.
+        log_nb = (gammaln(r + n) - gammaln(r) - gammaln(n + 1)
+                  + r * np.log(alpha / (alpha + t)) + n * np.log(t / (alpha + t)) if t > 0 else
+                  np.where(n == 0, 0.0, -np.inf))
+        nb = np.exp(log_nb)
+        at_least = np.clip(1.0 - np.cumsum(nb, axis=1) + nb, 0.0, 1.0)  # P(N >= n)
+        survive = np.exp(betaln(a, b + n) - betaln(a, b))
+        with np.errstate(invalid="ignore"):
+            drop = np.where(n > 0, np.exp(betaln(a + 1, b + n - 1) - betaln(a, b)), 0.0)
+        alive_pmf = survive * nb + drop * at_least
+        alive_pmf[:, -1] = np.clip(1.0 - alive_pmf[:, :-1].sum(axis=1), 0.0, 1.0)
+        alive = (1.0 / (1.0 + self._dead_to_alive_odds(x, t_x, T)))[:, None]
+        pmf = alive * alive_pmf
+        pmf[:, 0] += 1.0 - alive[:, 0]
+        return pmf
+
     def _dead_to_alive_odds(self, x, t_x, T) -> np.ndarray:
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
         with np.errstate(divide="ignore", invalid="ignore"):

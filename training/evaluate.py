@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import poisson
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from training.btyd import BetaGeoModel
@@ -38,15 +39,26 @@ def heuristic(test: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.nda
 def bgnbd(test: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
     """BG/NBD fitted on the test population's own histories (all it may know), then its
     probability of at least one purchase and expected purchase days over the horizon."""
+    probability, expected, _ = bgnbd_forecasts(test, horizon_days)
+    return probability, expected
+
+
+def bgnbd_forecasts(test: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`bgnbd`'s answers and the median purchase days, from its exact conditional
+    distribution of the count."""
     summary = btyd_summary(test)
     model = BetaGeoModel().fit(summary)
     t = horizon_days / WEEK
-    return model.purchase_probability(summary, t), model.expected_purchases(summary, t)
+    pmf = model.purchase_count_pmf(summary, t, max_count=100)
+    median = (np.cumsum(pmf, axis=1) < 0.5).sum(axis=1).astype(float)
+    return model.purchase_probability(summary, t), model.expected_purchases(summary, t), median
 
 
 def compare(model: PurchaseModel, test: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
     """One row per contender: ROC-AUC and calibration of the purchase probability, and the
-    per-customer mean absolute error of purchase days and revenue in the horizon.
+    per-customer mean absolute error of purchase days in the horizon, twice: forecasting
+    each customer's expected count (the mean), and forecasting its median, the point
+    forecast absolute error rewards (Gneiting 2011, "Making and evaluating point forecasts").
 
     ``test`` is the feature table as of the as-of date joined to the labels of the window
     after it (buyers by the as-of date only).
@@ -54,14 +66,17 @@ def compare(model: PurchaseModel, test: pd.DataFrame, horizon_days: int) -> pd.D
     y = test["purchased_in_horizon"].to_numpy(int)
     days = test["purchase_days_in_horizon"].to_numpy(float)
     predicted = model.predict(test)
+    recency_probability, recency_count = heuristic(test, horizon_days)
     answers = {
-        "cdp-ml": (predicted["purchase_probability"].to_numpy(), predicted["expected_purchases"].to_numpy()),
-        "BG/NBD": bgnbd(test, horizon_days),
-        "recency heuristic": heuristic(test, horizon_days),
+        "cdp-ml": (predicted["purchase_probability"].to_numpy(), predicted["expected_purchases"].to_numpy(),
+                   predicted["median_purchases"].to_numpy()),
+        "BG/NBD": bgnbd_forecasts(test, horizon_days),
+        "recency heuristic": (recency_probability, recency_count,
+                              poisson.median(np.clip(recency_count, 1e-9, None))),
     }
     rows = []
     for name in CONTENDERS:
-        probability, count = answers[name]
+        probability, count, median = answers[name]
         metrics = classification_metrics(y, probability)
         rows.append({
             "model": name,
@@ -70,6 +85,7 @@ def compare(model: PurchaseModel, test: pd.DataFrame, horizon_days: int) -> pd.D
             "purchase_pr_auc": metrics["pr_auc"],
             "purchase_brier": metrics["brier"],
             "purchase_days_mae": mean_absolute_error(days, count),
+            "purchase_days_mae_median": mean_absolute_error(days, median),
             "predicted_purchase_days": float(np.sum(count)),
             "actual_purchase_days": float(np.sum(days)),
         })

@@ -7,8 +7,11 @@ of D, labels over D+1 .. D+H; see `features.snapshots`):
   on held-out customers; churn is its complement (``churn_probability = 1 -
   purchase_probability``): one event, one calibrated probability, so the churn list and
   the purchase score can never disagree;
-- a LightGBM Poisson regressor of ``purchase_days_in_horizon`` and a Tweedie regressor of
-  ``revenue_in_horizon`` (many zeros, a long tail);
+- expected purchase days as a hurdle: the calibrated probability of buying at all times
+  one plus a LightGBM Poisson regressor of the further purchase days of those who buy,
+  so counts and probability always agree; the count's median too (the forecast to judge
+  by absolute error); a Tweedie regressor of ``revenue_in_horizon`` (many zeros, a long
+  tail);
 - a days-to-next-purchase estimate read off the calibrated probability (constant hazard
   within the horizon);
 - reason codes: the features that push each customer's churn risk up the most,
@@ -16,6 +19,7 @@ of D, labels over D+1 .. D+H; see `features.snapshots`):
 
 Early stopping and calibration use the latest snapshot only (time-based validation): the
 model never tunes on a window older than the one it is judged on, and never on a newer one.
+The boosters are then refitted on every snapshot, the latest included, for as many trees.
 """
 
 from __future__ import annotations
@@ -168,13 +172,18 @@ class PurchaseModel(BaseEstimator):
         as of 1997-09-30, 4-leaf trees gave ROC-AUC 0.774 where 15-leaf trees gave 0.763).
     early_stopping_rounds : int
         Rounds without improvement on the validation customers before stopping.
+    refit : bool
+        Train each booster once more on all snapshots, latest included, for the number
+        of trees early stopping chose (see `fit`).
     random_state : int
 
     Attributes
     ----------
     preprocess_ : sklearn Pipeline (feature-engine steps)
-    classifier_, counter_, spender_ : lightgbm boosters' sklearn wrappers
-    calibrator_ : IsotonicRegression
+    classifier_, counter_, spender_ : lightgbm boosters' sklearn wrappers (the counter
+        learns purchase days beyond the first among buyers; the classifier is fitted
+        whenever "purchase" or "count" is among ``parts``)
+    calibrator_ : IsotonicRegression or Platt scaling
     columns_ : list of str, the preprocessed column names the boosters read
     best_iterations_ : dict of model name → trees kept by early stopping
     """
@@ -182,7 +191,7 @@ class PurchaseModel(BaseEstimator):
     def __init__(self, horizon_days: int = 90, parts: Sequence[str] = PARTS, numeric: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, n_estimators: int = 2000, learning_rate: float = 0.02,
                  num_leaves: int = 4, min_child_samples: int = 500, early_stopping_rounds: int = 100,
-                 random_state: int = 0, n_jobs: int | None = None):
+                 refit: bool = True, random_state: int = 0, n_jobs: int | None = None):
         self.horizon_days = horizon_days
         self.parts = parts
         self.numeric = numeric
@@ -192,6 +201,7 @@ class PurchaseModel(BaseEstimator):
         self.num_leaves = num_leaves
         self.min_child_samples = min_child_samples
         self.early_stopping_rounds = early_stopping_rounds
+        self.refit = refit
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -205,7 +215,20 @@ class PurchaseModel(BaseEstimator):
         return lgb.LGBMRegressor(**params, **objective)
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> "PurchaseModel":
-        """Learn from ``train`` snapshots; stop early and calibrate on ``valid`` (the latest snapshot)."""
+        """Learn from ``train`` snapshots; stop early and calibrate on ``valid`` (the latest snapshot).
+
+        With ``refit``, each booster is then trained once more on ``train`` and ``valid``
+        together, for the number of trees early stopping chose: the latest snapshot is
+        the one most like the scoring date, too valuable to leave out. The calibrator is
+        fitted on the final classifier's answers for ``valid``. Those rows were seen in
+        training, but shallow trees with hundreds of rows per leaf barely fit them. Calibrating
+        the first classifier instead and applying it to the refitted one corrects twice
+        for whatever the latest snapshot taught: on CDNOW it forecast 6,074 purchase days
+        for 7,364 bought, against 6,334 this way.
+        """
+        unknown = set(self.parts) - set(PARTS)
+        if unknown or not self.parts:
+            raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {tuple(self.parts)}")
         for name, frame in (("train", train), ("valid", valid)):
             missing = [c for c in (TARGET, COUNT_TARGET, REVENUE_TARGET) if c not in frame.columns]
             if missing:
@@ -223,27 +246,43 @@ class PurchaseModel(BaseEstimator):
         x_train = self.preprocess_.transform(train[self.inputs_])
         x_valid = self.preprocess_.transform(valid[self.inputs_])
         self.columns_ = list(x_train.columns)
-        stop = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         m_train, m_valid = base_margins(train), base_margins(valid)
         self.mean_margin_ = float(m_train["purchase"].mean())
+        x_all = pd.concat([x_train, x_valid], ignore_index=True)
+        m_all = pd.concat([m_train, m_valid], ignore_index=True)
+        y_all = pd.concat([train, valid], ignore_index=True)
 
-        def boost(objective: dict, target: str, margin: str, kind=float):
-            return self._booster(len(x_train), **objective).fit(
-                x_train, train[target].astype(kind), init_score=m_train[margin],
-                eval_X=x_valid, eval_y=valid[target].astype(kind), eval_init_score=[m_valid[margin]], callbacks=stop)
+        def boost(objective: dict, target: str, margin: str, rows=None, kind=float, shift: float = 0.0):
+            """Early-stopped on ``valid``, then refitted on everything; ``rows`` picks rows of each frame."""
+            def take(x, m, frame):
+                keep = np.ones(len(frame), bool) if rows is None else rows(frame)
+                return x[keep], m[margin][keep], (frame[target][keep] - shift).astype(kind)
 
-        unknown = set(self.parts) - set(PARTS)
-        if unknown or not self.parts:
-            raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {tuple(self.parts)}")
-        self.classifier_ = boost({"objective": "binary"}, TARGET, "purchase", int) if "purchase" in self.parts else None
-        self.counter_ = boost({"objective": "poisson"}, COUNT_TARGET, "count") if "count" in self.parts else None
-        self.spender_ = (boost({"objective": "tweedie", "tweedie_variance_power": 1.5}, REVENUE_TARGET, "revenue")
-                         if "revenue" in self.parts else None)
-        self.best_iterations_ = {name: int(model.best_iteration_ or model.n_estimators) for name, model in
-                                 (("purchase", self.classifier_), ("count", self.counter_), ("revenue", self.spender_))
-                                 if model is not None}
-        self.calibrator_ = None if self.classifier_ is None else _calibrator(
-            self._raw_probability(x_valid, m_valid), valid[TARGET].to_numpy(int))
+            (xt, mt, yt), (xv, mv, yv) = take(x_train, m_train, train), take(x_valid, m_valid, valid)
+            first = self._booster(len(xt), **objective).fit(
+                xt, yt, init_score=mt, eval_X=xv, eval_y=yv, eval_init_score=[mv],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+            trees = int(first.best_iteration_ or first.n_estimators)
+            if not self.refit:
+                return first, first, trees
+            xa, ma, ya = take(x_all, m_all, y_all)
+            final = self._booster(len(xa), **objective).set_params(n_estimators=trees).fit(xa, ya, init_score=ma)
+            return first, final, trees
+
+        self.best_iterations_ = {}
+        self.classifier_ = self.counter_ = self.spender_ = self.calibrator_ = None
+        if {"purchase", "count"} & set(self.parts):
+            _, self.classifier_, self.best_iterations_["purchase"] = boost(
+                {"objective": "binary"}, TARGET, "purchase", kind=int)
+            self.calibrator_ = _calibrator(self._raw_probability(x_valid, m_valid), valid[TARGET].to_numpy(int))
+        if "count" in self.parts:
+            # Purchase days beyond the first, among buyers (zero-truncated counts, shifted by one).
+            _, self.counter_, self.best_iterations_["count"] = boost(
+                {"objective": "poisson"}, COUNT_TARGET, "extra_count", rows=lambda f: (f[COUNT_TARGET] > 0).to_numpy(),
+                shift=1.0)
+        if "revenue" in self.parts:
+            _, self.spender_, self.best_iterations_["revenue"] = boost(
+                {"objective": "tweedie", "tweedie_variance_power": 1.5}, REVENUE_TARGET, "revenue")
         return self
 
     def _raw_probability(self, x: pd.DataFrame, margins: pd.DataFrame) -> np.ndarray:
@@ -263,21 +302,24 @@ class PurchaseModel(BaseEstimator):
                                                               base_margins(X)))
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
-        """One row per input row: purchase and churn probability, expected purchase days and
-        revenue over the horizon, days to the next purchase, and the top churn reasons."""
+        """One row per input row: purchase and churn probability, days to the next purchase
+        and the top churn reasons ("purchase" part); expected purchase days and their
+        median ("count"); expected revenue ("revenue"), all over the horizon."""
         self._check_fitted()
         X = self.btyd_.transform(X)
         x = self.preprocess_.transform(X[self.inputs_])
         margins = base_margins(X)
         out = pd.DataFrame(index=X.index)
-        if self.classifier_ is not None:
-            p = self.calibrator_.predict(self._raw_probability(x, margins))
+        p = None if self.classifier_ is None else self.calibrator_.predict(self._raw_probability(x, margins))
+        if "purchase" in self.parts:
             out["purchase_probability"] = p
             out["churn_probability"] = 1.0 - p
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
             out["top_reasons"] = self.reasons(x, margins)
         if self.counter_ is not None:
-            out["expected_purchases"] = np.exp(self.counter_.predict(x, raw_score=True) + margins["count"].to_numpy())
+            extra = np.exp(self.counter_.predict(x, raw_score=True) + margins["extra_count"].to_numpy())
+            out["expected_purchases"] = p * (1.0 + extra)
+            out["median_purchases"] = hurdle_median(p, extra)
         if self.spender_ is not None:
             out["expected_revenue"] = np.exp(self.spender_.predict(x, raw_score=True) + margins["revenue"].to_numpy())
         return out
@@ -317,10 +359,14 @@ def base_margins(X: pd.DataFrame) -> pd.DataFrame:
     """
     probability = np.clip(X["btyd_purchase_probability"].to_numpy(float), 1e-4, 1 - 1e-4)
     expected = np.clip(X["btyd_expected_purchases"].to_numpy(float), 1e-4, None)
+    # BG/NBD's purchase days beyond the first, given at least one: E[N] / P(N > 0) - 1.
+    extra = np.clip(np.nan_to_num(X["btyd_expected_purchases"].to_numpy(float), nan=0.0)
+                    / probability - 1.0, 1e-3, None)
     order_value = np.clip(np.nan_to_num(X["mean_order_value"].to_numpy(float), nan=1.0), 1.0, None)
     frame = pd.DataFrame({
         "purchase": np.log(probability / (1 - probability)),
         "count": np.log(expected),
+        "extra_count": np.log(extra),
         "revenue": np.log(expected * order_value),
     }, index=X.index)
     return frame.fillna(0.0)
@@ -364,6 +410,21 @@ def _threads(rows: int) -> int:
     """LightGBM threads: one below ``PARALLEL_FROM_ROWS`` rows. OpenMP threads spin while they
     wait, and on a busy 2-core machine two of them made a 12k-row fit 20× slower than one."""
     return 1 if rows < PARALLEL_FROM_ROWS else max(1, os.cpu_count() or 1)
+
+
+def hurdle_median(probability: np.ndarray, extra: np.ndarray, max_count: int = 100) -> np.ndarray:
+    """Median purchase days of the hurdle model: none with chance ``1 - p``, else one plus a
+    Poisson count of mean ``extra``.
+
+    The median, not the mean, is the point forecast that minimises the expected absolute
+    error (a customer with a 30% chance to buy is best forecast at zero purchase days).
+    """
+    from scipy.stats import poisson
+
+    p = np.asarray(probability, dtype=float)[:, None]
+    k = np.arange(max_count + 1)[None, :]
+    cdf = (1.0 - p) + p * np.where(k >= 1, poisson.cdf(k - 1, np.asarray(extra, dtype=float)[:, None]), 0.0)
+    return (cdf < 0.5).sum(axis=1).astype(float)
 
 
 def days_to_next_purchase(purchase_probability: np.ndarray, horizon_days: int) -> np.ndarray:

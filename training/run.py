@@ -5,7 +5,11 @@ One run per family, in an experiment per family (``cdp-segments``, ``cdp-churn``
 and shared: the latest snapshot's label window ends on the as-of date and is split
 by customer into a tuning half (early stopping, calibration) and a held-out half (the
 metrics and the promotion gate). Champion and challenger are scored on that same
-held-out half.
+held-out half. The churn and next-purchase runs also measure the classical baselines on
+those held-out customers — BG/NBD (with Gamma-Gamma for revenue) and the recency
+heuristic of `training.evaluate` — and log them beside the model's own metrics under the
+same names with a prefix (``bgnbd_``, ``gamma_gamma_``, ``recency_``), with the side by
+side table ``baselines.csv`` and the plot ``plots/baselines.png``.
 
 Nothing personal reaches MLflow: parameters, aggregate metrics, a digest of the training
 data, aggregate tables and plots, and an input example of feature medians (no ids).
@@ -31,9 +35,11 @@ from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouet
 
 from cdp.errors import CdpError  # noqa: E402
 from features.engine import SourceTables  # noqa: E402
+from training.btyd import GammaGammaModel  # noqa: E402
 from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate  # noqa: E402
 from training.data import Window, digest, features_as_of, labelled_snapshots  # noqa: E402
-from training.purchase import PurchaseModel, classification_metrics, holdout_split  # noqa: E402
+from training.evaluate import bgnbd, heuristic  # noqa: E402
+from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split  # noqa: E402
 from training.pyfunc import CdpModel, model_frame, model_ready, required_columns  # noqa: E402
 from training.segments import CustomerSegmenter  # noqa: E402
 from training.tracking import Decision, TrackingConfig, experiment, load_champion, log_frame, promote, register_pyfunc  # noqa: E402,E501
@@ -41,6 +47,9 @@ from training.tracking import Decision, TrackingConfig, experiment, load_champio
 MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase"}
 FAMILIES = tuple(MODEL_NAMES)
 PIP_REQUIREMENTS = ["mlflow", "lightgbm", "scikit-learn", "feature-engine", "pandas", "scipy"]
+MODEL_CONTENDER = "cdp-ml"
+# Each baseline's metrics are logged under the model's metric names with its prefix.
+BASELINE_PREFIXES = {"BG/NBD": "bgnbd_", "Gamma-Gamma": "gamma_gamma_", "recency heuristic": "recency_"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class FamilyResult:
     metrics: dict[str, float]
     decision: Decision
     notes: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, float] = field(default_factory=dict)
+    """The baselines' metrics on the same held-out customers, as logged (``bgnbd_churn_roc_auc`` …)."""
 
 
 def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfig) -> list[FamilyResult]:
@@ -165,10 +176,85 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
             metrics |= {"categories_hit_rate_at_3": ours["hit_rate"], "categories_recall_at_3": ours["recall"],
                         "categories_popularity_hit_rate_at_3": baseline["hit_rate"]}
         mlflow.log_metrics(metrics)
+        compared, notes = baseline_metrics(family, test, horizon)
+        baselines = _log_baselines(family, metrics, compared)
+        mlflow.set_tags(notes)
         version = _register(family, estimator, columns, train_rows, horizon, recommender)
         decision = promote(client, MODEL_NAMES[family], version, metric=metric, score=scorer,
                            higher_is_better=higher, force=settings.force, run_id=run.info.run_id)
-    return FamilyResult(family, run.info.run_id, version, metrics, decision)
+    return FamilyResult(family, run.info.run_id, version, metrics, decision, notes=notes, baselines=baselines)
+
+
+def baseline_metrics(family: str, test: pd.DataFrame, horizon_days: int) -> tuple[dict[str, dict[str, float]],
+                                                                                 dict[str, str]]:
+    """The baselines' answers on the held-out customers ``test``, measured like the model's.
+
+    Returns ``{contender: {metric: value}}`` with the model's metric names (``churn_roc_auc``,
+    ``purchase_days_mae``, ``revenue_mae`` …) and tags explaining any baseline left out.
+
+    - BG/NBD (:func:`training.evaluate.bgnbd`): fitted on the held-out customers' own
+      histories as of the snapshot date (the RFM summary in the feature table; no label),
+      its churn probability is one minus P(a purchase in the horizon), its count the
+      expected purchase days.
+    - Gamma-Gamma (next-purchase only): revenue = BG/NBD's expected purchase days × the
+      Gamma-Gamma expected spend per purchase day, fitted on the same histories.
+    - recency heuristic (:func:`training.evaluate.heuristic`): churn ``1 - 1 / (1 +
+      recency_days / H)``; purchase days at the customer's past rate; revenue those days ×
+      their mean spend per purchase day.
+    """
+    p_bgnbd, days_bgnbd = bgnbd(test, horizon_days)
+    p_recency, days_recency = heuristic(test, horizon_days)
+    if family == "churn":
+        y = test["churned"].to_numpy(int)
+        return {"BG/NBD": classification_metrics(y, 1.0 - p_bgnbd, prefix="churn_"),
+                "recency heuristic": classification_metrics(y, 1.0 - p_recency, prefix="churn_")}, {}
+    days = test["purchase_days_in_horizon"].to_numpy(float)
+    revenue = test["revenue_in_horizon"].to_numpy(float)
+    summary = _spend_summary(test)
+    compared = {"BG/NBD": _purchase_days_metrics(days, days_bgnbd)}
+    notes = {}
+    try:
+        spend = GammaGammaModel().fit(summary).expected_spend(summary)
+    except ValueError as error:  # no repeat buyer with spend, or a fit without a finite mean spend
+        notes["baselines.gamma_gamma"] = f"not fitted: {error}"
+    else:
+        compared["Gamma-Gamma"] = _revenue_metrics(revenue, days_bgnbd * spend)
+    compared["recency heuristic"] = (_purchase_days_metrics(days, days_recency)
+                                     | _revenue_metrics(revenue, days_recency * summary["monetary_value"].to_numpy()))
+    return compared, notes
+
+
+def _spend_summary(test: pd.DataFrame) -> pd.DataFrame:
+    """The BTYD summary with ``monetary_value`` = mean revenue per purchase day. The feature
+    table has no first-day revenue, so the first purchase day counts too (the strict
+    Gamma-Gamma summary leaves it out)."""
+    per_day = test["revenue_total"].astype("float64") / test["purchase_days"].astype("float64")
+    return btyd_summary(test).assign(monetary_value=per_day.fillna(0.0).clip(lower=0.0))
+
+
+def _log_baselines(family: str, metrics: dict[str, float], compared: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Log each baseline's metrics under its prefix, the side by side table and its plot; return what was logged."""
+    logged = {BASELINE_PREFIXES[name] + key: value
+              for name, values in compared.items() for key, value in values.items()}
+    mlflow.log_metrics(logged)
+    columns = list(dict.fromkeys(key for values in compared.values() for key in values))
+    rows = [{"contender": MODEL_CONTENDER, **{key: metrics.get(key, float("nan")) for key in columns}}]
+    rows += [{"contender": name, **{key: values.get(key, float("nan")) for key in columns}}
+             for name, values in compared.items()]
+    table = pd.DataFrame(rows, columns=["contender", *columns])
+    log_frame(table, "baselines.csv")
+    headline = ["churn_roc_auc", "churn_brier"] if family == "churn" else ["purchase_days_mae", "revenue_mae"]
+    fig, axes = plt.subplots(1, len(headline), figsize=(9, 3))
+    for ax, key in zip(axes, headline):
+        shown = table.dropna(subset=[key])
+        ax.barh(shown["contender"], shown[key])
+        ax.invert_yaxis()
+        ax.set_title(key)
+    fig.suptitle(f"{family}: model and baselines on the held-out customers")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "plots/baselines.png")
+    plt.close(fig)
+    return logged
 
 
 def _churn_auc(test: pd.DataFrame):
@@ -193,14 +279,22 @@ def _count_deviance(test: pd.DataFrame):
 
 
 def _count_metrics(test: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, float]:
-    days = test["purchase_days_in_horizon"].to_numpy(float)
-    revenue = test["revenue_in_horizon"].to_numpy(float)
-    expected = predicted["expected_purchases"].to_numpy(float)
-    spend = predicted["expected_revenue"].to_numpy(float)
+    return (_purchase_days_metrics(test["purchase_days_in_horizon"].to_numpy(float),
+                                   predicted["expected_purchases"].to_numpy(float))
+            | _revenue_metrics(test["revenue_in_horizon"].to_numpy(float),
+                               predicted["expected_revenue"].to_numpy(float)))
+
+
+def _purchase_days_metrics(days: np.ndarray, expected: np.ndarray) -> dict[str, float]:
     return {
         "purchase_days_mae": float(mean_absolute_error(days, expected)),
         "purchase_days_poisson_deviance": float(mean_poisson_deviance(days, np.clip(expected, 1e-9, None))),
         "purchase_days_total_ratio": float(expected.sum() / max(days.sum(), 1e-9)),
+    }
+
+
+def _revenue_metrics(revenue: np.ndarray, spend: np.ndarray) -> dict[str, float]:
+    return {
         "revenue_mae": float(mean_absolute_error(revenue, spend)),
         "revenue_total_ratio": float(spend.sum() / max(revenue.sum(), 1e-9)),
     }

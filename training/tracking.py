@@ -21,6 +21,7 @@ Nothing personal goes to MLflow: log aggregates and synthetic examples only.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -30,12 +31,14 @@ from typing import Any
 
 import mlflow
 import mlflow.artifacts
+import mlflow.models
 import mlflow.pyfunc
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from cdp.errors import CdpError
 
@@ -160,11 +163,33 @@ def register_pyfunc(
         signature=signature,
         input_example=input_example,
         pip_requirements=pip_requirements,
-        registered_model_name=model_name,
     )
-    if info.registered_model_version is None:
-        raise CdpError(f"MLflow did not register a version of model {model_name!r}")
-    return str(info.registered_model_version)
+    return _register_logged_model(model_name, info)
+
+
+def _register_logged_model(model_name: str, info: mlflow.models.model.ModelInfo) -> str:
+    """Register the logged model ``info`` as a new version of ``model_name`` (created if needed).
+
+    What ``log_model(registered_model_name=...)`` does, through the client API: MLflow's
+    fluent registration ``print``s "Successfully registered model …" and "Created version …"
+    to stderr (not through logging, so no logger level quiets it). The version is linked to
+    its run and logged model, and the logged model lists the version (the ``mlflow.modelVersions``
+    tag the UI reads), as the fluent path does.
+    """
+    client = MlflowClient(tracking_uri=mlflow.get_tracking_uri(), registry_uri=mlflow.get_registry_uri())
+    try:
+        client.create_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code not in (ErrorCode.Name(RESOURCE_ALREADY_EXISTS), ErrorCode.Name(ALREADY_EXISTS)):
+            raise
+    created = client.create_model_version(model_name, source=info.model_uri, run_id=info.run_id,
+                                          model_id=info.model_id)
+    version = str(created.version)
+    listed = json.loads(client.get_logged_model(info.model_id).tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    entry = {"name": model_name, "version": version}
+    if entry not in listed:  # a tracking server adds it itself; a local store does not
+        client.set_logged_model_tags(info.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps([*listed, entry])})
+    return version
 
 
 def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:

@@ -206,6 +206,34 @@ def test_predictions_match_simulation_for_one_exact_history(x, t_x, T):
         np.average(future > 0, weights=weight), rel=0.03)
 
 
+@pytest.mark.parametrize("x, t_x, T", [(0, 0, 40), (1, 30, 40), (4, 39, 40), (4, 5, 40), (30, 100, 104)])
+def test_the_count_distribution_matches_simulation_for_one_history(x, t_x, T):
+    """Alive with P(alive), the customer's (lambda, p) follow Gamma(r+x, alpha+T) and
+    Beta(a, b+x) (the posterior the test above checks by importance weights); simulate
+    the next 26 weeks from it and compare the distribution of counts (5 or more pooled)."""
+    rng = np.random.default_rng(41)
+    r, alpha, a, b = TRUE_PARAMS.values()
+    model = fitted_bgnbd(**TRUE_PARAMS)
+    customer = history(x, t_x, T)
+    n = 400_000
+    rate, dropout = rng.gamma(r + x, 1 / (alpha + T), n), rng.beta(a, b + x, n)
+    alive = rng.random(n) < model.probability_alive(customer)[0]
+    future = _future_purchases(rate, dropout, HORIZON_WEEKS, rng) * alive
+    simulated_pmf = [np.mean(np.minimum(future, 5) == k) for k in range(6)]
+    assert model.purchase_count_pmf(customer, HORIZON_WEEKS, max_count=5)[0] == pytest.approx(simulated_pmf, abs=0.004)
+
+
+def test_the_count_distribution_agrees_with_the_closed_forms():
+    """The pmf's P(0) is one minus the purchase probability, its mean the expected count."""
+    model = fitted_bgnbd(**TRUE_PARAMS)
+    customers = pd.concat([history(0, 0, 40), history(1, 30, 40), history(4, 39, 40), history(30, 100, 104)])
+    pmf = model.purchase_count_pmf(customers, HORIZON_WEEKS, max_count=200)
+    assert pmf.sum(axis=1) == pytest.approx(1.0, abs=1e-9)
+    assert 1 - pmf[:, 0] == pytest.approx(model.purchase_probability(customers, HORIZON_WEEKS), rel=1e-9)
+    assert pmf @ np.arange(201) == pytest.approx(model.expected_purchases(customers, HORIZON_WEEKS), rel=1e-6)
+    assert (model.purchase_count_pmf(customers, 0.0)[:, 0] == 1.0).all()
+
+
 def _future_purchases(rate, dropout, horizon, rng) -> np.ndarray:
     """Purchases in a window of ``horizon`` by customers alive at its start."""
     count, now, active = np.zeros(rate.size, dtype=int), np.zeros(rate.size), np.ones(rate.size, dtype=bool)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import logging
+import warnings
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.metrics import brier_score_loss, mean_absolute_error, roc_auc_score
 
 from features.engine import duckdb_tables
-from training.data import Window, features_as_of
+from training.btyd import BetaGeoModel, GammaGammaModel
+from training.data import Window, features_as_of, labelled_snapshots
+from training.purchase import holdout_split
 from training.run import MODEL_NAMES, TrainSettings, train
 from training.score import SCORE_COLUMNS, champions, score
 from training.tracking import TrackingConfig
@@ -26,17 +32,20 @@ def trained(shop, tmp_path_factory):
     con = shop.connect()
     tables = duckdb_tables(con)
     settings = TrainSettings(window=Window(as_of=shop.end, horizon_days=90, n_snapshots=3, step_days=30))
-    first = train(tables, settings, tracking)
+    printed = io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
+        warnings.simplefilter("always")
+        first = train(tables, settings, tracking)
     again = train(tables, settings, tracking)
     forced = train(tables, TrainSettings(window=settings.window, families=("churn",), force=True), tracking)
     features = features_as_of(tables, shop.end)
     con.close()
-    yield tracking, first, again, forced, features
+    yield tracking, first, again, forced, features, (printed.getvalue(), caught)
     mlflow.set_tracking_uri(saved)
 
 
 def test_each_family_is_registered_and_the_first_version_becomes_champion(trained):
-    tracking, first, _, _, _ = trained
+    tracking, first, *_ = trained
     client = MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
     assert [r.family for r in first] == ["segments", "churn", "next-purchase"]
     for result in first:
@@ -47,7 +56,7 @@ def test_each_family_is_registered_and_the_first_version_becomes_champion(traine
 
 
 def test_a_retrain_that_is_not_better_stays_challenger_unless_forced(trained):
-    tracking, first, again, forced, _ = trained
+    tracking, first, again, forced, *_ = trained
     client = MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
     # Same data, same seeds: the same score, which does not beat the champion.
     for before, after in zip(first, again):
@@ -62,7 +71,7 @@ def test_a_retrain_that_is_not_better_stays_challenger_unless_forced(trained):
 
 
 def test_runs_carry_params_metrics_digest_plots_and_the_gate(trained):
-    tracking, first, _, _, _ = trained
+    tracking, first, *_ = trained
     client = MlflowClient(tracking.tracking_uri)
     churn = next(r for r in first if r.family == "churn")
     run = client.get_run(churn.run_id)
@@ -74,7 +83,7 @@ def test_runs_carry_params_metrics_digest_plots_and_the_gate(trained):
 
 
 def test_nothing_personal_reaches_mlflow(trained, shop):
-    tracking, first, _, _, _ = trained
+    tracking, first, *_ = trained
     client = MlflowClient(tracking.tracking_uri)
     con = shop.connect()
     personal = {v for (v,) in con.sql("SELECT email FROM customers WHERE email IS NOT NULL "
@@ -96,7 +105,7 @@ def test_nothing_personal_reaches_mlflow(trained, shop):
 
 
 def test_scores_cover_every_customer_with_consistent_outputs(trained):
-    tracking, _, _, forced, features = trained
+    tracking, _, _, forced, features, _ = trained
     models = champions(tracking)
     scores = score(features, models, dt.date(2026, 10, 31))
     assert list(scores.columns) == list(SCORE_COLUMNS)
@@ -112,3 +121,87 @@ def test_scores_cover_every_customer_with_consistent_outputs(trained):
     # Higher churn risk, fewer expected purchases: the two models agree in direction.
     assert np.corrcoef(buyers["churn_probability"], buyers["expected_purchases"])[0, 1] < -0.5
     assert set(buyers["segment"]) - {"Prospects"} and pd.notna(scores["features_as_of"]).all()
+
+
+def _held_out(shop) -> pd.DataFrame:
+    """The held-out customers of the latest snapshot, rebuilt from the public pieces: features as of
+    the end minus the horizon, labels over the horizon, the evaluation half of the customer split."""
+    con = shop.connect()
+    latest = labelled_snapshots(duckdb_tables(con), Window(as_of=shop.end, horizon_days=90, n_snapshots=1))
+    con.close()
+    return latest[holdout_split(latest["customer_id"])].reset_index(drop=True)
+
+
+def _by_hand_btyd(test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD and Gamma-Gamma fitted straight from training.btyd on the held-out customers' own
+    histories (weeks): P(purchase in 90 days), expected purchase days, expected spend per purchase day."""
+    summary = pd.DataFrame({
+        "frequency": test["purchase_days"].to_numpy(float) - 1,
+        "recency": (test["tenure_days"].to_numpy(float) - test["recency_days"].to_numpy(float)) / 7,
+        "T": test["tenure_days"].to_numpy(float) / 7,
+        "monetary_value": test["revenue_total"].to_numpy(float) / test["purchase_days"].to_numpy(float),
+    })
+    bgnbd = BetaGeoModel().fit(summary)
+    spend = GammaGammaModel().fit(summary).expected_spend(summary)
+    return bgnbd.purchase_probability(summary, 90 / 7), bgnbd.expected_purchases(summary, 90 / 7), spend
+
+
+def test_baselines_are_logged_beside_the_model_as_btyd_computes_them_on_the_same_customers(trained, shop):
+    tracking, first, *_ = trained
+    client = MlflowClient(tracking.tracking_uri)
+    churn, purchase = (next(r for r in first if r.family == f) for f in ("churn", "next-purchase"))
+    test = _held_out(shop)
+    p_buy, days, spend = _by_hand_btyd(test)
+    churned = test["churned"].to_numpy(int)
+    bought_days = test["purchase_days_in_horizon"].to_numpy(float)
+    revenue = test["revenue_in_horizon"].to_numpy(float)
+
+    logged = client.get_run(churn.run_id).data.metrics
+    assert logged["test_rows"] == len(test)
+    assert logged["bgnbd_churn_roc_auc"] == pytest.approx(roc_auc_score(churned, 1 - p_buy), abs=1e-12)
+    assert logged["bgnbd_churn_brier"] == pytest.approx(brier_score_loss(churned, 1 - p_buy), abs=1e-9)
+    # The heuristic's churn risk only grows with the days since the last purchase: same ranking.
+    assert logged["recency_churn_roc_auc"] == pytest.approx(roc_auc_score(churned, test["recency_days"]), abs=1e-12)
+    assert {k: logged[k] for k in churn.baselines} == pytest.approx(churn.baselines)
+
+    logged = client.get_run(purchase.run_id).data.metrics
+    assert logged["bgnbd_purchase_days_mae"] == pytest.approx(mean_absolute_error(bought_days, days), abs=1e-12)
+    assert logged["gamma_gamma_revenue_mae"] == pytest.approx(mean_absolute_error(revenue, days * spend), rel=1e-9)
+    assert logged["gamma_gamma_revenue_total_ratio"] == pytest.approx((days * spend).sum() / revenue.sum(), rel=1e-9)
+    assert {k: logged[k] for k in purchase.baselines} == pytest.approx(purchase.baselines)
+
+
+def test_the_models_beat_their_baselines_on_the_held_out_customers(trained):
+    _, first, *_ = trained
+    churn, purchase = (r.metrics | r.baselines for r in first[1:])
+    for baseline in ("bgnbd_", "recency_"):
+        assert churn["churn_roc_auc"] > churn[f"{baseline}churn_roc_auc"] + 0.01
+        assert churn["churn_brier"] < churn[f"{baseline}churn_brier"]
+        assert purchase["purchase_days_poisson_deviance"] < purchase[f"{baseline}purchase_days_poisson_deviance"]
+        assert purchase["purchase_days_mae"] < purchase[f"{baseline}purchase_days_mae"]
+    for baseline in ("gamma_gamma_", "recency_"):
+        assert purchase["revenue_mae"] < purchase[f"{baseline}revenue_mae"]
+    # and BG/NBD, the classical model, is itself well ahead of recency alone
+    assert churn["bgnbd_churn_roc_auc"] > churn["recency_churn_roc_auc"]
+
+
+def test_the_comparison_table_and_plot_are_run_artifacts(trained):
+    tracking, first, *_ = trained
+    client = MlflowClient(tracking.tracking_uri)
+    for result, contenders in ((first[1], ["cdp-ml", "BG/NBD", "recency heuristic"]),
+                               (first[2], ["cdp-ml", "BG/NBD", "Gamma-Gamma", "recency heuristic"])):
+        table = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{result.run_id}/baselines.csv")))
+        assert table["contender"].tolist() == contenders
+        prefixes = {"cdp-ml": "", "BG/NBD": "bgnbd_", "Gamma-Gamma": "gamma_gamma_", "recency heuristic": "recency_"}
+        logged = client.get_run(result.run_id).data.metrics
+        cells = table.set_index("contender").stack().dropna()
+        assert len(cells) >= 10
+        for (contender, metric), value in cells.items():
+            assert logged[prefixes[contender] + metric] == pytest.approx(value, rel=1e-12)
+        assert "plots/baselines.png" in {a.path for a in client.list_artifacts(result.run_id, "plots")}
+
+
+def test_training_prints_no_registration_lines_and_no_few_category_levels_warning(trained):
+    *_, (printed, caught) = trained
+    assert "registered model" not in printed.lower() and "created version" not in printed.lower()
+    assert not [w for w in caught if "n_categories" in str(w.message)]

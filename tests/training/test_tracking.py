@@ -8,6 +8,7 @@ advance. Only synthetic numbers go to MLflow.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -169,6 +170,27 @@ def test_experiment_is_created_once_with_artifacts_under_root(config, tmp_path):
         mlflow.log_text("synthetic", "note.txt")
     stored = tmp_path / "mlruns" / "artifacts" / run.info.run_id / "artifacts" / "note.txt"
     assert stored.read_text() == "synthetic"
+
+
+def test_registering_prints_nothing_and_links_each_version_to_its_run_and_logged_model(client, capfd):
+    capfd.readouterr()
+    v1, run1 = register("m_quiet", k=1.0)
+    v2, run2 = register("m_quiet", k=2.0)
+    printed = capfd.readouterr()
+    # MLflow's fluent registration prints "Successfully registered model ..." / "Created version ...".
+    assert "registered model" not in (printed.out + printed.err).lower()
+    assert "created version" not in (printed.out + printed.err).lower()
+    assert (v1, v2) == ("1", "2")
+    for version, run_id in ((v1, run1), (v2, run2)):
+        registered = client.get_model_version("m_quiet", version)
+        assert registered.run_id == run_id and registered.status == "READY"
+        assert registered.source.startswith("models:/m-")
+        logged = client.get_logged_model(registered.source.removeprefix("models:/"))
+        assert logged.source_run_id == run_id
+        assert json.loads(logged.tags["mlflow.modelVersions"]) == [{"name": "m_quiet", "version": version}]
+    # the registry serves the version's model (the logged model's artifacts)
+    model = mlflow.pyfunc.load_model(f"models:/m_quiet/{v2}")
+    assert list(model.predict(pd.DataFrame({"x": [3.0]}))) == [6.0]
 
 
 # --- the promotion gate ----------------------------------------------------------------------
