@@ -472,7 +472,7 @@ def evaluate(
         from features.labels import purchase_labels
         from profiles.store import Store
         from training.data import features_as_of, labelled_snapshots
-        from training.evaluate import compare
+        from training.evaluate import compare, forecasts, mae_differences
         from training.purchase import PurchaseModel
         from training.run import horizon_window
 
@@ -491,7 +491,8 @@ def evaluate(
                 purchase_labels(tables.orders, day, horizon_days).to_pandas(), on="customer_id")
         latest = train_rows["as_of"] == train_rows["as_of"].max()
         model = PurchaseModel(horizon_days=horizon_days).fit(train_rows[~latest], train_rows[latest])
-        table = compare(model, test, horizon_days)
+        answers = forecasts(model, test, horizon_days)
+        table = compare(answers, test)
         shown = Table(title=f"backtest as of {day}: {len(test):,} customers, next {horizon_days} days")
         shown.add_column("model")
         for column in table.columns:
@@ -500,6 +501,12 @@ def evaluate(
             shown.add_row(name, *[f"{v:,.0f}" if c in ("customers", "predicted_purchase_days", "actual_purchase_days")
                                   else f"{v:,.4f}" for c, v in row.items()])
         Console(width=max(out.width, 150)).print(shown)
+        gaps = Table(title="cdp-ml's purchase-days MAE minus BG/NBD's (95% paired bootstrap over customers)")
+        for column in ("forecast", "difference", "low", "high"):
+            gaps.add_column(column, justify="left" if column == "forecast" else "right")
+        for name, row in mae_differences(answers, test).iterrows():
+            gaps.add_row(name, *[f"{v:+.4f}" for v in row])
+        out.print(gaps)
 
     _run(action)
 

@@ -124,7 +124,7 @@ def test_probabilities_are_calibrated_on_the_next_window(trained):
     model, test, _ = trained
     p = model.predict(test)["purchase_probability"].to_numpy()
     y = test["purchased_in_horizon"].to_numpy(float)
-    # Calibrated on the window before; measured: 0.301 predicted vs 0.253 bought. The shop's
+    # Calibrated on the window before; measured: 0.288 predicted vs 0.253 bought. The shop's
     # at-risk people die around its end, so the next window is worse than the last one seen.
     assert abs(p.mean() - y.mean()) < 0.06
     assert ((p > 0) & (p < 1)).all()
