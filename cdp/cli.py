@@ -382,6 +382,8 @@ def train(
     snapshots: SnapshotsOption = 4,
     step_days: StepOption = 30,
     force: Annotated[bool, typer.Option("--force", help="Promote to champion even if not better.")] = False,
+    max_customers: Annotated[int, typer.Option(
+        "--max-customers", min=0, help="Train on a hash sample of about this many customers; 0 for all.")] = 50_000,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Train, log to MLflow, register and gate models: cdp train all --as-of DATE --horizon-days 90."""
@@ -401,7 +403,7 @@ def train(
             day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
             progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
             settings = TrainSettings(window=horizon_window(day, horizon_days, snapshots, step_days),
-                                     families=families, force=force)
+                                     families=families, force=force, max_customers=max_customers or None)
             results = run_training(tables, settings, tracking)
         table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
         for column in ("family", "version", "held-out metrics", "gate"):

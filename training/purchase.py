@@ -214,7 +214,8 @@ class PurchaseModel(BaseEstimator):
             return lgb.LGBMClassifier(**params)
         return lgb.LGBMRegressor(**params, **objective)
 
-    def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> "PurchaseModel":
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
+            purchase_from: "PurchaseModel | None" = None) -> "PurchaseModel":
         """Learn from ``train`` snapshots; stop early and calibrate on ``valid`` (the latest snapshot).
 
         With ``refit``, each booster is then trained once more on ``train`` and ``valid``
@@ -236,13 +237,18 @@ class PurchaseModel(BaseEstimator):
             if frame[TARGET].nunique() < 2:
                 raise ValueError(f"{name} snapshot has only one outcome ({frame[TARGET].iloc[0] if len(frame) else 'no rows'}): "
                                  "nothing to learn; use more snapshots or a longer history")
-        self.btyd_ = BtydFeatures(self.horizon_days).fit(train)
+        shared = self._shared_classifier(purchase_from)
+        self.btyd_ = shared.btyd_ if shared else BtydFeatures(self.horizon_days).fit(train)
         train, valid = self.btyd_.transform(train), self.btyd_.transform(valid)
-        default_numeric, default_categorical = model_inputs(train.columns)
-        self.numeric_ = list(self.numeric) if self.numeric is not None else default_numeric
-        self.categorical_ = list(self.categorical) if self.categorical is not None else default_categorical
+        if shared:
+            self.numeric_, self.categorical_ = shared.numeric_, shared.categorical_
+        else:
+            default_numeric, default_categorical = model_inputs(train.columns)
+            self.numeric_ = list(self.numeric) if self.numeric is not None else default_numeric
+            self.categorical_ = list(self.categorical) if self.categorical is not None else default_categorical
         self.inputs_ = self.numeric_ + self.categorical_
-        self.preprocess_ = preprocessing_pipeline(self.numeric_, self.categorical_).fit(train[self.inputs_])
+        self.preprocess_ = (shared.preprocess_ if shared else
+                            preprocessing_pipeline(self.numeric_, self.categorical_).fit(train[self.inputs_]))
         x_train = self.preprocess_.transform(train[self.inputs_])
         x_valid = self.preprocess_.transform(valid[self.inputs_])
         self.columns_ = list(x_train.columns)
@@ -271,7 +277,10 @@ class PurchaseModel(BaseEstimator):
 
         self.best_iterations_ = {}
         self.classifier_ = self.counter_ = self.spender_ = self.calibrator_ = None
-        if {"purchase", "count"} & set(self.parts):
+        if shared:
+            self.classifier_, self.calibrator_ = shared.classifier_, shared.calibrator_
+            self.best_iterations_["purchase"] = shared.best_iterations_["purchase"]
+        elif {"purchase", "count"} & set(self.parts):
             _, self.classifier_, self.best_iterations_["purchase"] = boost(
                 {"objective": "binary"}, TARGET, "purchase", kind=int)
             self.calibrator_ = _calibrator(self._raw_probability(x_valid, m_valid), valid[TARGET].to_numpy(int))
@@ -284,6 +293,22 @@ class PurchaseModel(BaseEstimator):
             _, self.spender_, self.best_iterations_["revenue"] = boost(
                 {"objective": "tweedie", "tweedie_variance_power": 1.5}, REVENUE_TARGET, "revenue")
         return self
+
+    def _shared_classifier(self, other: "PurchaseModel | None") -> "PurchaseModel | None":
+        """``other`` if its classifier can serve this model: fitted, same horizon and inputs.
+
+        Churn and next-purchase models of one training run need the same calibrated
+        classifier (churn is its complement; expected purchase days are built on it):
+        fitting it once saves the slowest part of training. The caller vouches that
+        ``other`` was fitted on the same snapshots.
+        """
+        if other is None:
+            return None
+        if getattr(other, "classifier_", None) is None:
+            raise ValueError("purchase_from must be a PurchaseModel fitted with its 'purchase' part")
+        if (other.horizon_days, other.numeric, other.categorical) != (self.horizon_days, self.numeric, self.categorical):
+            raise ValueError("purchase_from was fitted for another horizon or other inputs")
+        return other
 
     def _raw_probability(self, x: pd.DataFrame, margins: pd.DataFrame) -> np.ndarray:
         return _sigmoid(self.classifier_.predict(x, raw_score=True) + margins["purchase"].to_numpy())

@@ -166,3 +166,16 @@ def test_a_model_fitted_for_counts_only_has_no_churn_outputs(trained):
     model, test, _ = trained
     with pytest.raises(ValueError, match="parts"):
         PurchaseModel(parts=("churn",)).fit(test, test)
+
+
+def test_a_count_model_can_share_a_fitted_classifier(trained):
+    model, test, _ = trained
+    half = holdout_split(test["customer_id"])
+    counts = PurchaseModel(horizon_days=HORIZON, parts=("count",)).fit(test[half], test[~half], purchase_from=model)
+    assert counts.classifier_ is model.classifier_ and counts.preprocess_ is model.preprocess_
+    out = counts.predict(test)
+    # The hurdle rests on the shared classifier's calibrated probability.
+    assert (out["expected_purchases"] >= model.predict(test)["purchase_probability"]).all()
+    assert "churn_probability" not in out
+    with pytest.raises(ValueError, match="another horizon"):
+        PurchaseModel(horizon_days=30, parts=("count",)).fit(test[half], test[~half], purchase_from=model)
