@@ -75,7 +75,8 @@ class CategoryRecommender(BaseEstimator):
         bought in the label window (``categories_in_horizon``), row for row."""
         past = decode_history(history.reset_index(drop=True))
         future = bought_next.reset_index(drop=True).fillna("").astype(str).str.get_dummies(sep=",")
-        self.categories_ = sorted(set(past.columns) | set(future.columns))
+        # pandas 3 turns an empty row ("bought nothing") into a category named "".
+        self.categories_ = sorted((set(past.columns) | set(future.columns)) - {""})
         past = past.reindex(columns=self.categories_, fill_value=0.0)
         future = future.reindex(columns=self.categories_, fill_value=0).astype(float)
         self.popularity_ = future.mean() if len(future) else pd.Series(0.0, index=self.categories_)

@@ -22,6 +22,9 @@ SCORE_COLUMNS = (
     "segments_version", "churn_version", "next_purchase_version", "features_as_of",
 )
 
+CHURN_OUTPUTS = ["churn_probability", "purchase_probability", "days_to_next_purchase", "top_reasons"]
+COUNT_OUTPUTS = ["expected_purchases", "expected_revenue", "next_best_categories"]
+
 
 def champions(tracking: TrackingConfig) -> dict[str, tuple[object, str]]:
     """The champion pyfunc and version of every family (a clear error naming the missing one)."""
@@ -36,14 +39,14 @@ def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: 
     (churn, churn_version) = models["churn"]
     (purchases, purchases_version) = models["next-purchase"]
     out["segment"] = segments.predict(frame)["segment"].to_numpy()
-    churn_out = churn.predict(frame)
+    # A frame without any buyer gets no purchase columns from the models: all missing.
+    churn_out = churn.predict(frame).reindex(columns=CHURN_OUTPUTS)
     for column in ("churn_probability", "purchase_probability", "days_to_next_purchase", "top_reasons"):
         out[column] = churn_out[column].to_numpy()
-    counts = purchases.predict(frame)
+    counts = purchases.predict(frame).reindex(columns=COUNT_OUTPUTS)
     out["expected_purchases"] = counts["expected_purchases"].to_numpy()
     out["expected_revenue"] = counts["expected_revenue"].to_numpy()
-    out["next_best_categories"] = (counts["next_best_categories"].to_numpy() if "next_best_categories" in counts
-                                   else "")
+    out["next_best_categories"] = counts["next_best_categories"].fillna("").to_numpy()
     out["segments_version"] = segments_version
     out["churn_version"] = churn_version
     out["next_purchase_version"] = purchases_version

@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
+from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
@@ -62,6 +62,7 @@ __all__ = [
     "default_features",
     "match_previous",
     "segment_name",
+    "silhouette_scores",
     "unique_names",
 ]
 
@@ -82,6 +83,7 @@ METHODS = ("kmeans", "gmm")
 # Below this many buyers one thread is faster than several: the clusterings are small and
 # native thread pools on a busy machine cost more than they save.
 PARALLEL_FROM_ROWS = 200_000
+SILHOUETTE_CHUNK_ROWS = 1_000   # distance rows held at once: 1,000 × 20,000 float64 = 160 MB
 
 
 def default_features(columns: Sequence[str]) -> list[str]:
@@ -166,6 +168,45 @@ def match_previous(current: np.ndarray, previous: np.ndarray, max_distance: floa
     return out
 
 
+def silhouette_scores(Z: np.ndarray, labelings: Sequence[np.ndarray]) -> list[float]:
+    """The mean silhouette (Euclidean) of each labeling of the rows of ``Z``.
+
+    The values of :func:`sklearn.metrics.silhouette_score`, one per labeling, but the
+    pairwise distances (nearly all of its cost) are computed once for all labelings, a
+    chunk of rows at a time, and each row's summed distance to every cluster of every
+    labeling comes from one product with the labelings' one-hot membership matrix. A
+    labeling with fewer than two clusters, or as many clusters as rows, scores -1.
+    """
+    n = len(Z)
+    codes = [np.unique(np.asarray(labels), return_inverse=True)[1].ravel() for labels in labelings]
+    ks = [int(c.max()) + 1 if n else 0 for c in codes]
+    valid = [1 < k < n for k in ks]
+    if not any(valid):
+        return [-1.0] * len(labelings)
+    offsets = np.concatenate([[0], np.cumsum(ks)])
+    members = np.zeros((n, offsets[-1]))            # rows × every cluster of every labeling
+    for c, offset in zip(codes, offsets):
+        members[np.arange(n), offset + c] = 1.0
+    sizes = members.sum(axis=0)
+    totals = np.zeros(len(labelings))
+    for start in range(0, n, SILHOUETTE_CHUNK_ROWS):
+        rows = np.arange(start, min(start + SILHOUETTE_CHUNK_ROWS, n))
+        distance_sums = euclidean_distances(Z[rows], Z) @ members
+        for i in (i for i in range(len(labelings)) if valid[i]):
+            block = distance_sums[:, offsets[i]:offsets[i + 1]]
+            size = sizes[offsets[i]:offsets[i + 1]]
+            own = codes[i][rows]
+            own_size = size[own]
+            a = block[np.arange(len(rows)), own] / np.maximum(own_size - 1, 1)
+            mean_to = block / size
+            mean_to[np.arange(len(rows)), own] = np.inf
+            b = mean_to.min(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                silhouette = np.where(own_size > 1, (b - a) / np.maximum(a, b), 0.0)
+            totals[i] += np.nan_to_num(silhouette).sum()
+    return [float(totals[i] / n) if valid[i] else -1.0 for i in range(len(labelings))]
+
+
 class CustomerSegmenter(ClusterMixin, BaseEstimator):
     """Named customer segments from RFM (and engagement) features.
 
@@ -183,6 +224,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         Seed of the clusterings and of the silhouette sample.
     sample_size : int
         At most this many buyers are used to compute silhouettes.
+    fit_size : int
+        At most this many buyers (a seeded sample) are used to fit each candidate; the
+        clusterings of a few standardized features settle long before a million rows.
     max_match_distance : float, optional
         In the scaled space (standard deviations): a new cluster farther than this from
         the previous centroid it is assigned to does not inherit that name. ``None``
@@ -229,6 +273,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         methods: Sequence[str] = METHODS,
         random_state: int = 0,
         sample_size: int = 20_000,
+        fit_size: int = 100_000,
         max_match_distance: float | None = None,
     ):
         self.features = features
@@ -236,6 +281,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.methods = methods
         self.random_state = random_state
         self.sample_size = sample_size
+        self.fit_size = fit_size
         self.max_match_distance = max_match_distance
 
     # ------------------------------------------------------------------ fit
@@ -271,7 +317,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.scale_ = {c: float(v) if v > 0 else 1.0 for c, v in std.items()}
         Z = self._scale(filled)
 
-        with threadpool_limits(None if len(Z) >= PARALLEL_FROM_ROWS else 1):
+        with threadpool_limits(None if min(len(Z), self.fit_size) >= PARALLEL_FROM_ROWS else 1):
             self.selection_, models = self._candidates(Z, ks)
         chosen = self.selection_[self.selection_["chosen"]].iloc[0]
         self.method_, self.k_ = str(chosen["method"]), int(chosen["k"])
@@ -288,25 +334,31 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {tuple(self.methods)!r}")
         if self.sample_size < 2:
             raise ValueError(f"sample_size must be at least 2, got {self.sample_size!r}")
+        if self.fit_size < self.k_range[1] + 1:
+            raise ValueError(f"fit_size must exceed the largest k, got {self.fit_size!r}")
 
     def _candidates(self, Z: np.ndarray, ks: list[int]) -> tuple[pd.DataFrame, dict]:
         rng = np.random.default_rng(self.random_state)
         sample = np.sort(rng.choice(len(Z), self.sample_size, replace=False)) if len(Z) > self.sample_size else slice(None)
-        rows, models = [], {}
+        fit_rows = (np.sort(np.random.default_rng([self.random_state, 1]).choice(len(Z), self.fit_size, replace=False))
+                    if len(Z) > self.fit_size else slice(None))
+        Z_fit = Z[fit_rows]
+        rows, models, labelings = [], {}, []
         for method in (m for m in METHODS if m in self.methods):
             for k in ks:
                 if method == "kmeans":
-                    model = KMeans(n_clusters=k, n_init=10, random_state=self.random_state).fit(Z)
-                    labels, bic, inertia = model.labels_, np.nan, float(model.inertia_)
+                    model = KMeans(n_clusters=k, n_init=10, random_state=self.random_state).fit(Z_fit)
+                    bic, inertia = np.nan, float(model.inertia_)
                 else:
                     model = GaussianMixture(n_components=k, covariance_type="full", n_init=2, reg_covar=1e-4,
-                                            random_state=self.random_state).fit(Z)
-                    labels, bic, inertia = model.predict(Z), float(model.bic(Z)), np.nan
-                used = np.unique(labels[sample])
-                silhouette = float(silhouette_score(Z[sample], labels[sample])) if 1 < len(used) < len(Z[sample]) else -1.0
-                rows.append({"method": method, "k": k, "silhouette": silhouette, "bic": bic, "inertia": inertia})
+                                            random_state=self.random_state).fit(Z_fit)
+                    bic, inertia = float(model.bic(Z_fit)), np.nan
+                labelings.append(model.predict(Z[sample]))
+                rows.append({"method": method, "k": k, "bic": bic, "inertia": inertia})
                 models[(method, k)] = model
-        table = pd.DataFrame(rows)
+        for row, silhouette in zip(rows, silhouette_scores(Z[sample], labelings)):
+            row["silhouette"] = silhouette
+        table = pd.DataFrame(rows, columns=["method", "k", "silhouette", "bic", "inertia"])
         table["best_of_method"] = False
         for method, part in table.groupby("method", sort=False):
             # KMeans by silhouette, the mixture by BIC; ties go to the smaller k.

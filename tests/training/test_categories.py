@@ -51,4 +51,14 @@ def test_recommendations_beat_the_most_popular_list_on_the_next_window(shop):
     top = ",".join(model.popularity_.sort_values(ascending=False).index[:3])
     popular = hit_rate([top] * len(test), test["categories_in_horizon"])
     assert ours["buyers"] > 300
-    assert ours["hit_rate"] > popular["hit_rate"] + 0.05, (ours, popular)
+    # Measured (seed 5): hit rate 0.685 vs 0.644, recall 0.533 vs 0.494. (An earlier margin of
+    # 0.05 was flattered by a popular list with an empty "" slot, now gone.)
+    assert ours["hit_rate"] > popular["hit_rate"] + 0.02, (ours, popular)
+    assert ours["recall"] > popular["recall"] + 0.02, (ours, popular)
+
+
+def test_nothing_bought_is_not_a_category():
+    history = pd.Series(["olive_oil:2", "", "soap:1"])
+    model = CategoryRecommender(k=3).fit(history, pd.Series(["", "", "olive_oil"]))
+    assert "" not in model.categories_
+    assert all(name for listed in model.recommend(history) for name in listed.split(","))

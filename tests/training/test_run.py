@@ -121,6 +121,22 @@ def test_scores_cover_every_customer_with_consistent_outputs(trained):
     # Higher churn risk, fewer expected purchases: the two models agree in direction.
     assert np.corrcoef(buyers["churn_probability"], buyers["expected_purchases"])[0, 1] < -0.5
     assert set(buyers["segment"]) - {"Prospects"} and pd.notna(scores["features_as_of"]).all()
+    # No empty entry among the next-best categories.
+    listed = buyers["next_best_categories"].str.split(",").explode()
+    assert (listed.str.len() > 0).all()
+
+
+def test_a_frame_of_prospects_alone_scores_with_empty_purchase_columns(trained):
+    tracking, _, _, _, features, _ = trained
+    prospects = features[features["recency_days"].isna()].head(3)
+    assert len(prospects) == 3
+    scores = score(prospects, champions(tracking), dt.date(2026, 10, 31))
+    assert (scores["segment"] == "Prospects").all()
+    assert scores[["churn_probability", "expected_purchases", "expected_revenue"]].isna().all().all()
+    # With no history of their own, prospects are shown what buyers buy most.
+    popular = champions(tracking)["next-purchase"][0].unwrap_python_model().recommender.popularity_
+    top = ",".join(popular.sort_values(ascending=False, kind="stable").index[:3])
+    assert (scores["next_best_categories"] == top).all()
 
 
 def _held_out(shop) -> pd.DataFrame:

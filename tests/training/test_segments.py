@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from features.build import available_families, build_features
 from features.catalog import EVENT_FAMILIES, catalog
@@ -34,6 +34,7 @@ from training.segments import (
     CustomerSegmenter,
     match_previous,
     segment_name,
+    silhouette_scores,
     unique_names,
 )
 
@@ -277,3 +278,17 @@ def test_estimator_contract(frame):
         CustomerSegmenter(k_range=(1, 4)).fit(frame)
     with pytest.raises(ValueError, match="methods"):
         CustomerSegmenter(methods=("dbscan",)).fit(frame)
+
+
+def test_silhouettes_of_many_labelings_are_scikit_learns():
+    """One pass over the pairwise distances for every candidate gives scikit-learn's values
+    (chunks of rows, singleton clusters, text labels); degenerate labelings score -1."""
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((2_503, 4))
+    labelings = [rng.integers(0, 3, len(Z)), (Z[:, 0] > 0).astype(int) + 2 * (Z[:, 1] > 1.5),
+                 np.where(np.arange(len(Z)) == 7, "alone", np.where(Z[:, 2] > 0, "b", "a")),
+                 np.zeros(len(Z), int)]
+    ours = silhouette_scores(Z, labelings)
+    expected = [silhouette_score(Z, labels) for labels in labelings[:3]] + [-1.0]
+    assert ours == pytest.approx(expected, abs=1e-9)
+    assert silhouette_scores(Z[:3], [np.arange(3)]) == [-1.0]
