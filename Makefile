@@ -32,8 +32,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# make serve [CONFIG=path/cdp.toml] [PORT=3000]: the scoring service on the demo shop by default (after make demo).
 serve: setup
-	@echo "The scoring service arrives with issue #5; until then there is nothing to serve." >&2; exit 2
+	$(BIN)/cdp serve --config $(or $(CONFIG),$(DEMO)/cdp.toml) --port $(or $(PORT),3000)
 
 bench: setup
 	$(BIN)/python -m bench.ingest_unify

@@ -461,6 +461,56 @@ def score(
 
 
 @app.command()
+def serve(
+    config: ConfigOption = DEFAULT_CONFIG,
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind; 0.0.0.0 for all (containers).")] = "127.0.0.1",
+    poll_seconds: Annotated[float, typer.Option(
+        "--poll-seconds", min=1, help="How often to look for a new champion and a rewritten feature snapshot.")] = 30,
+    churn_medium: Annotated[float, typer.Option(
+        "--churn-medium", help="Churn probability from which churn_risk is 'medium'.")] = 0.5,
+    churn_high: Annotated[float, typer.Option(
+        "--churn-high", help="Churn probability from which churn_risk is 'high'.")] = 0.75,
+    public_docs: Annotated[bool, typer.Option(
+        "--public-docs", help="Let the OpenAPI page and /docs.json be read without the API key.")] = False,
+) -> None:
+    """Serve scores over HTTP (BentoML): cdp serve --config cdp.toml --port 3000.
+
+    The API key is CDP_API_KEY; without it a key is made up for this run and printed once.
+    """
+
+    def action() -> None:
+        import os
+        import secrets
+
+        from serving.settings import API_KEY, ChurnRiskBands, ServeSettings
+
+        cfg = _config(config)
+        snapshot = Path(cfg.store.path).with_name("online_features.parquet")  # what `cdp score` writes
+        if not snapshot.exists():
+            raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
+        given_key = os.environ.get(API_KEY, "").strip()
+        settings = ServeSettings(tracking=_tracking(), snapshot_path=snapshot.resolve(),
+                                 api_key=given_key or secrets.token_urlsafe(32), poll_seconds=poll_seconds,
+                                 risk_bands=ChurnRiskBands(medium=churn_medium, high=churn_high),
+                                 public_docs=public_docs)
+        if not given_key:
+            err.print(f"{API_KEY} is not set: the API key of this run is {settings.api_key}", highlight=False,
+                      soft_wrap=True)
+        out.print(escape(f"serving {settings.snapshot_path} and the champions of {settings.tracking.tracking_uri} "
+                         f"on http://{host}:{port} (OpenAPI document: /docs.json)"), highlight=False, soft_wrap=True)
+        # BentoML reports usage to its makers unless told not to; a customer-data tool stays quiet.
+        env = {**os.environ, **settings.to_env(), "BENTOML_DO_NOT_TRACK": "true"}
+        command = [sys.executable, "-m", "bentoml", "serve", "serving.service:ScoringService",
+                   "--host", host, "--port", str(port)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, command, env)  # the server takes this process over: signals go straight to it
+
+    _run(action)
+
+
+@app.command()
 def evaluate(
     as_of: Annotated[str, typer.Option("--as-of", help="Train on what was known by this day, then score it.")],
     horizon_days: HorizonOption = 90,

@@ -23,6 +23,18 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 
 
+def as_float(values: pd.Series) -> pd.Series:
+    """A column as float64 with NaN for missing: a direct cast for numeric and boolean
+    dtypes (nullable and Arrow ones included), element-wise parsing only for the rest
+    (text that is not a number becomes NaN)."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        try:
+            return values.astype("float64")
+        except (TypeError, ValueError):
+            pass
+    return pd.to_numeric(values.astype(object).where(values.notna(), np.nan), errors="coerce").astype("float64")
+
+
 class ModelDtypes(TransformerMixin, BaseEstimator):
     """Cast chosen columns to the dtypes feature-engine expects: float64 numbers, plain str categories.
 
@@ -56,8 +68,7 @@ class ModelDtypes(TransformerMixin, BaseEstimator):
             raise NotFittedError("ModelDtypes is not fitted yet: call fit first")
         out = pd.DataFrame(index=X.index)
         for column in self.numeric:
-            out[column] = pd.to_numeric(X[column].astype("object").where(X[column].notna(), np.nan),
-                                        errors="coerce").astype("float64")
+            out[column] = as_float(X[column])
         for column in self.categorical:
             values = X[column].astype("object")
             out[column] = values.where(values.notna(), np.nan).astype("str").where(values.notna(), np.nan)

@@ -311,7 +311,8 @@ class PurchaseModel(BaseEstimator):
         return other
 
     def _raw_probability(self, x: pd.DataFrame, margins: pd.DataFrame) -> np.ndarray:
-        return _sigmoid(self.classifier_.predict(x, raw_score=True) + margins["purchase"].to_numpy())
+        return _sigmoid(self.classifier_.predict(x, raw_score=True, num_threads=_predict_threads(len(x)))
+                        + margins["purchase"].to_numpy())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "best_iterations_"):
@@ -342,11 +343,13 @@ class PurchaseModel(BaseEstimator):
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
             out["top_reasons"] = self.reasons(x, margins)
         if self.counter_ is not None:
-            extra = np.exp(self.counter_.predict(x, raw_score=True) + margins["extra_count"].to_numpy())
+            extra = np.exp(self.counter_.predict(x, raw_score=True, num_threads=_predict_threads(len(x)))
+                           + margins["extra_count"].to_numpy())
             out["expected_purchases"] = p * (1.0 + extra)
             out["median_purchases"] = hurdle_median(p, extra)
         if self.spender_ is not None:
-            out["expected_revenue"] = np.exp(self.spender_.predict(x, raw_score=True) + margins["revenue"].to_numpy())
+            out["expected_revenue"] = np.exp(self.spender_.predict(x, raw_score=True, num_threads=_predict_threads(len(x)))
+                                             + margins["revenue"].to_numpy())
         return out
 
     def reasons(self, x: pd.DataFrame, margins: pd.DataFrame, n: int = N_REASONS) -> list[str]:
@@ -359,17 +362,20 @@ class PurchaseModel(BaseEstimator):
         (a customer buying less often than BG/NBD expects of the average buyer). Rows with
         nothing raising their risk get an empty string.
         """
-        contrib = self.classifier_.booster_.predict(x, pred_contrib=True)[:, :-1]
-        toward_churn = pd.DataFrame(-contrib, columns=self.columns_)
-        toward_churn[HISTORY_REASON] = -(margins["purchase"].to_numpy() - self.mean_margin_)
-        by_feature = toward_churn.T.groupby(
-            [source_feature(c, self.inputs_) for c in toward_churn.columns], sort=True).sum().T
-        values = by_feature.to_numpy()
-        names = np.array(by_feature.columns)
+        contrib = self.classifier_.booster_.predict(x, pred_contrib=True, num_threads=_predict_threads(len(x)))
+        features = sorted({source_feature(c, self.inputs_) for c in self.columns_} | {HISTORY_REASON})
+        # Columns → features: a 0/1 matrix, so one product adds up each feature's columns.
+        where = {name: i for i, name in enumerate(features)}
+        summing = np.zeros((len(self.columns_), len(features)))
+        summing[np.arange(len(self.columns_)), [where[source_feature(c, self.inputs_)] for c in self.columns_]] = 1.0
+        values = -contrib[:, :-1] @ summing  # toward churn: against the purchase log-odds
+        values[:, where[HISTORY_REASON]] += -(margins["purchase"].to_numpy() - self.mean_margin_)
+        names = np.array(features, dtype=object)
         order = np.argsort(-values, axis=1, kind="stable")[:, :n]
+        top = np.take_along_axis(values, order, axis=1)
         out = []
-        for row, idx in zip(values, order):
-            out.append(", ".join(names[i] for i in idx if row[i] > 0))
+        for idx, row in zip(order, top > 0):
+            out.append(", ".join(names[idx[row]]))
         return out
 
 
@@ -429,6 +435,16 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+PREDICT_PARALLEL_FROM_ROWS = 10_000
+
+
+def _predict_threads(rows: int) -> int:
+    """LightGBM threads to predict ``rows`` rows: every core for a large frame (prediction
+    splits rows between threads with little overhead), one for a handful of rows, where
+    starting threads costs more than it saves."""
+    return 1 if rows < PREDICT_PARALLEL_FROM_ROWS else max(1, os.cpu_count() or 1)
 
 
 def _threads(rows: int) -> int:

@@ -12,6 +12,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from features.catalog import catalog
+from features.preprocess import as_float
 from training.categories import HISTORY_COLUMN
 
 NEXT_CATEGORIES = "next_best_categories"
@@ -37,9 +38,9 @@ def model_frame(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                 column not in _NUMERIC and pd.api.types.is_string_dtype(values)):
             out[column] = values.astype(object).where(values.notna(), None)
         else:
-            out[column] = pd.to_numeric(values.astype(object).where(values.notna(), np.nan),
-                                        errors="coerce").astype("float64")
+            out[column] = as_float(values)
     return pd.DataFrame(out, index=features.index)
+
 
 
 def model_ready(features: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ __all__ = [
     "Decision",
     "NoChampionError",
     "TrackingConfig",
+    "champion_version",
     "experiment",
     "load_champion",
     "log_frame",
@@ -227,10 +229,17 @@ def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | N
 
 
 def _load_version(client: MlflowClient, model_name: str, version: str) -> mlflow.pyfunc.PyFuncModel:
-    """Load one registered version from the client's own store, whatever the process-wide URI."""
+    """Load one registered version from the client's own store, whatever the process-wide URI.
+
+    The artifacts are downloaded to a temporary folder that is removed once loaded (the
+    pyfunc unpickles everything it needs at load), so a long-running service that loads
+    every new champion does not fill the disk.
+    """
     source = client.get_model_version_download_uri(model_name, version)
-    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=client.tracking_uri)
-    return mlflow.pyfunc.load_model(local)
+    with tempfile.TemporaryDirectory(prefix="cdp-model-") as folder:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder,
+                                                    tracking_uri=client.tracking_uri)
+        return mlflow.pyfunc.load_model(local)
 
 
 def _checked_score(score: Callable[[mlflow.pyfunc.PyFuncModel], float], model: mlflow.pyfunc.PyFuncModel,
@@ -334,6 +343,16 @@ def _record(client: MlflowClient, decision: Decision, run_id: str | None) -> Non
         client.set_model_version_tag(decision.model_name, decision.version, key, value)
 
 
+def champion_version(config: TrackingConfig, model_name: str) -> str | None:
+    """The version alias ``champion`` of ``model_name`` points at, or ``None`` if there is
+    none (no store, no such model, or nothing promoted yet). Cheap: no model is loaded,
+    and a local store that is not there is not created."""
+    db = _sqlite_path(config.tracking_uri)
+    if db is not None and not db.exists():
+        return None
+    return _alias_version(_client(config), model_name, CHAMPION)
+
+
 def load_champion(config: TrackingConfig, model_name: str) -> tuple[mlflow.pyfunc.PyFuncModel, str]:
     """The model behind alias ``champion`` of ``model_name``, and its version.
 
@@ -345,12 +364,8 @@ def load_champion(config: TrackingConfig, model_name: str) -> tuple[mlflow.pyfun
     NoChampionError
         (a ``LookupError``) no store, no such model, or no version promoted yet.
     """
-    hint = f"no champion for model {model_name!r} in {config.tracking_uri}: run `cdp train` to train and promote one"
-    db = _sqlite_path(config.tracking_uri)
-    if db is not None and not db.exists():
-        raise NoChampionError(hint)
-    client = _client(config)
-    version = _alias_version(client, model_name, CHAMPION)
+    version = champion_version(config, model_name)
     if version is None:
-        raise NoChampionError(hint)
-    return _load_version(client, model_name, version), version
+        raise NoChampionError(f"no champion for model {model_name!r} in {config.tracking_uri}: run `cdp train` to "
+                              "train and promote one")
+    return _load_version(_client(config), model_name, version), version

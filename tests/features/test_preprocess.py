@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from features.preprocess import ModelDtypes, preprocessing_pipeline
+from features.preprocess import ModelDtypes, as_float, preprocessing_pipeline
 
 TRAIN = pd.DataFrame({
     "recency_days": pd.array([1, 10, None, 30, 400], dtype="Int64"),
@@ -100,3 +101,17 @@ def test_custom_steps_follow_the_estimator_contract():
     assert winsorizer.capped_variables_ == ["a"]
     capped = winsorizer.transform(pd.DataFrame({"a": [100.0, -50.0], "flat": [9.0, 9.0]}))
     assert capped["a"].tolist() == [7.0, -1.0] and capped["flat"].tolist() == [9.0, 9.0]
+
+
+@pytest.mark.parametrize("values, expected", [
+    (pd.Series([3, None], dtype="Int64"), [3.0, None]),
+    (pd.Series([True, None], dtype="boolean"), [1.0, None]),
+    (pd.Series([True, None], dtype="bool[pyarrow]"), [1.0, None]),
+    (pd.Series([1.5, None], dtype="double[pyarrow]"), [1.5, None]),
+    (pd.Series([2, 7], dtype="int64"), [2.0, 7.0]),
+    (pd.Series(["4.5", "n/a", None], dtype=object), [4.5, None, None]),
+])
+def test_as_float_casts_every_dtype_the_store_returns_with_nan_for_missing(values, expected):
+    got = as_float(values)
+    assert got.dtype == "float64"
+    assert [None if np.isnan(v) else v for v in got] == expected

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -24,6 +25,7 @@ from training.tracking import (
     Decision,
     NoChampionError,
     TrackingConfig,
+    champion_version,
     experiment,
     load_champion,
     promote,
@@ -264,7 +266,7 @@ def test_better_version_becomes_champion_and_force_promotes_a_worse_one(client):
 
 # --- loading the champion --------------------------------------------------------------------
 
-def test_load_champion_returns_the_champion_and_its_version(client, config, tmp_path):
+def test_load_champion_returns_the_champion_and_its_version(client, config, tmp_path, monkeypatch):
     v1, _ = register("m_load", k=2.0)
     gate(client, "m_load", v1)
     v2, _ = register("m_load", k=1.0)
@@ -273,10 +275,14 @@ def test_load_champion_returns_the_champion_and_its_version(client, config, tmp_
     # load_champion reads the store in config, not whatever MLflow's process-wide URI says
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/elsewhere.db")
     mlflow.set_registry_uri(f"sqlite:///{tmp_path}/elsewhere.db")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(downloads))
     model, version = load_champion(config, "m_load")
     assert not (tmp_path / "elsewhere.db").exists()
-    assert version == v1
+    assert version == v1 == champion_version(config, "m_load")
     assert list(model.predict(pd.DataFrame({"x": [1.0, 3.0]}))) == [2.0, 6.0]
+    assert list(downloads.iterdir()) == []  # the downloaded copy is gone once loaded
 
 
 def test_load_champion_without_one_says_to_run_cdp_train(client, config, tmp_path):
@@ -285,7 +291,9 @@ def test_load_champion_without_one_says_to_run_cdp_train(client, config, tmp_pat
         with pytest.raises(LookupError, match=rf"'{model_name}'.*run `cdp train`"):
             load_champion(config, model_name)
 
+    assert champion_version(config, "m_unpromoted") is None and champion_version(config, "m_never_registered") is None
     empty = TrackingConfig.local(tmp_path / "no-store")
     with pytest.raises(NoChampionError, match="run `cdp train`"):
         load_champion(empty, "m_load")
+    assert champion_version(empty, "m_load") is None
     assert not (tmp_path / "no-store").exists()

@@ -1,0 +1,215 @@
+"""Benchmark: `cdp score` of every customer and the scoring service under load, each against a floor.
+
+    .venv/bin/python -m bench.serving --customers 1000000
+
+The shop is `bench.training`'s (the generator's 1M customers, ingested and unified, cached
+under ``bench/out/training/data``); the champions are trained once by `cdp train all` into
+``--out``/mlruns and reused while the store's stamp matches.
+
+1. **Batch.** `cdp score` in its own process under /usr/bin/time: features as of the last
+   day for every customer, the three champions, the scores file and the serving snapshot.
+   Floor: the champions' bare LightGBM boosters predicting the very matrices they read
+   (purchase log-odds, purchase-day and revenue boosters, and the churn contributions
+   behind the reasons), on all cores, prepared beforehand and timed alone.
+2. **Service.** `cdp serve` on that snapshot (time to ready includes scoring every
+   customer once), and `bench.trivial_service` (BentoML answering a constant) beside it.
+   `bench.load` (a second process on loopback) sends single-customer ``/score``
+   requests: sequentially (1 client), then from 16 concurrent clients, bounded in count
+   and time; the trivial service gets the same load first. Also timed: ``/score_batch``
+   of 1,000 ids and ``/score_features``, sequentially.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.ingest_unify import timed
+from bench.training import BIN, END, HORIZON_DAYS, ROOT, build_store
+
+KEY = "bench-key-0123456789abcdefghij"
+FLOOR = """
+import json, os, sys, time
+from pathlib import Path
+import pandas as pd
+from training.score import champions
+from training.tracking import tracking_config
+from training.pyfunc import model_frame
+
+frame = pd.read_parquet(sys.argv[1])
+models = champions(tracking_config(os.environ, Path("mlruns")))
+timings = {}
+for family in ("churn", "next-purchase"):
+    wrapper = models[family][0].unwrap_python_model()
+    est = wrapper.estimator
+    X = model_frame(frame, wrapper.columns)
+    X = est.btyd_.transform(X[X["recency_days"].notna()])
+    x = est.preprocess_.transform(X[est.inputs_]).to_numpy()
+    threads = os.cpu_count()
+    boosters = {"churn": [("purchase", est.classifier_, False), ("reasons", est.classifier_, True)],
+                "next-purchase": [("purchase", est.classifier_, False), ("count", est.counter_, False),
+                                  ("revenue", est.spender_, False)]}[family]
+    for name, model, contrib in boosters:
+        start = time.perf_counter()
+        model.booster_.predict(x, raw_score=not contrib, pred_contrib=contrib, num_threads=threads)
+        timings[f"{family} {name}"] = round(time.perf_counter() - start, 2)
+timings["rows"] = len(x)
+print(json.dumps(timings))
+"""
+
+
+def _wait_ready(port: int, process: subprocess.Popen, log: Path, limit: float = 1800) -> float:
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        if process.poll() is not None:
+            raise SystemExit(f"server on port {port} exited; see {log}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return time.perf_counter() - start
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"server on port {port} not ready after {limit} s; see {log}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _load(port: int, ids: Path, clients: int, requests: int, seconds: float) -> dict:
+    output = subprocess.run([sys.executable, "-m", "bench.load", "--url", f"http://127.0.0.1:{port}/score",
+                             "--ids", str(ids), "--clients", str(clients), "--requests", str(requests),
+                             "--seconds", str(seconds), "--key", KEY], cwd=ROOT, check=True, capture_output=True,
+                            text=True).stdout
+    return json.loads(output)
+
+
+def _timed_posts(port: int, path: str, bodies: list[dict]) -> dict:
+    """Sequential POSTs on one keep-alive connection: latency percentiles (ms) and errors."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
+    latencies, errors = [], 0
+    for body in bodies:
+        start = time.perf_counter()
+        connection.request("POST", path, body=json.dumps(body), headers=headers)
+        response = connection.getresponse()
+        response.read()
+        latencies.append((time.perf_counter() - start) * 1000)
+        errors += response.status != 200
+    ms = np.array(latencies)
+    return {"requests": len(ms), "errors": errors, "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "serving")
+    parser.add_argument("--store", type=Path, default=ROOT / "bench" / "out" / "training" / "data",
+                        help="Where bench.training keeps (or builds) the generator's store.")
+    parser.add_argument("--sequential-requests", type=int, default=5000)
+    parser.add_argument("--concurrent-requests", type=int, default=20000)
+    parser.add_argument("--seconds", type=float, default=120, help="Time bound of each load run.")
+    args = parser.parse_args()
+
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    build = build_store(args.store, args.customers, args.seed, rebuild=False)
+    config = args.store / "cdp.toml"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{out / 'mlruns' / 'mlflow.db'}",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "BENTOML_DO_NOT_TRACK": "true", "CDP_API_KEY": KEY}
+    os.environ.update(env)
+    stamp_file = out / "trained-stamp.json"
+    stamp = {"customers": args.customers, "seed": args.seed, "end": END.isoformat()}
+    if not stamp_file.exists() or json.loads(stamp_file.read_text()) != stamp:
+        subprocess.run(["rm", "-rf", str(out / "mlruns")], check=True)
+        (out / "mlruns").mkdir()
+        train_s, _ = timed([str(BIN / "cdp"), "train", "all", "--config", str(config),
+                            "--horizon-days", str(HORIZON_DAYS)], out)
+        stamp_file.write_text(json.dumps(stamp))
+        print(f"trained the champions in {train_s:.0f} s", flush=True)
+
+    scores = out / "scores.parquet"
+    score_s, score_mb = timed([str(BIN / "cdp"), "score", "--config", str(config), "--horizon-days", str(HORIZON_DAYS),
+                               "--out", str(scores)], out)
+    snapshot = config.with_name("online_features.parquet")
+    report = out / "floor.json"
+    floor_s, floor_mb = timed(["sh", "-c", f'"$0" -c "$1" "$2" > "{report}"', sys.executable, FLOOR, str(snapshot)],
+                              out)
+    floor = json.loads(report.read_text())
+    floor_predict_s = round(sum(v for k, v in floor.items() if k != "rows"), 2)
+    print(f"cdp score {score_s:.1f} s, {score_mb:.0f} MB; bare LightGBM {floor_predict_s:.1f} s", flush=True)
+
+    import pyarrow.parquet as pq
+
+    all_ids = pq.read_table(snapshot, columns=["customer_id"]).column(0).to_pylist()
+    ids = random.Random(1).sample(all_ids, min(100_000, len(all_ids)))
+    ids_file = out / "ids.txt"
+    ids_file.write_text("\n".join(ids))
+
+    servers = {}
+    ports = {"cdp-ml": 3310, "trivial": 3311}
+    commands = {
+        "cdp-ml": [str(BIN / "cdp"), "serve", "--config", str(config), "--port", str(ports["cdp-ml"]),
+                   "--poll-seconds", "3600"],
+        "trivial": [sys.executable, "-m", "bentoml", "serve", "bench.trivial_service:Constant", "--port",
+                    str(ports["trivial"])],
+    }
+    result: dict = {"customers_generated": args.customers, "store": build, "cpus": os.cpu_count()}
+    try:
+        for name, command in commands.items():
+            log = out / f"{name}.log"
+            with open(log, "wb") as sink:
+                servers[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                                                 start_new_session=True)
+        ready = {name: round(_wait_ready(ports[name], servers[name], out / f"{name}.log"), 1) for name in commands}
+        load = {}
+        for mode, clients, requests in (("sequential", 1, args.sequential_requests),
+                                        ("concurrent", 16, args.concurrent_requests)):
+            for name in ("trivial", "cdp-ml"):
+                load[f"{name} {mode}"] = _load(ports[name], ids_file, clients, requests, args.seconds)
+                print(name, mode, load[f"{name} {mode}"], flush=True)
+        rng = random.Random(2)
+        batch = _timed_posts(ports["cdp-ml"], "/score_batch",
+                             [{"customer_ids": rng.sample(ids, 1000)} for _ in range(20)])
+        features = _timed_posts(ports["cdp-ml"], "/score_features",
+                                [{"features": {"recency_days": 10 + i, "purchase_days": 3, "tenure_days": 300,
+                                               "mean_order_value": 80.0}} for i in range(20)])
+    finally:
+        for process in servers.values():
+            _stop(process)
+
+    result |= {
+        "score": {"customers": len(all_ids), "cdp_score_s": score_s, "cdp_score_peak_mb": round(score_mb),
+                  "floor_lightgbm_predict_s": floor_predict_s, "floor_detail_s": floor,
+                  "floor_process_s": floor_s, "floor_peak_mb": round(floor_mb),
+                  "ratio_to_floor": round(score_s / floor_predict_s, 1)},
+        "service": {"ready_s": ready, "load": load, "score_batch_1000": batch, "score_features": features,
+                    "sequential_p99_ratio": round(load["cdp-ml sequential"]["p99_ms"]
+                                                  / load["trivial sequential"]["p99_ms"], 2),
+                    "concurrent_throughput_share": round(load["cdp-ml concurrent"]["throughput_rps"]
+                                                         / load["trivial concurrent"]["throughput_rps"], 2)},
+    }
+    print(json.dumps(result, indent=2))
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Every known customer's answer, scored once per (models, snapshot) pair and looked up by id.
+
+The scores of a customer the store knows depend only on the served champions and the
+served feature snapshot, and both change only when the service swaps them. So the
+service scores the whole snapshot in one vectorized pass when either changes (the very
+`training.score.score` that `cdp score` runs) and answers ``/score`` and ``/score_batch``
+with a dictionary lookup: a request never runs the models' pandas preprocessing, which
+costs about as much for one row as for a thousand.
+
+An :class:`AnswerTable` holds the answers column-wise (numpy arrays and one id → row
+dictionary), not as a million small dicts, and builds a JSON-ready dict only for the rows
+asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from serving.models import FAMILIES, ModelSet
+from serving.online_store import InMemoryFeatureStore
+from serving.settings import ChurnRiskBands
+from training.score import score
+
+# Rows scored per pass: bounds the preprocessing's copies of the feature frame
+# (several times its size) on a large snapshot.
+CHUNK_ROWS = 100_000
+NUMBERS = ("churn_probability", "purchase_probability", "expected_purchases", "expected_revenue",
+           "days_to_next_purchase")
+LISTS = ("next_best_categories", "top_reasons")
+BANDS = np.array([None, "low", "medium", "high"], dtype=object)
+
+
+def items(value) -> list[str]:
+    """``"a, b"`` or ``",a,b"`` (the models' text lists) as ``["a", "b"]``."""
+    if not isinstance(value, str):
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def band_codes(churn: np.ndarray, bands: ChurnRiskBands) -> np.ndarray:
+    """Index into `BANDS` of each probability: 0 (no score), 1 low, 2 medium, 3 high; the
+    vectorized form of `ChurnRiskBands.band`."""
+    codes = np.where(churn >= bands.high, 3, np.where(churn >= bands.medium, 2, 1))
+    return np.where(np.isfinite(churn), codes, 0).astype(np.int8)
+
+
+def precompute(models: ModelSet, features: InMemoryFeatureStore, bands: ChurnRiskBands) -> AnswerTable:
+    """Every customer of an in-memory snapshot scored by ``models`` (`serving.state.Precompute`)."""
+    return AnswerTable.score(features.all_rows(), models, bands)
+
+
+class AnswerTable:
+    """The answers of a set of scored customers, by id.
+
+    Parameters
+    ----------
+    scored : DataFrame
+        `training.score.score` output: one row per customer.
+    models : ModelSet
+        The models that scored it (for their versions and horizon).
+    bands : ChurnRiskBands
+        Cut-offs for ``churn_risk``.
+    """
+
+    def __init__(self, scored: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands):
+        ids = scored["customer_id"].astype(str).to_numpy()
+        self._row = dict(zip(ids.tolist(), range(len(ids))))
+        self._ids = ids
+        self._segment = scored["segment"].astype(object).to_numpy()
+        self._numbers = {c: pd.to_numeric(scored[c], errors="coerce").to_numpy(dtype="float64") for c in NUMBERS}
+        self._lists = {c: scored[c].astype(object).to_numpy() for c in LISTS}
+        self._band = band_codes(self._numbers["churn_probability"], bands)
+        days = pd.to_datetime(scored["features_as_of"]).dt.date.unique()
+        self._as_of: dt.date | None = days[0] if len(days) else None
+        self._shared = {
+            "horizon_days": models.horizon_days,
+            "model_versions": {family.replace("-", "_"): models.versions[family] for family in FAMILIES},
+        }
+
+    @classmethod
+    def score(cls, features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
+              chunk_rows: int = CHUNK_ROWS) -> AnswerTable:
+        """Score every row of a non-empty feature frame (``customer_id``, ``features_as_of``
+        and the features, one as-of day), ``chunk_rows`` rows at a time."""
+        if features.empty:
+            raise ValueError("no feature rows to score")
+        as_of = pd.Timestamp(features["features_as_of"].iloc[0]).date()
+        parts = [score(features.iloc[start:start + chunk_rows], models.for_scoring(), as_of)
+                 for start in range(0, len(features), chunk_rows)]
+        return cls(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], models, bands)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, customer_id: str) -> bool:
+        return customer_id in self._row
+
+    @property
+    def features_as_of(self) -> dt.date | None:
+        return self._as_of
+
+    def answer(self, customer_id: str) -> dict | None:
+        """One customer's JSON-ready answer, or ``None`` if the table does not hold the id."""
+        row = self._row.get(customer_id)
+        return None if row is None else self._answer(row)
+
+    def all(self) -> list[dict]:
+        """Every row's answer, in the order scored (ids need not be unique)."""
+        return [self._answer(row) for row in range(len(self._ids))]
+
+    def answers(self, customer_ids: Iterable[str]) -> tuple[list[dict], list[str]]:
+        """The answers of the ids held (in the order asked, repeats once) and the ids not held."""
+        found, missing = [], []
+        for customer_id in dict.fromkeys(customer_ids):
+            row = self._row.get(customer_id)
+            if row is None:
+                missing.append(customer_id)
+            else:
+                found.append(self._answer(row))
+        return found, missing
+
+    def _answer(self, row: int) -> dict:
+        answer = {"customer_id": str(self._ids[row]), "segment": self._segment[row]}
+        for column, values in self._numbers.items():
+            value = values[row]
+            answer[column] = float(value) if np.isfinite(value) else None
+        answer["churn_risk"] = BANDS[self._band[row]]
+        for column, values in self._lists.items():
+            answer[column] = items(values[row])
+        answer["features_as_of"] = self._as_of
+        answer.update(self._shared)
+        answer["model_versions"] = dict(answer["model_versions"])
+        return answer

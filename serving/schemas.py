@@ -1,0 +1,135 @@
+"""Request and response bodies of the scoring API (Pydantic models, shown on the OpenAPI page).
+
+Requests are strict: no extra fields, no type coercion ("12" is not a number), bounded
+sizes, so a bad request is refused with a message naming the field before any model runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+
+from serving.scoring import MAX_FEATURES
+
+MAX_BATCH = 1000
+MAX_CUSTOMER_ID_CHARS = 64
+MAX_TEXT_CHARS = 4096
+
+CustomerId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CUSTOMER_ID_CHARS,
+                                              pattern=r"^[!-~]+$")]
+
+
+def _feature_value(value: object) -> float | str | None:
+    """A JSON number (finite), a string (bounded) or null; one clear message otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_TEXT_CHARS:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    raise ValueError(f"must be a finite number, a string of at most {MAX_TEXT_CHARS} characters, or null")
+
+
+FeatureValue = Annotated[float | str | None, PlainValidator(_feature_value), WithJsonSchema(
+    {"anyOf": [{"type": "number"}, {"type": "string", "maxLength": MAX_TEXT_CHARS}], "nullable": True})]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ScoreRequest(_Request):
+    """One known customer."""
+
+    customer_id: CustomerId = Field(description="A customer id from the store (printable ASCII, no spaces, "
+                                                f"at most {MAX_CUSTOMER_ID_CHARS} characters).",
+                                    examples=["c0003ca0919a4cc4f"])
+
+
+class ScoreBatchRequest(_Request):
+    """Up to 1,000 known customers."""
+
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH,
+                                           description=f"1 to {MAX_BATCH} customer ids; repeats are scored once.")
+
+
+class ScoreFeaturesRequest(_Request):
+    """A customer the store does not know, described by feature values."""
+
+    features: dict[Annotated[str, StringConstraints(min_length=1, max_length=128)], FeatureValue] = Field(
+        max_length=MAX_FEATURES,
+        description="Feature name → value (numbers for numeric features, text for categorical ones, null for "
+                    "unknown). Features left out are imputed as in training; without recency_days the customer "
+                    "counts as one who has not bought yet. `GET /versions` lists the names the models read.",
+        examples=[{"recency_days": 12, "purchase_days": 3, "tenure_days": 200, "mean_order_value": 85.0,
+                   "country": "PS"}])
+    as_of: dt.date | None = Field(default=None,
+                                  description="The day the features describe (default: the day of the served "
+                                              "feature snapshot).")
+
+
+class EmptyRequest(_Request):
+    """No fields."""
+
+
+class ModelVersions(BaseModel):
+    segments: str | None
+    churn: str | None
+    next_purchase: str | None
+
+
+class ScoreResult(BaseModel):
+    """One customer's scores."""
+
+    customer_id: str | None = Field(description="The customer (null for /score_features).")
+    segment: str
+    churn_probability: float | None = Field(description="No purchase within the horizon (null: never bought).")
+    churn_risk: Literal["low", "medium", "high"] | None = Field(
+        description="churn_probability banded by the service's thresholds (`cdp serve --churn-medium/--churn-high`).")
+    purchase_probability: float | None
+    expected_purchases: float | None = Field(description="Expected purchase days within the horizon.")
+    expected_revenue: float | None = Field(description="Expected revenue within the horizon, in the base currency.")
+    days_to_next_purchase: float | None
+    next_best_categories: list[str]
+    top_reasons: list[str] = Field(description="Features raising churn risk the most, strongest first.")
+    horizon_days: int
+    model_versions: ModelVersions
+    features_as_of: dt.date | None
+
+
+class ScoreBatchResponse(BaseModel):
+    results: list[ScoreResult]
+    not_found: list[str] = Field(description="Requested ids the feature snapshot does not hold.")
+
+
+class ServiceStatus(BaseModel):
+    """What the service serves (`GET /versions`, `POST /admin/reload`)."""
+
+    ready: bool
+    model_versions: ModelVersions
+    horizon_days: int | None
+    features_as_of: dt.date | None
+    customers: int
+    feature_names: dict[str, Literal["number", "string"]] = Field(
+        description="Every feature the served models read, for /score_features.")
+    last_check: dt.datetime | None
+    last_swap: dt.datetime | None
+    errors: list[str]
+
+
+class ErrorBody(BaseModel):
+    """Every error the service answers with (never a stack trace)."""
+
+    error: str = Field(description="What went wrong and what to do.")
+    detail: str | None = None
+
+
+REQUEST_MODELS: dict[str, type[_Request]] = {
+    "/score": ScoreRequest,
+    "/score_batch": ScoreBatchRequest,
+    "/score_features": ScoreFeaturesRequest,
+    "/admin/reload": EmptyRequest,
+}

@@ -1,0 +1,77 @@
+"""Scoring for the HTTP service: feature rows in, one answer per customer out.
+
+The combination of the three champions is `training.score.score`, the very function
+`cdp score` runs in batch, so a customer gets the same numbers online and in the nightly
+file. This module adds what ``/score_features`` needs around it: a feature row for a
+customer the store does not know, checked against the features the models read.
+Answers are shaped by `serving.answers.AnswerTable`, as for known customers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cdp.errors import CdpError
+from serving.answers import AnswerTable
+from serving.models import ModelSet
+from serving.settings import ChurnRiskBands
+
+MAX_FEATURES = 200
+
+
+class RequestError(CdpError, ValueError):
+    """A request the service understood but cannot answer as asked (HTTP 400)."""
+
+
+def score_rows(features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands) -> list[dict]:
+    """Score feature rows (one per customer, with ``customer_id`` and ``features_as_of``).
+
+    Returns one JSON-ready dict per row, in order. Customers who never bought get their
+    segment ("Prospects") and next-best categories, and ``None`` for every purchase score.
+    """
+    if features.empty:
+        return []
+    return AnswerTable.score(features, models, bands).all()
+
+
+def features_frame(features: Mapping[str, float | str | None], models: ModelSet, as_of: dt.date) -> pd.DataFrame:
+    """One feature row for a customer the store does not know, from a name → value mapping.
+
+    Every column a model reads and the caller left out is missing (NaN / ``None``), which
+    the models' preprocessing imputes exactly as in training (medians for numbers, a
+    missing level for text). Leaving out ``recency_days`` means "has not bought yet".
+
+    Raises
+    ------
+    RequestError
+        A name no served model reads, or a value of the wrong kind (text for a number).
+    """
+    types = models.feature_types()
+    unknown = sorted(name for name in features if name not in types)
+    if unknown:
+        shown = ", ".join(repr(name[:64]) for name in unknown[:10])
+        more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        raise RequestError(f"unknown feature(s) {shown}{more}: GET /versions lists the {len(types)} features the "
+                           "served models read (feature_names)")
+    wrong = []
+    for name, value in features.items():
+        if value is None:
+            continue
+        if types[name] == "number" and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            wrong.append(f"{name} must be a number")
+        elif types[name] == "number" and not math.isfinite(value):
+            wrong.append(f"{name} must be a finite number")
+        elif types[name] == "string" and not isinstance(value, str):
+            wrong.append(f"{name} must be a string")
+    if wrong:
+        raise RequestError("; ".join(wrong))
+    row: dict[str, object] = {"customer_id": "", "features_as_of": pd.Timestamp(as_of)}
+    for name, kind in types.items():
+        value = features.get(name)
+        row[name] = (np.nan if value is None else float(value)) if kind == "number" else value
+    return pd.DataFrame([row])

@@ -1,0 +1,169 @@
+"""The scoring service: BentoML glue around `serving.scoring`, `serving.state` and `serving.http`.
+
+Start it with ``cdp serve --config cdp.toml`` (which runs ``bentoml serve
+serving.service:ScoringService`` with the settings in its environment, see
+`serving.settings`). One worker process holds the models and the feature snapshot in
+memory; a daemon thread keeps them in step with the registry's ``champion`` aliases and
+with the snapshot file. Endpoints are described on the OpenAPI page (``/docs.json``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import traceback
+from functools import partial
+
+import bentoml
+from starlette.responses import Response
+
+from serving.answers import precompute
+from serving.http import ApiGuard, check_key, error_body
+from serving.models import RegistryChampions
+from serving.schemas import (
+    REQUEST_MODELS,
+    EmptyRequest,
+    ScoreBatchRequest,
+    ScoreBatchResponse,
+    ScoreFeaturesRequest,
+    ScoreRequest,
+    ScoreResult,
+    ServiceStatus,
+)
+from serving.scoring import RequestError, features_frame, score_rows
+from serving.settings import API_KEY, settings_from_env
+from serving.state import ServingState
+
+# Under BentoML's logger, so lines get its handlers and format in the server log.
+logger = logging.getLogger("bentoml.cdp")
+
+
+class _Unavailable(Exception):
+    """Models or features are not loaded (HTTP 503)."""
+
+
+def _error(status: int, message: str, detail: str | None = None) -> Response:
+    return Response(error_body(message, detail), status_code=status, media_type="application/json")
+
+
+def _internal(exc: Exception) -> Response:
+    """A 500 whose log line has the traceback but not the exception's message (it could quote
+    a request's values)."""
+    logger.error("scoring failed with %s:\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+    return _error(500, "internal error: the server log has the details")
+
+
+@bentoml.service(name="cdp-scoring", workers=1, threads=4, traffic={"timeout": 60})
+class ScoringService:
+    """Scores customers with the champion segment, churn and next-purchase models.
+
+    Every endpoint but /livez, /healthz and /readyz needs `Authorization: Bearer <key>`.
+    """
+
+    def __init__(self) -> None:
+        settings = settings_from_env(os.environ)
+        key = settings.api_key
+        if key is None:
+            key = secrets.token_urlsafe(32)
+            logger.warning("%s is not set: the API key of this run is %s", API_KEY, key)
+        self._key = key
+        self.settings = settings
+        self.public_docs = settings.public_docs
+        # The snapshot is held in memory, so every known customer is scored when models or
+        # features change and /score is a lookup (serving.answers). A networked store that
+        # cannot list its rows would pass precompute=None and be scored per request.
+        self.state = ServingState(RegistryChampions(settings.tracking), settings.snapshot_path,
+                                  precompute=partial(precompute, bands=settings.risk_bands))
+        self.state.start_polling(settings.poll_seconds)
+
+    def check_key(self, given: bytes) -> bool:
+        return check_key(given, self._key)
+
+    def feature_types(self) -> dict[str, str]:
+        """Every feature the served models read (``number`` or ``string``); empty before they load."""
+        models = self.state.served.models
+        return models.feature_types() if models is not None else {}
+
+    def status(self) -> dict:
+        status = {**self.state.status(), "feature_names": self.feature_types()}
+        return ServiceStatus.model_validate(status).model_dump(mode="json")
+
+    def __is_ready__(self) -> bool:
+        return self.state.ready
+
+    @bentoml.on_shutdown
+    def stop_polling(self) -> None:
+        self.state.stop()
+
+    def _served(self):
+        served = self.state.served
+        if served.models is None or served.features is None:
+            raise _Unavailable("the models are not loaded yet" if served.models is None
+                               else "the feature snapshot is not loaded yet")
+        return served
+
+    def _answers(self, served, customer_ids: list[str]) -> tuple[list[dict], list[str]]:
+        """Answers of the ids the snapshot holds (in the order asked, repeats once) and the ids it does not."""
+        if served.answers is not None:
+            return served.answers.answers(customer_ids)
+        wanted = list(dict.fromkeys(customer_ids))
+        rows = served.features.lookup(wanted)
+        held = set(rows["customer_id"].astype(str))
+        return score_rows(rows, served.models, self.settings.risk_bands), [c for c in wanted if c not in held]
+
+    @bentoml.api(route="/score", input_spec=ScoreRequest)
+    def score(self, customer_id: str) -> ScoreResult:
+        """Scores of one customer the store knows, from the latest feature snapshot."""
+        try:
+            served = self._served()
+            found, _ = self._answers(served, [customer_id])
+            if not found:
+                return _error(404, f"customer {customer_id!r} is not in the feature snapshot of "
+                                   f"{served.features.features_as_of}",
+                              "a customer the store does not know can be scored with POST /score_features")
+            return ScoreResult.model_validate(found[0])
+        except _Unavailable as exc:
+            return _error(503, str(exc), "see GET /versions")
+        except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+            return _internal(exc)
+
+    @bentoml.api(route="/score_batch", input_spec=ScoreBatchRequest)
+    def score_batch(self, customer_ids: list[str]) -> ScoreBatchResponse:
+        """Scores of up to 1,000 known customers; ids the snapshot does not hold are listed in not_found."""
+        try:
+            found, missing = self._answers(self._served(), customer_ids)
+            return ScoreBatchResponse(results=[ScoreResult.model_validate(r) for r in found], not_found=missing)
+        except _Unavailable as exc:
+            return _error(503, str(exc), "see GET /versions")
+        except Exception as exc:  # noqa: BLE001
+            return _internal(exc)
+
+    @bentoml.api(route="/score_features", input_spec=ScoreFeaturesRequest)
+    def score_features(self, features: dict, as_of: dt.date | None = None) -> ScoreResult:
+        """Scores of a customer the store does not know, from feature values; the rest is imputed as in training."""
+        try:
+            served = self._served()
+            day = as_of or served.features.features_as_of
+            frame = features_frame(features, served.models, day)
+            result = score_rows(frame, served.models, self.settings.risk_bands)[0]
+            return ScoreResult.model_validate({**result, "customer_id": None, "features_as_of": day})
+        except _Unavailable as exc:
+            return _error(503, str(exc), "see GET /versions")
+        except RequestError as exc:
+            return _error(400, str(exc))
+        except Exception as exc:  # noqa: BLE001
+            return _internal(exc)
+
+    @bentoml.api(route="/admin/reload", input_spec=EmptyRequest)
+    def admin_reload(self) -> ServiceStatus:
+        """Check the registry and the feature snapshot now, as the poller does every --poll-seconds."""
+        try:
+            self.state.refresh()
+            return ServiceStatus.model_validate(self.status())
+        except Exception as exc:  # noqa: BLE001
+            return _internal(exc)
+
+
+ScoringService.add_asgi_middleware(ApiGuard, request_models=REQUEST_MODELS, service=bentoml.get_current_service)

@@ -1,0 +1,145 @@
+"""What the scoring service needs to know, read once from its environment.
+
+`cdp serve` (the CLI edge) turns ``cdp.toml`` and its options into environment variables
+for the ``bentoml serve`` process it starts; :func:`settings_from_env` is the one place
+the service reads them back. A container that runs the built Bento sets the same
+variables itself.
+
+=========================  ==========================================================
+variable                   meaning
+=========================  ==========================================================
+``CDP_API_KEY``            bearer key every endpoint but liveness/readiness requires
+``MLFLOW_TRACKING_URI``    the model registry (default: ``./mlruns``, as the CLI)
+``CDP_FEATURE_SNAPSHOT``   the ``online_features.parquet`` written by ``cdp score``
+``CDP_POLL_SECONDS``     how often the registry and the snapshot are checked (30)
+``CDP_CHURN_MEDIUM``       churn probability from which risk is "medium" (0.5)
+``CDP_CHURN_HIGH``         churn probability from which risk is "high" (0.75)
+``CDP_PUBLIC_DOCS``        ``true``: the OpenAPI page and document need no key
+=========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cdp.errors import ConfigError
+from training.tracking import TrackingConfig, tracking_config
+
+API_KEY = "CDP_API_KEY"
+SNAPSHOT = "CDP_FEATURE_SNAPSHOT"
+POLL_SECONDS = "CDP_POLL_SECONDS"
+CHURN_MEDIUM = "CDP_CHURN_MEDIUM"
+CHURN_HIGH = "CDP_CHURN_HIGH"
+PUBLIC_DOCS = "CDP_PUBLIC_DOCS"
+TRACKING_URI = "MLFLOW_TRACKING_URI"
+
+DEFAULT_POLL_SECONDS = 30.0
+MIN_API_KEY_CHARS = 16
+
+
+@dataclass(frozen=True)
+class ChurnRiskBands:
+    """Cut-offs that turn a churn probability into ``low`` / ``medium`` / ``high``.
+
+    ``low`` below ``medium``, ``medium`` from ``medium`` up to (not including) ``high``,
+    ``high`` from ``high``. The defaults follow the purchase horizon's base rate in a
+    grocery-like shop, where most one-off buyers do not come back within 90 days: half
+    or more is worth a look, three in four is a lapsing customer.
+    """
+
+    medium: float = 0.5
+    high: float = 0.75
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.medium < self.high < 1.0):
+            raise ConfigError(f"churn risk bands must satisfy 0 < medium < high < 1, got medium={self.medium}, "
+                              f"high={self.high}")
+
+    def band(self, churn_probability: float | None) -> str | None:
+        """The risk band of one probability; ``None`` for a customer with no churn score."""
+        if churn_probability is None or not math.isfinite(churn_probability):
+            return None
+        if churn_probability >= self.high:
+            return "high"
+        return "medium" if churn_probability >= self.medium else "low"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything the service is configured with (frozen; built once at start-up)."""
+
+    tracking: TrackingConfig
+    snapshot_path: Path
+    api_key: str | None = field(default=None, repr=False)
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    risk_bands: ChurnRiskBands = ChurnRiskBands()
+    public_docs: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.poll_seconds) and self.poll_seconds >= 1):
+            raise ConfigError(f"{POLL_SECONDS} must be at least 1 second, got {self.poll_seconds}")
+        if self.api_key is not None and len(self.api_key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"{API_KEY} must be at least {MIN_API_KEY_CHARS} characters long")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that make :func:`settings_from_env` give these settings back."""
+        env = {
+            TRACKING_URI: self.tracking.tracking_uri,
+            SNAPSHOT: str(self.snapshot_path),
+            POLL_SECONDS: repr(self.poll_seconds),
+            CHURN_MEDIUM: repr(self.risk_bands.medium),
+            CHURN_HIGH: repr(self.risk_bands.high),
+            PUBLIC_DOCS: "true" if self.public_docs else "false",
+        }
+        if self.api_key is not None:
+            env[API_KEY] = self.api_key
+        return env
+
+
+def settings_from_env(env: Mapping[str, str], root: Path = Path("mlruns")) -> ServeSettings:
+    """Settings from ``env`` (a mapping, so tests need no real environment).
+
+    ``root`` is the local MLflow store used when ``MLFLOW_TRACKING_URI`` is unset, as in
+    the CLI. An unset or blank ``CDP_API_KEY`` gives ``api_key=None``: the service then
+    makes one up at start-up.
+
+    Raises
+    ------
+    ConfigError
+        A variable is missing or not what it should be (the message names it).
+    """
+    snapshot = env.get(SNAPSHOT, "").strip()
+    if not snapshot:
+        raise ConfigError(f"{SNAPSHOT} is not set: start the service with `cdp serve --config cdp.toml`, or set it "
+                          "to the online_features.parquet that `cdp score` writes next to the store")
+    return ServeSettings(
+        tracking=tracking_config(env, root),
+        snapshot_path=Path(snapshot),
+        api_key=env.get(API_KEY, "").strip() or None,
+        poll_seconds=_number(env, POLL_SECONDS, DEFAULT_POLL_SECONDS),
+        risk_bands=ChurnRiskBands(medium=_number(env, CHURN_MEDIUM, ChurnRiskBands.medium),
+                                  high=_number(env, CHURN_HIGH, ChurnRiskBands.high)),
+        public_docs=_flag(env, PUBLIC_DOCS),
+    )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{name} {text!r} is not a number") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} {text!r} is not true or false")

@@ -1,0 +1,106 @@
+"""AnswerTable: every known customer scored once, answered by lookup, exactly as scoring on request would.
+
+The reference is the request-time path (`serving.scoring.score_rows` on the customer's
+one feature row), which runs the models' preprocessing on that row alone: a precomputed
+answer must equal it field for field.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from serving.answers import BANDS, AnswerTable, band_codes, items, precompute
+from serving.models import FAMILIES, ModelSet, RegistryChampions
+from serving.online_store import InMemoryFeatureStore
+from serving.scoring import score_rows
+from serving.settings import ChurnRiskBands
+from training.tracking import tracking_config
+
+BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
+
+
+@pytest.fixture(scope="module")
+def served(trained_shop):
+    tracking = tracking_config({**os.environ, "MLFLOW_TRACKING_URI": trained_shop.tracking_uri},
+                               trained_shop.root / "mlruns")
+    source = RegistryChampions(tracking)
+    models = ModelSet({family: source.load(family) for family in FAMILIES})
+    store = InMemoryFeatureStore.from_parquet(trained_shop.snapshot)
+    return models, store, precompute(models, store, BANDS_USED)
+
+
+def test_every_customer_of_the_snapshot_is_answered(served):
+    _, store, table = served
+    ids = store.all_rows()["customer_id"].astype(str)
+    assert len(table) == len(store) == ids.nunique()
+    assert all(customer_id in table for customer_id in ids)
+    assert table.features_as_of == store.features_as_of
+
+
+def test_a_precomputed_answer_equals_scoring_the_customer_alone(served):
+    models, store, table = served
+    frame = store.all_rows()
+    buyers = frame.loc[frame["recency_days"].notna(), "customer_id"].astype(str).tolist()
+    prospects = frame.loc[frame["recency_days"].isna(), "customer_id"].astype(str).tolist()
+    chosen = random.Random(11).sample(buyers, 8) + random.Random(12).sample(prospects, 2)
+    for customer_id in chosen:
+        alone = score_rows(store.lookup([customer_id]), models, BANDS_USED)[0]
+        assert table.answer(customer_id) == alone, customer_id
+
+
+def test_answers_keep_the_order_asked_list_repeats_once_and_name_the_unknown(served):
+    _, store, table = served
+    first, second = store.all_rows()["customer_id"].astype(str).iloc[[5, 1]]
+    found, missing = table.answers([first, "nobody-1", second, first, "nobody-2"])
+    assert [answer["customer_id"] for answer in found] == [first, second]
+    assert missing == ["nobody-1", "nobody-2"]
+    assert table.answer("nobody-1") is None
+
+
+def test_scoring_in_chunks_gives_the_same_answers_as_in_one_pass(served):
+    models, store, table = served
+    head = store.all_rows().iloc[:60]
+    chunked = AnswerTable.score(head, models, BANDS_USED, chunk_rows=7)
+    assert chunked.all() == [table.answer(str(customer_id)) for customer_id in head["customer_id"]]
+
+
+def test_served_versions_and_horizon_are_in_every_answer(served):
+    models, store, table = served
+    answer = table.answer(str(store.all_rows()["customer_id"].iloc[0]))
+    assert answer["model_versions"] == {f.replace("-", "_"): models.versions[f] for f in FAMILIES}
+    assert answer["horizon_days"] == models.horizon_days
+
+
+def test_risk_bands_vectorized_agree_with_the_scalar_rule_at_the_edges():
+    bands = ChurnRiskBands(medium=0.5, high=0.75)
+    churn = np.array([np.nan, 0.0, 0.4999, 0.5, 0.7499, 0.75, 1.0])
+    expected = [None, "low", "low", "medium", "medium", "high", "high"]  # by the band definitions
+    assert list(BANDS[band_codes(churn, bands)]) == expected
+    assert [bands.band(None if math.isnan(p) else p) for p in churn] == expected
+
+
+def test_text_lists_become_lists_without_blanks():
+    assert items("olive oil, za'atar") == ["olive oil", "za'atar"]
+    assert items(",soap,,dates") == ["soap", "dates"]
+    assert items("") == [] and items(None) == [] and items(float("nan")) == []
+
+
+def test_an_empty_frame_is_refused(served):
+    models, store, _ = served
+    with pytest.raises(ValueError, match="no feature rows"):
+        AnswerTable.score(store.all_rows().iloc[:0], models, BANDS_USED)
+
+
+def test_answers_are_json_ready(served):
+    _, store, table = served
+    for answer in table.all()[:50]:
+        for column in ("churn_probability", "purchase_probability", "expected_purchases", "expected_revenue"):
+            assert answer[column] is None or (isinstance(answer[column], float) and math.isfinite(answer[column]))
+        assert isinstance(answer["segment"], str)
+        assert isinstance(pd.Timestamp(answer["features_as_of"]), pd.Timestamp)

@@ -1,0 +1,335 @@
+"""The scoring service over HTTP: the real `cdp serve` on a trained sample shop.
+
+Scores are checked against `cdp score`'s file (the batch path), errors against what a
+client must see (a 4xx with a message, never a 5xx or a traceback), and the last test
+retrains the churn model while requests keep coming: not one may fail, and the version
+they report must move from the old champion to the new one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from serving.schemas import ScoreResult
+from tests.serving.conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings(
+    # from MLflow's own SQLAlchemy store, not from our calls
+    "ignore:The ``noload`` loader strategy is deprecated"
+)]
+
+MEDIUM, HIGH = 0.6, 0.9  # the bands the server fixture is started with
+RESULT_FIELDS = set(ScoreResult.model_fields)
+PROTECTED = [("POST", "/score"), ("POST", "/score_batch"), ("POST", "/score_features"), ("POST", "/admin/reload"),
+             ("GET", "/versions"), ("GET", "/metrics"), ("GET", "/docs.json"), ("GET", "/")]
+
+
+@pytest.fixture(scope="module")
+def scores(trained_shop) -> pd.DataFrame:
+    """What `cdp score` wrote: the batch answers the service must agree with."""
+    return pd.read_parquet(trained_shop.root / "scores.parquet").set_index("customer_id")
+
+
+@pytest.fixture(scope="module")
+def snapshot(trained_shop) -> pd.DataFrame:
+    return pd.read_parquet(trained_shop.snapshot).set_index("customer_id")
+
+
+def champions(tracking_uri: str) -> dict[str, str]:
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return {family: str(client.get_registered_model(f"cdp-{family.replace('_', '-')}").aliases["champion"])
+            for family in ("segments", "churn", "next_purchase")}
+
+
+def assert_matches_batch(result: dict, expected: pd.Series) -> None:
+    assert result["segment"] == expected["segment"]
+    for column in ("churn_probability", "purchase_probability", "expected_purchases", "expected_revenue",
+                   "days_to_next_purchase"):
+        if pd.isna(expected[column]):
+            assert result[column] is None, column
+        else:
+            assert result[column] == pytest.approx(float(expected[column]), rel=1e-9), column
+    assert result["top_reasons"] == [r for r in str(expected["top_reasons"] or "").split(", ") if r]
+    assert result["next_best_categories"] == [c for c in str(expected["next_best_categories"]).split(",") if c]
+
+
+def band(p: float | None) -> str | None:
+    return None if p is None else "high" if p >= HIGH else "medium" if p >= MEDIUM else "low"
+
+
+def assert_error(response, status: int, fragment: str = "") -> dict:
+    assert response.status == status, response.body
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body.get("error"), str) and set(body) <= {"error", "detail"}, body
+    assert fragment.lower() in (body["error"] + " " + body.get("detail", "")).lower(), body
+    assert b"Traceback" not in response.body
+    return body
+
+
+def test_liveness_and_readiness_answer_without_a_key(server):
+    for path in ("/livez", "/healthz", "/readyz"):
+        assert server.request("GET", path, key=None).status == 200, path
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_every_other_endpoint_needs_the_bearer_key(server, method, path):
+    body = {"customer_id": "c1"} if method == "POST" else None
+    for key, headers in ((None, {}), ("not-the-key-at-all-0000", {}), (None, {"Authorization": f"Basic {server.key}"}),
+                         (None, {"Authorization": server.key})):
+        response = server.request(method, path, body, key=key, headers=headers)
+        error = assert_error(response, 401, "Authorization: Bearer")
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert server.key not in response.body.decode() and "valid keys" not in error["error"]
+
+
+def test_score_gives_a_known_customer_the_same_answer_as_cdp_score(server, scores, trained_shop):
+    versions = champions(trained_shop.tracking_uri)
+    buyers = scores[scores["churn_probability"].notna()].index[:3]
+    prospects = scores[scores["churn_probability"].isna()].index[:2]
+    assert len(buyers) == 3 and len(prospects) >= 1
+    for customer_id in [*buyers, *prospects]:
+        response = server.post("/score", {"customer_id": customer_id})
+        assert response.status == 200, response.body
+        result = response.json()
+        assert set(result) == RESULT_FIELDS
+        assert result["customer_id"] == customer_id
+        assert_matches_batch(result, scores.loc[customer_id])
+        assert result["churn_risk"] == band(result["churn_probability"])
+        assert result["model_versions"] == versions
+        assert result["features_as_of"] == "2026-10-31" and result["horizon_days"] == 90
+
+
+def test_concurrent_requests_get_the_same_answers_as_one_at_a_time(server, scores):
+    ids = list(scores[scores["churn_probability"].notna()].index[10:18])
+    alone = {customer_id: server.post("/score", {"customer_id": customer_id}).json() for customer_id in ids}
+    together: dict[str, dict] = {}
+
+    def ask(customer_id: str) -> None:
+        together[customer_id] = server.post("/score", {"customer_id": customer_id}).json()
+
+    threads = [threading.Thread(target=ask, args=(customer_id,)) for customer_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert together == alone
+
+
+def test_an_unknown_customer_is_a_404_that_points_to_score_features(server):
+    assert_error(server.post("/score", {"customer_id": "c0000000000000000"}), 404, "/score_features")
+
+
+def test_score_batch_answers_known_ids_in_order_and_lists_the_unknown(server, scores):
+    known = list(scores.index[:4])
+    asked = [known[0], "c-unknown-1", known[1], known[0], known[2], "c-unknown-2", known[3]]
+    response = server.post("/score_batch", {"customer_ids": asked})
+    assert response.status == 200, response.body
+    body = response.json()
+    assert [r["customer_id"] for r in body["results"]] == known  # repeats scored once, order kept
+    assert body["not_found"] == ["c-unknown-1", "c-unknown-2"]
+    for result in body["results"]:
+        assert set(result) == RESULT_FIELDS
+        assert_matches_batch(result, scores.loc[result["customer_id"]])
+    single = server.post("/score", {"customer_id": known[2]}).json()
+    assert body["results"][2] == single
+
+
+def test_score_batch_takes_1_to_1000_ids(server, scores):
+    response = server.post("/score_batch", {"customer_ids": list(scores.index[:1000])})
+    assert response.status == 200 and len(response.json()["results"]) == 1000
+    assert_error(server.post("/score_batch", {"customer_ids": []}), 400, "customer_ids")
+    assert_error(server.post("/score_batch", {"customer_ids": ["c1"] * 1001}), 400, "at most 1000")
+    assert_error(server.post("/score_batch", {"customer_ids": "c1"}), 400, "customer_ids")
+
+
+def test_score_features_of_a_known_row_gives_that_customers_scores(server, snapshot, scores):
+    customer_id = scores[scores["churn_probability"].notna()].index[5]
+    types = server.request("GET", "/versions").json()["feature_names"]
+    row = snapshot.loc[customer_id]
+    features = {name: (None if pd.isna(row[name]) else float(row[name]) if kind == "number" else str(row[name]))
+                for name, kind in types.items()}
+    response = server.post("/score_features", {"features": features})
+    assert response.status == 200, response.body
+    result = response.json()
+    assert result["customer_id"] is None and result["features_as_of"] == "2026-10-31"
+    assert_matches_batch(result, scores.loc[customer_id])
+
+
+def test_score_features_imputes_what_is_left_out(server):
+    partial = server.post("/score_features", {"features": {"recency_days": 20, "purchase_days": 4, "tenure_days": 400,
+                                                           "mean_order_value": 90.5, "country": "PS"},
+                                              "as_of": "2026-11-15"})
+    assert partial.status == 200, partial.body
+    result = partial.json()
+    assert 0 < result["churn_probability"] < 1 and result["churn_risk"] == band(result["churn_probability"])
+    assert result["expected_purchases"] > 0 and result["features_as_of"] == "2026-11-15"
+    never_bought = server.post("/score_features", {"features": {}}).json()
+    assert never_bought["churn_probability"] is None and never_bought["churn_risk"] is None
+    assert never_bought["expected_revenue"] is None and never_bought["segment"] == "Prospects"
+
+
+@pytest.mark.parametrize(("features", "fragment"), [
+    ({"recency_days": 3, "favourite_colour": "red"}, "favourite_colour"),
+    ({"recency_days": "3"}, "recency_days must be a number"),
+    ({"country": 972}, "country must be a string"),
+    ({"recency_days": [3]}, "features.recency_days"),
+    ({"recency_days": True}, "features.recency_days"),
+    ({"country": "x" * 5000}, "at most 4096"),
+])
+def test_score_features_refuses_unknown_names_and_wrong_kinds(server, features, fragment):
+    assert_error(server.post("/score_features", {"features": features}), 400, fragment)
+
+
+BAD_BODIES = [  # (path, body bytes, content type, status, part of the message)
+    ("/score", b'{"customer_id": ', "application/json", 400, "Invalid JSON"),
+    ("/score", b'{"customer_id": 12345}', "application/json", 400, "customer_id"),
+    ("/score", b'{"customer_id": "c1", "extra": 1}', "application/json", 400, "extra"),
+    ("/score", b'{"customer_id": "' + b"c" * 100_000 + b'"}', "application/json", 400, "at most 64"),
+    ("/score", b'{"customer_id": "two words"}', "application/json", 400, "customer_id"),
+    ("/score", b'{"customer_id": "c1"}', "multipart/form-data", 415, "application/json"),
+    ("/score", b'{"customer_id": "c1"}', "text/plain", 415, "application/json"),
+    ("/score", b'{"customer_id": "c1"}', "application/x-www-form-urlencoded", 415, "application/json"),
+    ("/score", b"[]", "application/json", 400, "object"),
+    ("/score", b"", "application/json", 400, "Invalid JSON"),
+    ("/score", b'{"customer_id": "\xff\xfe"}', "application/json", 400, "invalid"),
+    ("/score_batch", b'{"customer_ids": [' + b'"c1",' * 60_000 + b'"c1"]}', "application/json", 413, "256 KiB"),
+    ("/score_features", b'{"features": {"recency_days": NaN}}', "application/json", 400, "finite number"),
+    ("/score_features", b'{"features": {"recency_days": 1e999}}', "application/json", 400, "finite number"),
+    ("/score_features", b'{"features": {"a": {"b": 1}}}', "application/json", 400, "features.a"),
+    ("/admin/reload", b'{"force": true}', "application/json", 400, "force"),
+]
+
+
+@pytest.mark.parametrize(("path", "raw", "content_type", "status", "fragment"), BAD_BODIES)
+def test_bad_requests_get_a_4xx_with_a_clear_message_and_never_a_5xx(server, path, raw, content_type, status,
+                                                                     fragment):
+    response = server.post(path, raw=raw, headers={"Content-Type": content_type})
+    assert_error(response, status, fragment)
+
+
+def test_the_wrong_method_is_a_405_and_an_unknown_path_a_404(server):
+    assert_error(server.request("GET", "/score"), 405)
+    assert_error(server.request("GET", "/no-such-endpoint"), 404)
+    assert_error(server.post("/versions", {}), 405)
+
+
+def test_versions_and_admin_reload_report_what_is_served(server, trained_shop):
+    status = server.request("GET", "/versions").json()
+    assert status["ready"] is True and status["errors"] == []
+    assert status["model_versions"] == champions(trained_shop.tracking_uri)
+    assert status["customers"] == len(pd.read_parquet(trained_shop.snapshot))
+    assert status["features_as_of"] == "2026-10-31" and status["horizon_days"] == 90
+    assert status["feature_names"]["recency_days"] == "number" and status["feature_names"]["country"] == "string"
+    reloaded = server.post("/admin/reload")  # an empty body is fine here
+    assert reloaded.status == 200, reloaded.body
+    assert reloaded.json()["model_versions"] == status["model_versions"]
+
+
+def test_metrics_are_prometheus_text(server):
+    response = server.request("GET", "/metrics")
+    assert response.status == 200 and b'endpoint="/score"' in response.body
+
+
+def test_the_openapi_document_declares_the_key_the_errors_and_nullable_scores(server):
+    doc = server.request("GET", "/docs.json").json()
+    assert doc["components"]["securitySchemes"]["bearerKey"] == {
+        "type": "http", "scheme": "bearer", "description": "The service's CDP_API_KEY."}
+    for path in ("/score", "/score_batch", "/score_features", "/admin/reload", "/versions"):
+        assert path in doc["paths"]
+    score = doc["paths"]["/score"]["post"]
+    assert {"400", "401", "404", "413", "415", "503"} <= set(score["responses"])
+    result = score["responses"]["200"]["content"]["application/json"]["schema"]
+    assert result["properties"]["churn_probability"] == {
+        "description": "No purchase within the horizon (null: never bought).", "title": "Churn Probability",
+        "type": "number", "nullable": True}
+    assert doc["paths"]["/readyz"]["get"]["security"] == []
+
+
+def test_no_personal_data_or_request_body_reaches_the_log(server, trained_shop):
+    marker = "zzmarker7731"
+    server.post("/score", {"customer_id": f"c{marker}"})
+    server.post("/score_features", {"features": {"country": marker, "recency_days": 3}})
+    server.post("/score", raw=f'{{"customer_id": "{marker}", '.encode(), headers={"Content-Type": "application/json"})
+    crm = pd.read_csv(trained_shop.root / "shop" / "crm_customers.csv", dtype=str, keep_default_na=False)
+    log = server.log_text()
+    assert marker not in log
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", log), "an email address in the server log"
+    for column in ("email", "phone", "last_name"):
+        leaked = [v for v in crm[column] if len(v) > 3 and v in log]
+        assert not leaked, f"{column} values in the server log"
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("selection", [
+    ("--exclude-path", "/score_features"),
+    ("--include-path", "/score_features", "--phases", "examples,fuzzing"),
+    # Coverage of valid bodies would score hundreds of feature sets (~0.8 s each): invalid ones only.
+    ("--include-path", "/score_features", "--phases", "coverage", "--mode", "negative"),
+], ids=["other-endpoints", "score_features", "score_features-invalid-coverage"])
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_documented_schema(server, selection, tmp_path):
+    """Bounded Schemathesis runs with every check (no 5xx, responses match their documented
+    schemas, status codes and content types, schema-valid requests accepted, invalid ones
+    refused) against /docs.json."""
+    import schemathesis  # noqa: F401 - a dev dependency (requirements.lock); its absence is a failure
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("schemathesis")), "run", f"http://127.0.0.1:{server.port}/docs.json",
+         "--header", f"Authorization: Bearer {server.key}", "--max-examples", "15", "--seed", "20261123",
+         "--generation-deterministic", "--warnings", "off", *selection],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,  # its cache folder goes there
+        env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+def test_a_new_champion_is_served_without_restart_and_without_failing_a_request(server, trained_shop, scores):
+    before = champions(trained_shop.tracking_uri)
+    customer_id = scores[scores["churn_probability"].notna()].index[0]
+    outcomes: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                response = server.post("/score", {"customer_id": customer_id})
+                version = response.json().get("model_versions", {}).get("churn") if response.status == 200 else None
+                outcomes.append((response.status, version))
+            except OSError as exc:  # a refused or dropped connection is a failed request too
+                outcomes.append((0, type(exc).__name__))
+
+    thread = threading.Thread(target=hammer, daemon=True)
+    thread.start()
+    try:
+        run_cli("train", "churn", "--config", str(trained_shop.config), "--snapshots", "2", "--force",
+                tracking_uri=trained_shop.tracking_uri)
+        after = champions(trained_shop.tracking_uri)
+        assert after["churn"] != before["churn"]
+        deadline = time.monotonic() + 60
+        while server.request("GET", "/versions").json()["model_versions"]["churn"] != after["churn"]:
+            assert time.monotonic() < deadline, "the poller did not pick up the new champion within 60 s"
+            time.sleep(0.5)
+        seen = len(outcomes)
+        while len(outcomes) < seen + 3:  # a few requests on the new model
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    statuses = [status for status, _ in outcomes]
+    assert statuses and all(status == 200 for status in statuses), [o for o in outcomes if o[0] != 200][:5]
+    versions = [version for _, version in outcomes]
+    switch = versions.index(after["churn"])
+    assert set(versions[:switch]) == {before["churn"]} and set(versions[switch:]) == {after["churn"]}
+    assert switch > 0, "no request was served by the old champion during retraining"
+    status = server.request("GET", "/versions").json()
+    assert status["model_versions"] == after and status["last_swap"] is not None
+    assert not math.isnan(server.post("/score", {"customer_id": customer_id}).json()["churn_probability"])
