@@ -13,6 +13,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdp-ml needs Python >= 3.11")'
 	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 for the Spark engine"; \
 		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium for the report's page tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -27,6 +29,9 @@ demo: setup
 	$(BIN)/cdp features --config $(DEMO)/cdp.toml --as-of $$(date -u -d yesterday +%F) --out $(DEMO)/features.parquet
 	$(BIN)/cdp train all --config $(DEMO)/cdp.toml --horizon-days 90
 	$(BIN)/cdp score --config $(DEMO)/cdp.toml --horizon-days 90 --out $(DEMO)/scores.parquet
+	$(BIN)/cdp churn-list --config $(DEMO)/cdp.toml --top 200 --out $(DEMO)/churn-list.xlsx
+	$(BIN)/cdp report --config $(DEMO)/cdp.toml --out $(DEMO)/report.html
+	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html"
 	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (then http://127.0.0.1:5000)"
 
 test: setup

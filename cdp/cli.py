@@ -431,6 +431,8 @@ def score(
 
         from features.build import check_output, write_table
         from profiles.store import Store
+        from profiles.store import register
+        from serving.online_store import snapshot_path
         from training.data import features_as_of
         from training.score import champions
         from training.score import score as score_customers
@@ -449,8 +451,13 @@ def score(
             progress.add_task(f"scoring as of {day}", total=None)
             features = features_as_of(tables, day)
         scores = score_customers(features, models, day)
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
+            # The latest scores, in the store for the lists, reports, exports and erasures that read them.
+            register(con, "scores_frame", scores)
+            con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_frame")
+            con.unregister("scores_frame")
         write_table(pa.Table.from_pandas(scores, preserve_index=False), out_file)
-        snapshot = Path(cfg.store.path).with_name("online_features.parquet")
+        snapshot = snapshot_path(cfg.store.path)
         features.insert(1, "features_as_of", pd.Timestamp(day))
         write_table(pa.Table.from_pandas(features, preserve_index=False), snapshot)
         at_risk = int((scores["churn_probability"] >= 0.5).sum())
@@ -483,10 +490,11 @@ def serve(
         import os
         import secrets
 
+        from serving.online_store import snapshot_path
         from serving.settings import API_KEY, ChurnRiskBands, ServeSettings
 
         cfg = _config(config)
-        snapshot = Path(cfg.store.path).with_name("online_features.parquet")  # what `cdp score` writes
+        snapshot = snapshot_path(cfg.store.path)  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
         given_key = os.environ.get(API_KEY, "").strip()
@@ -568,6 +576,105 @@ def _parse_day(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise CdpError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+# --- marketers' churn-risk lists and reports (issue #6) ---
+
+
+ChurnMediumOption = Annotated[float, typer.Option(
+    "--churn-medium", help="Churn probability from which churn_risk is 'medium'.")]
+ChurnHighOption = Annotated[float, typer.Option("--churn-high", help="Churn probability from which churn_risk is 'high'.")]
+ListHorizonOption = Annotated[Optional[int], typer.Option(
+    "--horizon-days", min=1, help="Days the churn scores look ahead (default: the churn model's, else 90).")]
+
+
+def _marketing_inputs(cfg, horizon_days: Optional[int]):
+    """The scores, contacts and feature snapshot of the store, the scoring models' training
+    runs (with a note when the registry cannot tell), and the horizon to value revenue over."""
+    from profiles.store import Store
+    from serving.lists import read_list_inputs
+    from serving.model_quality import horizon_days as model_horizon
+    from serving.model_quality import scored_model_runs, scored_versions
+    from serving.online_store import snapshot_path
+
+    with Store(cfg.store.path, read_only=True) as store:
+        inputs = read_list_inputs(store, snapshot_path(cfg.store.path))
+    runs, note = scored_model_runs(_tracking(), scored_versions(inputs.scores))
+    return inputs, runs, note, horizon_days or model_horizon(runs) or 90
+
+
+@app.command("churn-list")
+def churn_list(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the list (.csv, .xlsx or .html).")],
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N by revenue at risk.")] = None,
+    min_probability: Annotated[float, typer.Option(
+        "--min-probability", min=0.0, max=1.0, help="Only customers with at least this churn probability.")] = 0.0,
+    segment: Annotated[Optional[str], typer.Option("--segment", help="Only this segment (e.g. 'At risk').")] = None,
+    include_no_consent: Annotated[bool, typer.Option(
+        "--include-no-consent", help="Also list customers without marketing consent (no name, email or phone).")] = False,
+    horizon_days: ListHorizonOption = None,
+    churn_medium: ChurnMediumOption = 0.5,
+    churn_high: ChurnHighOption = 0.75,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Customers likely to leave, ranked by revenue at risk, with reasons and a next step: cdp churn-list --out list.csv."""
+
+    def action() -> None:
+        from serving.lists import ListOptions, list_format, summary_lines, write_list
+        from serving.lists import churn_list as build_list
+        from serving.settings import ChurnRiskBands
+
+        list_format(out_file)
+        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
+        inputs, _, _, horizon = _marketing_inputs(_config(config), horizon_days)
+        result = build_list(inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
+                                                include_no_consent=include_no_consent, horizon_days=horizon,
+                                                bands=bands))
+        write_list(result, out_file)
+        for line in summary_lines(result):
+            out.print(escape(line), highlight=False)
+        table = Table(title=f"by segment → {out_file}")
+        for column in ("segment", "customers", "revenue at risk"):
+            table.add_column(column, justify="left" if column == "segment" else "right")
+        for row in result.by_segment.itertuples():
+            table.add_row(escape(str(row.segment)), f"{row.customers:,}", f"{row.revenue_at_risk:,.2f}")
+        out.print(table)
+
+    _run(action)
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the report (.html).")],
+    top: Annotated[int, typer.Option("--top", min=1, help="Customers in the report's top list.")] = 25,
+    horizon_days: ListHorizonOption = None,
+    churn_medium: ChurnMediumOption = 0.5,
+    churn_high: ChurnHighOption = 0.75,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """A self-contained HTML report for marketers: segments, churn risk, the top list, model quality."""
+
+    def action() -> None:
+        from serving.lists import ListOptions
+        from serving.report import report_html
+        from serving.settings import ChurnRiskBands
+
+        if out_file.suffix.lower() not in (".html", ".htm"):
+            raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
+        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
+        inputs, runs, note, horizon = _marketing_inputs(_config(config), horizon_days)
+        page = report_html(inputs, runs, ListOptions(horizon_days=horizon, bands=bands), registry_note=note, top=top)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(page, encoding="utf-8")
+        out.print(escape(f"report on {len(inputs.scores):,} customers → {out_file} ({len(page) / 1e6:.1f} MB)"),
+                  highlight=False)
+        if note:
+            out.print(escape(f"without model quality: {note}"), highlight=False)
+
+    _run(action)
+
+
+# --- right of access and right to be forgotten (issue #6) ---
 
 
 if __name__ == "__main__":  # pragma: no cover

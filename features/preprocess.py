@@ -66,13 +66,11 @@ class ModelDtypes(TransformerMixin, BaseEstimator):
             from sklearn.exceptions import NotFittedError
 
             raise NotFittedError("ModelDtypes is not fitted yet: call fit first")
-        out = pd.DataFrame(index=X.index)
-        for column in self.numeric:
-            out[column] = as_float(X[column])
+        out = {column: as_float(X[column]) for column in self.numeric}
         for column in self.categorical:
             values = X[column].astype("object")
             out[column] = values.where(values.notna(), np.nan).astype("str").where(values.notna(), np.nan)
-        return out
+        return pd.DataFrame(out, index=X.index, columns=[*self.numeric, *self.categorical])
 
     def get_feature_names_out(self, input_features=None):
         return np.array([*self.numeric, *self.categorical], dtype=object)

@@ -20,6 +20,12 @@ from cdp.errors import StoreError
 
 ID_COLUMN = "customer_id"
 AS_OF_COLUMN = "features_as_of"
+SNAPSHOT_FILE = "online_features.parquet"
+
+
+def snapshot_path(store_path: Path) -> Path:
+    """Where `cdp score` writes the snapshot the service reads: beside the DuckDB store."""
+    return Path(store_path).with_name(SNAPSHOT_FILE)
 
 
 @runtime_checkable

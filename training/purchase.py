@@ -167,9 +167,14 @@ class PurchaseModel(BaseEstimator):
     numeric, categorical : sequence of str or None
         Model inputs; None picks them from the catalog (`model_inputs`).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
-        Small, slow trees by default: the scoring date always lies beyond the training
+        Small trees by default: the scoring date always lies beyond the training
         snapshots, and shallow corrections to BG/NBD carry over that gap best (on CDNOW
         as of 1997-09-30, 4-leaf trees gave ROC-AUC 0.774 where 15-leaf trees gave 0.763).
+        The tree cap, more than early stopping, sets how far the correction goes: the
+        validation loss kept falling to the cap on CDNOW, yet out of time 500 trees at
+        learning rate 0.1 matched 2,000 at 0.02 (ROC-AUC 0.7740 both; purchase-day MAE
+        0.3553 vs 0.3542) and 1,000 at 0.1 was worse (0.7717). A quarter of the trees
+        makes scoring and the reasons' contributions four times cheaper.
     early_stopping_rounds : int
         Rounds without improvement on the validation customers before stopping.
     refit : bool
@@ -189,7 +194,7 @@ class PurchaseModel(BaseEstimator):
     """
 
     def __init__(self, horizon_days: int = 90, parts: Sequence[str] = PARTS, numeric: Sequence[str] | None = None,
-                 categorical: Sequence[str] | None = None, n_estimators: int = 2000, learning_rate: float = 0.02,
+                 categorical: Sequence[str] | None = None, n_estimators: int = 500, learning_rate: float = 0.1,
                  num_leaves: int = 4, min_child_samples: int = 500, early_stopping_rounds: int = 100,
                  refit: bool = True, random_state: int = 0, n_jobs: int | None = None):
         self.horizon_days = horizon_days
@@ -225,7 +230,7 @@ class PurchaseModel(BaseEstimator):
         training, but shallow trees with hundreds of rows per leaf barely fit them. Calibrating
         the first classifier instead and applying it to the refitted one corrects twice
         for whatever the latest snapshot taught: on CDNOW it forecast 6,074 purchase days
-        for 7,364 bought, against 6,334 this way.
+        for 7,364 bought, against 6,334 this way (2,000 trees at learning rate 0.02).
         """
         unknown = set(self.parts) - set(PARTS)
         if unknown or not self.parts:

@@ -96,9 +96,18 @@ class TrackingConfig:
 
 
 def tracking_config(env: Mapping[str, str], root: Path) -> TrackingConfig:
-    """``MLFLOW_TRACKING_URI`` from ``env`` if set and not blank, else the local store under ``root``."""
+    """``MLFLOW_TRACKING_URI`` from ``env`` if set and not blank, else the local store under ``root``.
+
+    A ``sqlite:///`` URI keeps new experiments' artifacts in ``artifacts/`` beside its
+    database file (MLflow's own default is ``./mlruns`` of whatever the working directory
+    is); a server decides for itself.
+    """
     uri = env.get("MLFLOW_TRACKING_URI", "").strip()
-    return TrackingConfig(tracking_uri=uri) if uri else TrackingConfig.local(root)
+    if not uri:
+        return TrackingConfig.local(root)
+    db = _sqlite_path(uri)
+    return TrackingConfig(tracking_uri=uri, artifact_location=None if db is None else
+                          str(db.resolve().parent / "artifacts"))
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:

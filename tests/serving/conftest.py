@@ -39,8 +39,12 @@ class TrainedShop:
     snapshot: Path
 
 
-def run_cli(*args: str, tracking_uri: str) -> str:
+def run_cli(*args: str, tracking_uri: str, log: Path | None = None) -> str:
+    """Run one `cdp` command in-process; its output is appended to ``log`` (what a user would see)."""
     result = CliRunner().invoke(app, list(args), env={"MLFLOW_TRACKING_URI": tracking_uri})
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as sink:
+            sink.write(f"$ cdp {' '.join(args)}\n{result.output}\n")
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -51,13 +55,15 @@ def trained_shop(tmp_path_factory) -> TrainedShop:
     tracking_uri = f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
     config = root / "shop" / "cdp.toml"
     saved = mlflow.get_tracking_uri()
+    log = root / "cli.log"
     try:
         run_cli("sample", "--customers", "1000", "--seed", "3", "--end", "2026-10-31", "--out", str(root / "shop"),
-                tracking_uri=tracking_uri)
+                tracking_uri=tracking_uri, log=log)
         for command in ("ingest", "unify"):
-            run_cli(command, "--config", str(config), tracking_uri=tracking_uri)
-        run_cli("train", "all", "--config", str(config), "--snapshots", "2", tracking_uri=tracking_uri)
-        run_cli("score", "--config", str(config), "--out", str(root / "scores.parquet"), tracking_uri=tracking_uri)
+            run_cli(command, "--config", str(config), tracking_uri=tracking_uri, log=log)
+        run_cli("train", "all", "--config", str(config), "--snapshots", "2", tracking_uri=tracking_uri, log=log)
+        run_cli("score", "--config", str(config), "--out", str(root / "scores.parquet"), tracking_uri=tracking_uri,
+                log=log)
     finally:
         mlflow.set_tracking_uri(saved)
     return TrainedShop(root=root, config=config, tracking_uri=tracking_uri,

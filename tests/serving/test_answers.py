@@ -104,3 +104,21 @@ def test_answers_are_json_ready(served):
             assert answer[column] is None or (isinstance(answer[column], float) and math.isfinite(answer[column]))
         assert isinstance(answer["segment"], str)
         assert isinstance(pd.Timestamp(answer["features_as_of"]), pd.Timestamp)
+
+
+def test_cdp_score_keeps_the_latest_scores_in_the_store_as_in_its_output_file(trained_shop):
+    import duckdb
+
+    written = pd.read_parquet(trained_shop.root / "scores.parquet")
+    con = duckdb.connect(str(trained_shop.config.with_name("cdp.duckdb")), read_only=True)
+    try:
+        stored = con.sql("SELECT * FROM scores").df()
+    finally:
+        con.close()
+    assert list(stored.columns) == list(written.columns) and len(stored) == len(written)
+    key = "customer_id"
+    pd.testing.assert_frame_equal(stored.sort_values(key).reset_index(drop=True)[["customer_id", "churn_probability",
+                                                                                  "segment", "top_reasons"]],
+                                  written.sort_values(key).reset_index(drop=True)[["customer_id", "churn_probability",
+                                                                                   "segment", "top_reasons"]],
+                                  check_dtype=False)

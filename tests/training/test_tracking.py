@@ -157,6 +157,12 @@ def test_tracking_config_prefers_the_env_uri_else_the_local_default(tmp_path):
     assert tracking_config({"MLFLOW_TRACKING_URI": "  "}, root) == TrackingConfig.local(root)
 
 
+def test_a_sqlite_uri_keeps_artifacts_beside_its_database_not_in_the_working_directory(tmp_path):
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    assert tracking_config({"MLFLOW_TRACKING_URI": f"sqlite:///{db}"}, tmp_path / "mlruns") == \
+        TrackingConfig(tracking_uri=f"sqlite:///{db}", artifact_location=str(tmp_path / "elsewhere" / "artifacts"))
+
+
 def test_experiment_creates_the_store_folder_and_database(empty_store):
     db, experiment_id = empty_store
     assert db.is_file()
