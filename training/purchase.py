@@ -39,6 +39,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.preprocess import preprocessing_pipeline
 from training.btyd import BetaGeoModel
+from training.explain import TreeContributions
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -357,6 +358,20 @@ class PurchaseModel(BaseEstimator):
                                              + margins["revenue"].to_numpy())
         return out
 
+    def _contributions(self, x: pd.DataFrame) -> np.ndarray:
+        """The classifier's TreeSHAP contributions (LightGBM's ``pred_contrib`` layout), from
+        per-tree tables when its trees are small (`training.explain`: exact and several
+        times cheaper on many rows), else from LightGBM."""
+        booster = self.classifier_.booster_
+        threads = _predict_threads(len(x))
+        if len(x) >= TABULATED_FROM_ROWS:
+            if getattr(self, "_contribution_tables", None) is None or self._contribution_tables[0] is not booster:
+                self._contribution_tables = (booster, _tabulated(booster))
+            tables = self._contribution_tables[1]
+            if tables is not None:
+                return tables.predict(x.to_numpy(dtype=np.float64))
+        return booster.predict(x, pred_contrib=True, num_threads=threads)
+
     def reasons(self, x: pd.DataFrame, margins: pd.DataFrame, n: int = N_REASONS) -> list[str]:
         """The ``n`` feature-table columns that raise each row's churn risk the most, comma-separated.
 
@@ -367,7 +382,7 @@ class PurchaseModel(BaseEstimator):
         (a customer buying less often than BG/NBD expects of the average buyer). Rows with
         nothing raising their risk get an empty string.
         """
-        contrib = self.classifier_.booster_.predict(x, pred_contrib=True, num_threads=_predict_threads(len(x)))
+        contrib = self._contributions(x)
         features = sorted({source_feature(c, self.inputs_) for c in self.columns_} | {HISTORY_REASON})
         # Columns → features: a 0/1 matrix, so one product adds up each feature's columns.
         where = {name: i for i, name in enumerate(features)}
@@ -382,6 +397,14 @@ class PurchaseModel(BaseEstimator):
         for idx, row in zip(order, top > 0):
             out.append(", ".join(names[idx[row]]))
         return out
+
+
+def _tabulated(booster):
+    """`TreeContributions` of a booster, or None where its trees cannot be tabulated."""
+    try:
+        return TreeContributions(booster)
+    except ValueError:
+        return None
 
 
 def base_margins(X: pd.DataFrame) -> pd.DataFrame:
@@ -443,6 +466,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 PREDICT_PARALLEL_FROM_ROWS = 10_000
+# Below this many rows LightGBM's own pred_contrib is as quick as building the tables.
+TABULATED_FROM_ROWS = 5_000
 
 
 def _predict_threads(rows: int) -> int:

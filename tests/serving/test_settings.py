@@ -12,7 +12,8 @@ from training.tracking import TrackingConfig
 
 
 def test_settings_survive_the_trip_through_the_environment(tmp_path):
-    settings = ServeSettings(tracking=TrackingConfig("sqlite:////x/mlflow.db"), snapshot_path=tmp_path / "f.parquet",
+    tracking = TrackingConfig("sqlite:////x/mlflow.db", artifact_location="/x/artifacts")  # as read back
+    settings = ServeSettings(tracking=tracking, snapshot_path=tmp_path / "f.parquet",
                              api_key="k" * 32, poll_seconds=5.0, risk_bands=ChurnRiskBands(0.4, 0.8), public_docs=True)
     back = settings_from_env(settings.to_env())
     assert back == settings
