@@ -135,7 +135,8 @@ def ingest(
                 started.append(name)
                 progress.update(task, description=f"ingesting {name}")
 
-            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=chosen, on_source=on_source)
+            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=chosen, on_source=on_source,
+                                 tombstone_key=_tombstone_key())
         table = Table(title=f"ingest into {cfg.store.path}")
         for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged"):
             table.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
@@ -150,6 +151,8 @@ def ingest(
             if r.invalid_emails or r.invalid_phones:
                 notes.append(f"{r.source}: kept but not used for linking: {r.invalid_emails:,} invalid emails, "
                              f"{r.invalid_phones:,} invalid phones")
+            if r.suppressed:
+                notes.append(f"{r.source}: suppressed: {r.suppressed:,} records of erased people (tombstones)")
             notes += [f"{r.source}: {n:,} rows rejected: {reason}" for reason, n in r.top_reasons]
         out.print(table)
         for note in notes:
@@ -578,6 +581,79 @@ def _parse_day(text: str, option: str) -> date:
         raise CdpError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
 
 
+@app.command()
+def attribution(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the channel × model table (.csv or .html).")],
+    paths_file: Annotated[Optional[Path], typer.Option(
+        "--paths", help="A paths file (path;total_conversions;total_conversion_value;total_null) instead of the store.")
+    ] = None,
+    window_days: Annotated[float, typer.Option("--window-days", help="Days of touches before a conversion.")] = 30.0,
+    models: Annotated[str, typer.Option("--models", help="all, or comma-separated model names.")] = "all",
+    half_life_days: Annotated[float, typer.Option(
+        "--half-life-days", help="Time decay: credit halves every this many days (in touches for a paths file).")] = 7.0,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", min=0, help="Resamples for 95% intervals on the shares (0: none).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 7,
+    as_of: AsOfOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Credit conversions to channels with rule-based, Markov and Shapley models: cdp attribution --out credit.html."""
+
+    def action() -> None:
+        from attribution import ModelSettings, attribute, bootstrap_shares, parse_model_names, read_paths_file
+        from attribution.journeys import JourneySettings, journeys_from_tables
+        from attribution.report import output_format, summary_table, write_report
+        from attribution.tracking import log_attribution
+        from profiles.store import Store
+
+        output_format(out_file)
+        names = parse_model_names(models)
+        settings = ModelSettings(half_life_days=half_life_days)
+        params = {"models": ",".join(names), "half_life_days": half_life_days, "bootstrap": bootstrap}
+        notes: list[str] = []
+        if paths_file is not None:
+            paths = read_paths_file(paths_file)
+            params.update(input="paths_file", paths_file=paths_file.name)
+            metrics = {}
+        else:
+            cfg = _config(config)
+            with Store(cfg.store.path, read_only=True) as store:
+                day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+                found = journeys_from_tables(_tables(store, cfg), day, JourneySettings(window_days=window_days))
+            paths = found.paths
+            params.update(input="store", as_of=day, window_days=window_days)
+            metrics = {"converting_journeys": found.converting_journeys,
+                       "non_converting_journeys": found.non_converting_journeys,
+                       "conversions_without_touches": found.conversions_without_touches,
+                       "open_journeys": found.open_journeys}
+            notes.append(f"{found.converting_journeys:,} converting and {found.non_converting_journeys:,} "
+                         f"non-converting journeys as of {day} (window {window_days:g} days); "
+                         f"{found.conversions_without_touches:,} orders had no touch in their window and are not "
+                         f"attributed; {found.open_journeys:,} recent journeys without an order yet are left out")
+        table = attribute(paths, names, settings)
+        if bootstrap:
+            table = table.merge(bootstrap_shares(paths, names, settings, bootstrap, seed), on=["channel", "model"])
+        notes.append(f"{paths.total_conversions:,.0f} conversions worth {paths.total_value:,.2f} over "
+                     f"{paths.n_paths:,} distinct paths of {len(paths.channels)} channels")
+        chart = write_report(table, out_file, notes)
+        metrics.update(total_conversions=paths.total_conversions, total_value=paths.total_value,
+                       total_null=paths.total_nulls, distinct_paths=paths.n_paths)
+        tracking = _tracking()
+        run_id = log_attribution(tracking, table, chart, params, metrics)
+        for note in notes:
+            out.print(escape(note), highlight=False)
+        wide = summary_table(table).T
+        shown = Table(title=f"share of conversions → {out_file} (MLflow run {run_id})")
+        shown.add_column("model")
+        for channel in wide.columns:
+            shown.add_column(escape(str(channel)), justify="right")
+        for model, row in wide.iterrows():
+            shown.add_row(model, *(f"{v * 100:.1f}%" for v in row))
+        out.print(shown)
+
+    _run(action)
+
+
 # --- marketers' churn-risk lists and reports (issue #6) ---
 
 
@@ -675,6 +751,160 @@ def report(
 
 
 # --- right of access and right to be forgotten (issue #6) ---
+
+
+PersonIdOption = Annotated[Optional[str], typer.Option("--customer-id", help="The person's customer id.")]
+PersonEmailOption = Annotated[Optional[str], typer.Option("--email", help="An email of the person (any case, spaces).")]
+PersonPhoneOption = Annotated[Optional[str], typer.Option(
+    "--phone", help="A phone number of the person (best with its country code).")]
+ActorOption = Annotated[Optional[str], typer.Option(
+    "--actor", help="Who makes the request, for the audit log (default: the OS user).")]
+_OUTSIDE_THE_STORE = ("Files written elsewhere with --out (scores, feature tables, churn lists, reports, exports) "
+                      "are outside the store: delete them or write them again.")
+
+
+def _lookup(customer_id: Optional[str], email: Optional[str], phone: Optional[str]):
+    """The one identifier the request gives (exactly one of --customer-id, --email, --phone)."""
+    from profiles.subject import Lookup
+
+    given = [Lookup(by, value) for by, value in (("customer_id", customer_id), ("email", email), ("phone", phone))
+             if value is not None]
+    if len(given) != 1 or not given[0].value.strip():
+        raise CdpError("name the person with exactly one of --customer-id, --email or --phone")
+    return given[0]
+
+
+def _actor(actor: Optional[str]) -> str:
+    import getpass
+
+    if actor and actor.strip():
+        return actor.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _tombstone_key() -> Optional[bytes]:
+    """CDP_TOMBSTONE_KEY if set: the secret the tombstones of erased people are hashed with."""
+    import os
+
+    key = os.environ.get("CDP_TOMBSTONE_KEY", "").strip()
+    if not key:
+        return None
+    if len(key) < 16:
+        raise CdpError("CDP_TOMBSTONE_KEY is too short: use at least 16 random characters "
+                       "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return key.encode("utf-8")
+
+
+def _models_trained_before(moment: datetime):
+    """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
+    when the registry cannot be read (the erasure goes ahead either way)."""
+    from profiles.erasure import ModelVersion
+    from training.run import MODEL_NAMES
+
+    tracking = _tracking()
+    if tracking.tracking_uri.startswith("sqlite:///") and not Path(tracking.tracking_uri[len("sqlite:///"):]).exists():
+        return (), f"no model registry at {tracking.tracking_uri}: no models to retrain"
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+        found = []
+        for name in MODEL_NAMES.values():
+            for v in client.search_model_versions(f"name = '{name}'"):
+                created = datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).replace(tzinfo=None)
+                if created <= moment:
+                    found.append(ModelVersion(name, str(v.version), created, tuple(sorted(v.aliases or ()))))
+    except Exception as exc:  # noqa: BLE001 - an unreachable registry must not block an erasure
+        return (), f"the model registry {tracking.tracking_uri} could not be read ({type(exc).__name__})"
+    return tuple(sorted(found, key=lambda m: (m.name, int(m.version) if m.version.isdigit() else 0))), None
+
+
+@app.command("export")
+def export_person(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write everything held about the person (.json).")],
+    customer_id: PersonIdOption = None,
+    email: PersonEmailOption = None,
+    phone: PersonPhoneOption = None,
+    actor: ActorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Right of access: everything held about one person, and where it came from, as JSON."""
+
+    def action() -> None:
+        from profiles import audit
+        from profiles.access import counts, personal_data, write_export
+        from profiles.store import Store
+        from profiles.subject import find_customer, subject_of
+        from profiles.tombstones import writing_secret
+        from serving.online_store import snapshot_path
+
+        lookup = _lookup(customer_id, email, phone)
+        if out_file.suffix.lower() != ".json":
+            raise CdpError(f"--out {out_file}: the export is JSON; give a file ending in .json")
+        cfg = _config(config)
+        now = _now()
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
+            subject = subject_of(store, cfg, find_customer(store, cfg, lookup))
+            data = personal_data(store, subject, snapshot_path(cfg.store.path), now)
+            shown = counts(data)
+            ref = audit.customer_ref(writing_secret(con, _tombstone_key()), subject.customer_id)
+            audit.append(con, audit.new_audit_id(), "export", _actor(actor),
+                         {"customer_ref": ref, "looked_up_by": lookup.by, "exported_rows": shown}, now)
+            write_export(data, out_file)  # last: a failed write rolls the audit entry back
+        out.print(escape(f"exported customer {subject.customer_id}: " + ", ".join(
+            f"{n:,} {what.replace('_', ' ')}" for what, n in shown.items()) + f" → {out_file}"),
+            highlight=False, soft_wrap=True)
+        out.print("The file holds the person's personal data: hand it over securely and do not keep a copy.",
+                  highlight=False)
+
+    _run(action)
+
+
+@app.command()
+def forget(
+    customer_id: PersonIdOption = None,
+    email: PersonEmailOption = None,
+    phone: PersonPhoneOption = None,
+    actor: ActorOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Right to be forgotten: delete one person from the store and the served snapshot, and keep them out."""
+
+    def action() -> None:
+        from profiles.erasure import forget as erase
+        from profiles.store import Store
+        from serving.online_store import snapshot_path
+
+        lookup = _lookup(customer_id, email, phone)
+        cfg = _config(config)
+        key = _tombstone_key()
+        now = _now()
+        models, note = _models_trained_before(now)
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
+            r = erase(store, cfg, lookup, actor=_actor(actor), now=now, snapshot=snapshot_path(cfg.store.path),
+                      tombstone_key=key, models_to_retrain=models, registry_note=note)
+        rows = sum(r.deleted.values())
+        tables = ", ".join(f"{t} {n:,}" for t, n in r.deleted.items() if n)
+        out.print(escape(f"erased customer {r.customer_ref} (its reference in the audit log, entry {r.audit_id}): "
+                         f"{rows:,} rows deleted ({tables})"), highlight=False, soft_wrap=True)
+        written = ", ".join(f"{n} {t}" for t, n in sorted(r.tombstones.items())) or "none new"
+        out.print(escape(f"tombstones: {written}; `cdp ingest` keeps their records out from now on"),
+                  highlight=False, soft_wrap=True)
+        if r.snapshot_rows_removed:
+            out.print(escape(f"serving snapshot {r.snapshot} rewritten without them: the service stops answering "
+                             "for them at its next poll (or POST /admin/reload)"), highlight=False, soft_wrap=True)
+        if r.models_to_retrain:
+            out.print(escape("retrain: " + ", ".join(f"{m.name} v{m.version}" for m in r.models_to_retrain)
+                             + " (trained before the erasure; `cdp train all`)"), highlight=False, soft_wrap=True)
+        if note:
+            out.print(escape(note), highlight=False, soft_wrap=True)
+        out.print(escape(_OUTSIDE_THE_STORE), highlight=False, soft_wrap=True)
+
+    _run(action)
+
 
 
 if __name__ == "__main__":  # pragma: no cover

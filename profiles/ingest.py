@@ -4,6 +4,10 @@ One run is one transaction: if any source cannot be read (missing file or column
 nothing of the run is written. Re-ingesting a file that has not changed (same bytes,
 same mapping) is skipped; a changed file adds new rows and updates changed ones by
 source key (``mode = "upsert"``), or replaces the source (``mode = "replace"``).
+
+Records of people erased with `cdp forget` are kept out: a record (accepted or
+rejected) carrying any identifier that has a tombstone is dropped before anything of
+it is stored, and only counted (``suppressed``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from cdp.config import Config, SourceConfig
 from profiles.read import read_source
 from profiles.schema import FIELDS
 from profiles.store import SOURCE_TABLES, Store, register
+from profiles.tombstones import Tombstones
 from profiles.validate import validate_rows
 
 
@@ -40,6 +45,7 @@ class SourceReport:
     invalid_emails: int = 0
     invalid_phones: int = 0
     top_reasons: tuple[tuple[str, int], ...] = ()
+    suppressed: int = 0  # records of erased people dropped (rows_read = accepted + rejected + suppressed)
 
 
 def source_digest(source: SourceConfig) -> str:
@@ -57,21 +63,27 @@ def ingest(
     run_id: str,
     sources: tuple[str, ...] = (),
     on_source: Callable[[str], None] | None = None,
+    tombstone_key: bytes | None = None,
 ) -> list[SourceReport]:
-    """Ingest the named sources (all when empty) in one transaction; return a report per source."""
+    """Ingest the named sources (all when empty) in one transaction; return a report per source.
+
+    ``tombstone_key`` is the operator's key (``CDP_TOMBSTONE_KEY``) for tombstones made with
+    it; tombstones made with the store's own key need none.
+    """
     chosen = [config.source(name) for name in sources] if sources else list(config.sources)
     reports = []
     phone_cache: dict[str, str | None] = {}  # one number written in several sources is checked once
     with store.transaction() as con:
+        tombstones = Tombstones.load(con, tombstone_key)
         for source in chosen:
             if on_source:
                 on_source(source.name)
-            reports.append(_ingest_source(con, source, now, run_id, phone_cache))
+            reports.append(_ingest_source(con, source, now, run_id, phone_cache, tombstones))
     return reports
 
 
 def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
-                   phone_cache: dict[str, str | None]) -> SourceReport:
+                   phone_cache: dict[str, str | None], tombstones: Tombstones | None = None) -> SourceReport:
     table = SOURCE_TABLES[source.kind]
     file = str(source.path)
     config_digest = source_digest(source)
@@ -90,6 +102,14 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
     checked = validate_rows(source, raw.rows, phone_cache)
     accepted = checked.accepted
     rejects = pd.concat([raw.rejects, checked.rejected], ignore_index=True).sort_values("row_number")
+    suppressed = 0
+    if tombstones is not None:
+        # Before anything is written: an erased person's rows must not land, not even as rejects.
+        erased = tombstones.erased_records(accepted)
+        erased_rejects = tombstones.erased_rejects(rejects, source)
+        suppressed = int(erased.sum()) + int(erased_rejects.sum())
+        accepted = accepted.loc[~erased].reset_index(drop=True)
+        rejects = rejects.loc[~erased_rejects]
 
     identity = ["customer_key", "key_namespace", "email", "email_norm", "phone", "phone_norm", "external_id"]
     content = identity + [f for f in FIELDS[source.kind] if f not in ("source_key",) + tuple(identity)]
@@ -144,7 +164,7 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
         rejected=len(rejects), added=int(added), updated=int(updated), removed=int(removed),
         unchanged=len(accepted) - int(added) - int(updated), skipped=False,
         invalid_emails=invalid_emails, invalid_phones=invalid_phones,
-        top_reasons=tuple((str(k), int(v)) for k, v in top.items()),
+        top_reasons=tuple((str(k), int(v)) for k, v in top.items()), suppressed=suppressed,
     )
     _log(con, run_id, report, raw.sha256, config_digest, now)
     return report

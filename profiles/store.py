@@ -9,7 +9,10 @@ Tables of the ingest stage: ``source_customers``, ``source_orders``, ``source_ev
 ``rejects`` and ``ingestions``. Tables of the unify stage: ``customers`` (golden
 records), ``orders``, ``events``, ``record_map``, ``identifier_map``,
 ``identifier_exclusions``, ``customer_ids`` (every id ever issued and what became of
-it), ``id_events`` (creations, merges, splits) and ``unify_runs``.
+it), ``id_events`` (creations, merges, splits) and ``unify_runs``. Tables of the
+privacy commands: ``tombstones`` (keyed hashes of erased people's identifiers, which
+`cdp ingest` keeps out) and ``audit_log`` (who exported or erased whom, when, and what
+was deleted, with no personal data).
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ DDL = {
     "unify_runs": """CREATE TABLE IF NOT EXISTS unify_runs (run_id VARCHAR NOT NULL, ran_at TIMESTAMP NOT NULL,
         records BIGINT, linked_records BIGINT, customers BIGINT, new_customers BIGINT,
         merged_ids BIGINT, split_ids BIGINT)""",
+    "tombstones": """CREATE TABLE IF NOT EXISTS tombstones (id_type VARCHAR NOT NULL, id_hash VARCHAR NOT NULL,
+        key_id VARCHAR NOT NULL, erased_at TIMESTAMP NOT NULL, audit_id VARCHAR NOT NULL)""",
+    "audit_log": """CREATE TABLE IF NOT EXISTS audit_log (audit_id VARCHAR NOT NULL, logged_at TIMESTAMP NOT NULL,
+        action VARCHAR NOT NULL, actor VARCHAR NOT NULL, details VARCHAR NOT NULL)""",
 }
 
 SOURCE_TABLES = {"customers": "source_customers", "orders": "source_orders", "events": "source_events"}

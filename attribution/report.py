@@ -1,0 +1,98 @@
+"""The attribution table as CSV or a self-contained HTML page, with a chart of the shares.
+
+Everything here is aggregate (channels, counts, money): no customer appears.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cdp.errors import CdpError
+
+__all__ = ["FORMATS", "output_format", "shares_chart", "summary_table", "write_report"]
+
+FORMATS = {".csv": "csv", ".html": "html", ".htm": "html"}
+
+
+def output_format(file: Path) -> str:
+    """``csv`` or ``html`` from the file's extension; anything else is an error."""
+    found = FORMATS.get(Path(file).suffix.lower())
+    if found is None:
+        raise CdpError(f"--out {file}: write the attribution table to a .csv or .html file")
+    return found
+
+
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Channel × model shares (rows: channels, columns: models in the table's order)."""
+    models = list(dict.fromkeys(table["model"]))
+    return table.pivot(index="channel", columns="model", values="share")[models]
+
+
+def shares_chart(table: pd.DataFrame) -> bytes:
+    """Grouped horizontal bars: each channel's share of conversions under each model (PNG)."""
+    wide = summary_table(table)
+    channels, models = list(wide.index), list(wide.columns)
+    fig = Figure(figsize=(9, 0.9 + 0.25 * len(channels) * max(len(models), 1) ** 0.6 + 0.4 * len(channels)),
+                 layout="constrained")
+    ax = fig.subplots()
+    height = 0.8 / max(len(models), 1)
+    colours = [f"C{i % 10}" for i in range(len(models))]
+    y = np.arange(len(channels))
+    for i, model in enumerate(models):
+        ax.barh(y + i * height - 0.4 + height / 2, wide[model].to_numpy(float) * 100, height=height,
+                color=colours[i], label=model)
+    ax.set_yticks(y, channels)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of conversions (%)")
+    ax.set_title("credit by channel and attribution model", fontsize=10)
+    ax.legend(fontsize=7, ncols=2, loc="lower right")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _html(table: pd.DataFrame, chart: bytes, notes: list[str]) -> str:
+    wide = summary_table(table)
+    header = "".join(f"<th>{html.escape(m)}</th>" for m in wide.columns)
+    rows = "".join("<tr><th>" + html.escape(str(ch)) + "</th>"
+                   + "".join(f"<td>{v * 100:.1f}%</td>" for v in wide.loc[ch]) + "</tr>" for ch in wide.index)
+    detail = table.copy()
+    for column in ("conversions", "value"):
+        detail[column] = detail[column].map(lambda v: f"{v:,.2f}")
+    for column in [c for c in ("share", "share_low", "share_high") if c in detail]:
+        detail[column] = detail[column].map(lambda v: "" if pd.isna(v) else f"{v * 100:.1f}%")
+    uri = "data:image/png;base64," + base64.b64encode(chart).decode("ascii")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Multi-touch attribution</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}} th{{background:#f4f4f4}}</style></head>
+<body><h1>Multi-touch attribution</h1>
+{''.join(f'<p>{html.escape(n)}</p>' for n in notes)}
+<h2>Share of conversions by channel and model</h2>
+<table><tr><th>channel</th>{header}</tr>{rows}</table>
+<img alt="credit by channel and model" src="{uri}">
+<h2>Credited conversions and value</h2>
+{detail.to_html(index=False, escape=True, border=0)}
+</body></html>
+"""
+
+
+def write_report(table: pd.DataFrame, file: Path, notes: list[str] | None = None) -> bytes:
+    """Write ``table`` to ``file`` (CSV: the long table as it is; HTML: summary, chart and
+    detail) and return the chart's PNG bytes."""
+    kind = output_format(file)
+    chart = shares_chart(table)
+    file = Path(file)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        table.to_csv(file, index=False)  # full precision: the columns sum back to the totals
+    else:
+        file.write_text(_html(table, chart, notes or []), encoding="utf-8")
+    return chart
