@@ -31,7 +31,8 @@ demo: setup
 	$(BIN)/cdp score --config $(DEMO)/cdp.toml --horizon-days 90 --out $(DEMO)/scores.parquet
 	$(BIN)/cdp churn-list --config $(DEMO)/cdp.toml --top 200 --out $(DEMO)/churn-list.xlsx
 	$(BIN)/cdp report --config $(DEMO)/cdp.toml --out $(DEMO)/report.html
-	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html"
+	$(BIN)/cdp attribution --config $(DEMO)/cdp.toml --out $(DEMO)/attribution.html
+	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html"
 	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (then http://127.0.0.1:5000)"
 
 test: setup

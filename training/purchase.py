@@ -492,10 +492,12 @@ def hurdle_median(probability: np.ndarray, extra: np.ndarray, max_count: int = 1
     """
     from scipy.stats import poisson
 
-    p = np.asarray(probability, dtype=float)[:, None]
-    k = np.arange(max_count + 1)[None, :]
-    cdf = (1.0 - p) + p * np.where(k >= 1, poisson.cdf(k - 1, np.asarray(extra, dtype=float)[:, None]), 0.0)
-    return (cdf < 0.5).sum(axis=1).astype(float)
+    p = np.asarray(probability, dtype=float)
+    # P(N <= k) = (1 - p) + p F(k - 1): the first k reaching 1/2 is 0 when 1 - p does, else
+    # 1 + the Poisson quantile of (1/2 - (1 - p)) / p; one quantile per row, not a table of CDFs.
+    needed = np.clip((p - 0.5) / np.where(p > 0, p, 1.0), 0.0, 1.0)
+    median = 1.0 + poisson.ppf(needed, np.asarray(extra, dtype=float))
+    return np.where(1.0 - p >= 0.5, 0.0, np.minimum(median, max_count + 1)).astype(float)
 
 
 def days_to_next_purchase(purchase_probability: np.ndarray, horizon_days: int) -> np.ndarray:
