@@ -803,23 +803,10 @@ def _models_trained_before(moment: datetime):
     when the registry cannot be read (the erasure goes ahead either way)."""
     from profiles.erasure import ModelVersion
     from training.run import MODEL_NAMES
+    from training.tracking import versions_created_before
 
-    tracking = _tracking()
-    if tracking.tracking_uri.startswith("sqlite:///") and not Path(tracking.tracking_uri[len("sqlite:///"):]).exists():
-        return (), f"no model registry at {tracking.tracking_uri}: no models to retrain"
-    try:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
-        found = []
-        for name in MODEL_NAMES.values():
-            for v in client.search_model_versions(f"name = '{name}'"):
-                created = datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).replace(tzinfo=None)
-                if created <= moment:
-                    found.append(ModelVersion(name, str(v.version), created, tuple(sorted(v.aliases or ()))))
-    except Exception as exc:  # noqa: BLE001 - an unreachable registry must not block an erasure
-        return (), f"the model registry {tracking.tracking_uri} could not be read ({type(exc).__name__})"
-    return tuple(sorted(found, key=lambda m: (m.name, int(m.version) if m.version.isdigit() else 0))), None
+    found, note = versions_created_before(_tracking(), tuple(MODEL_NAMES.values()), moment)
+    return tuple(ModelVersion(*version) for version in found), note
 
 
 @app.command("export")

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ __all__ = [
     "promote",
     "register_pyfunc",
     "tracking_config",
+    "versions_created_before",
 ]
 
 
@@ -360,6 +362,26 @@ def champion_version(config: TrackingConfig, model_name: str) -> str | None:
     if db is not None and not db.exists():
         return None
     return _alias_version(_client(config), model_name, CHAMPION)
+
+
+def versions_created_before(config: TrackingConfig, model_names: tuple[str, ...], moment: datetime):
+    """``(name, version, created, aliases)`` of every registered version of ``model_names``
+    created at or before ``moment`` (naive UTC), sorted; and a note instead when there is
+    no registry or it cannot be read (callers such as an erasure go ahead either way)."""
+    db = _sqlite_path(config.tracking_uri)
+    if db is not None and not db.exists():
+        return (), f"no model registry at {config.tracking_uri}: no models to retrain"
+    try:
+        found = []
+        client = _client(config)
+        for name in model_names:
+            for v in client.search_model_versions(f"name = '{name}'"):
+                created = datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).replace(tzinfo=None)
+                if created <= moment:
+                    found.append((name, str(v.version), created, tuple(sorted(v.aliases or ()))))
+    except Exception as exc:  # noqa: BLE001 - an unreachable registry must not block the caller
+        return (), f"the model registry {config.tracking_uri} could not be read ({type(exc).__name__})"
+    return tuple(sorted(found, key=lambda m: (m[0], int(m[1]) if m[1].isdigit() else 0))), None
 
 
 def load_champion(config: TrackingConfig, model_name: str) -> tuple[mlflow.pyfunc.PyFuncModel, str]:

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -31,6 +32,7 @@ from training.tracking import (
     promote,
     register_pyfunc,
     tracking_config,
+    versions_created_before,
 )
 
 pytestmark = pytest.mark.filterwarnings(
@@ -303,3 +305,17 @@ def test_load_champion_without_one_says_to_run_cdp_train(client, config, tmp_pat
         load_champion(empty, "m_load")
     assert champion_version(empty, "m_load") is None
     assert not (tmp_path / "no-store").exists()
+
+
+def test_versions_created_before_a_moment_are_listed_and_later_ones_are_not(client, config, tmp_path):
+    from datetime import datetime, timezone
+
+    v1, _ = register("m_before", k=1.0)
+    time.sleep(0.05)
+    moment = datetime.now(timezone.utc).replace(tzinfo=None)
+    time.sleep(0.05)
+    register("m_before", k=2.0)
+    found, note = versions_created_before(config, ("m_before", "m_never_registered"), moment)
+    assert note is None and [(name, version) for name, version, _, _ in found] == [("m_before", v1)]
+    found, note = versions_created_before(TrackingConfig.local(tmp_path / "none"), ("m_before",), moment)
+    assert found == () and "no model registry" in note and not (tmp_path / "none").exists()
