@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import pandas as pd
 
@@ -15,7 +17,7 @@ class NotFittedError(CdpError, ValueError):
     """``credits_`` was asked of a model before ``fit``."""
 
 
-class AttributionModel:
+class AttributionModel(ABC):
     """Base of the attribution models (scikit-learn's estimator contract, without X/y).
 
     ``__init__`` only stores hyperparameters; ``fit(paths)`` learns ``credits_``: a frame
@@ -25,8 +27,9 @@ class AttributionModel:
 
     name: str = ""
 
-    def fit(self, paths: PathCounts) -> AttributionModel:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def fit(self, paths: PathCounts) -> AttributionModel:
+        """Learn ``credits_`` from ``paths`` and return ``self``."""
 
     def get_params(self) -> dict:
         """The hyperparameters given to ``__init__`` (learned attributes end in ``_``)."""

@@ -14,12 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from training.run import MODEL_NAMES
-from training.tracking import TrackingConfig
+from training.tracking import TrackingConfig, has_store, registry_client
 
 __all__ = ["ModelRun", "VERSION_COLUMNS", "horizon_days", "quality_in_words", "scored_model_runs", "scored_versions"]
 
@@ -53,18 +52,16 @@ def scored_model_runs(tracking: TrackingConfig, versions: Mapping[str, str]) -> 
     Never raises for a missing or unreachable registry: the note says what is missing.
     A local SQLite store that does not exist is not created.
     """
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    uri = tracking.tracking_uri
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+    if not has_store(tracking):
         return {}, f"no model registry at {tracking.tracking_uri}: run `cdp train` to see model quality"
-    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    registry = registry_client(tracking)
     runs, missing = {}, []
     for family, version in versions.items():
         try:
-            model_version = client.get_model_version(MODEL_NAMES[family], version)
-            run = client.get_run(model_version.run_id)
+            model_version = registry.get_model_version(MODEL_NAMES[family], version)
+            run = registry.get_run(model_version.run_id)
         except (MlflowException, OSError, KeyError):
             missing.append(f"{family} version {version}")
             continue

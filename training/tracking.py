@@ -55,10 +55,12 @@ __all__ = [
     "TrackingConfig",
     "champion_version",
     "experiment",
+    "has_store",
     "load_champion",
     "log_frame",
     "promote",
     "register_pyfunc",
+    "registry_client",
     "tracking_config",
     "versions_created_before",
 ]
@@ -121,7 +123,15 @@ def _sqlite_path(tracking_uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def _client(config: TrackingConfig) -> MlflowClient:
+def has_store(config: TrackingConfig) -> bool:
+    """False for a local SQLite store whose file is not there yet (nothing trained): readers
+    say so instead of letting MLflow create an empty store. A server is assumed to exist."""
+    db = _sqlite_path(config.tracking_uri)
+    return db is None or db.exists()
+
+
+def registry_client(config: TrackingConfig) -> MlflowClient:
+    """A client of ``config``'s tracking and registry store, whatever MLflow's process-wide URIs say."""
     return MlflowClient(tracking_uri=config.tracking_uri, registry_uri=config.tracking_uri)
 
 
@@ -143,7 +153,7 @@ def experiment(config: TrackingConfig, name: str) -> str:
         db.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(config.tracking_uri)
     mlflow.set_registry_uri(config.tracking_uri)
-    client = _client(config)
+    client = registry_client(config)
     found = client.get_experiment_by_name(name)
     if found is None:
         return client.create_experiment(name, artifact_location=config.artifact_location)
@@ -358,22 +368,20 @@ def champion_version(config: TrackingConfig, model_name: str) -> str | None:
     """The version alias ``champion`` of ``model_name`` points at, or ``None`` if there is
     none (no store, no such model, or nothing promoted yet). Cheap: no model is loaded,
     and a local store that is not there is not created."""
-    db = _sqlite_path(config.tracking_uri)
-    if db is not None and not db.exists():
+    if not has_store(config):
         return None
-    return _alias_version(_client(config), model_name, CHAMPION)
+    return _alias_version(registry_client(config), model_name, CHAMPION)
 
 
 def versions_created_before(config: TrackingConfig, model_names: tuple[str, ...], moment: datetime):
     """``(name, version, created, aliases)`` of every registered version of ``model_names``
     created at or before ``moment`` (naive UTC), sorted; and a note instead when there is
     no registry or it cannot be read (callers such as an erasure go ahead either way)."""
-    db = _sqlite_path(config.tracking_uri)
-    if db is not None and not db.exists():
+    if not has_store(config):
         return (), f"no model registry at {config.tracking_uri}: no models to retrain"
     try:
         found = []
-        client = _client(config)
+        client = registry_client(config)
         for name in model_names:
             for v in client.search_model_versions(f"name = '{name}'"):
                 created = datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).replace(tzinfo=None)
@@ -399,4 +407,4 @@ def load_champion(config: TrackingConfig, model_name: str) -> tuple[mlflow.pyfun
     if version is None:
         raise NoChampionError(f"no champion for model {model_name!r} in {config.tracking_uri}: run `cdp train` to "
                               "train and promote one")
-    return _load_version(_client(config), model_name, version), version
+    return _load_version(registry_client(config), model_name, version), version
