@@ -22,7 +22,7 @@ import pandas as pd
 
 from serving.models import FAMILIES, ModelSet
 from serving.online_store import InMemoryFeatureStore
-from serving.settings import ChurnRiskBands
+from serving.settings import BAND_LABELS, ChurnRiskBands
 from training.score import score
 
 # Rows scored per pass: bounds the preprocessing's copies of the feature frame
@@ -31,7 +31,6 @@ CHUNK_ROWS = 100_000
 NUMBERS = ("churn_probability", "purchase_probability", "expected_purchases", "expected_revenue",
            "days_to_next_purchase")
 LISTS = ("next_best_categories", "top_reasons")
-BANDS = np.array([None, "low", "medium", "high"], dtype=object)
 
 
 def items(value) -> list[str]:
@@ -39,13 +38,6 @@ def items(value) -> list[str]:
     if not isinstance(value, str):
         return []
     return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def band_codes(churn: np.ndarray, bands: ChurnRiskBands) -> np.ndarray:
-    """Index into `BANDS` of each probability: 0 (no score), 1 low, 2 medium, 3 high; the
-    vectorized form of `ChurnRiskBands.band`."""
-    codes = np.where(churn >= bands.high, 3, np.where(churn >= bands.medium, 2, 1))
-    return np.where(np.isfinite(churn), codes, 0).astype(np.int8)
 
 
 def precompute(models: ModelSet, features: InMemoryFeatureStore, bands: ChurnRiskBands) -> AnswerTable:
@@ -73,7 +65,7 @@ class AnswerTable:
         self._segment = scored["segment"].astype(object).to_numpy()
         self._numbers = {c: pd.to_numeric(scored[c], errors="coerce").to_numpy(dtype="float64") for c in NUMBERS}
         self._lists = {c: scored[c].astype(object).to_numpy() for c in LISTS}
-        self._band = band_codes(self._numbers["churn_probability"], bands)
+        self._band = bands.codes(self._numbers["churn_probability"])
         days = pd.to_datetime(scored["features_as_of"]).dt.date.unique()
         self._as_of: dt.date | None = days[0] if len(days) else None
         self._shared = {
@@ -128,7 +120,7 @@ class AnswerTable:
         for column, values in self._numbers.items():
             value = values[row]
             answer[column] = float(value) if np.isfinite(value) else None
-        answer["churn_risk"] = BANDS[self._band[row]]
+        answer["churn_risk"] = BAND_LABELS[self._band[row]]
         for column, values in self._lists.items():
             answer[column] = items(values[row])
         answer["features_as_of"] = self._as_of

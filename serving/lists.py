@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from cdp.errors import CdpError
+from serving.online_store import InMemoryFeatureStore
 from serving.reasons import reasons_in_words, typical_values
 from serving.settings import ChurnRiskBands
 
@@ -162,17 +162,20 @@ def known_segments(scores: pd.DataFrame) -> list[str]:
     return sorted(scored["segment"].dropna().astype(str).unique())
 
 
-def churn_list(inputs: ListInputs, options: ListOptions) -> ChurnList:
+def churn_list(inputs: ListInputs, options: ListOptions, in_words: bool = True) -> ChurnList:
     """The ranked churn-risk list (see the module docstring for every rule).
 
     Only customers with a churn score (buyers) and in the ``customers`` table are listed;
     ``min_probability``, ``segment`` and consent filter them, ``top`` keeps the first N
-    after ranking.
+    after ranking. Reasons and actions are worded for the rows kept only;
+    ``in_words=False`` leaves them empty (for totals that need only the money).
     """
     scores = inputs.scores
-    if options.segment is not None and options.segment not in known_segments(scores):
-        raise CdpError(f"--segment {options.segment!r} is not a segment of the scored customers; known segments: "
-                       f"{', '.join(known_segments(scores)) or 'none'}")
+    if options.segment is not None:
+        segments = known_segments(scores)
+        if options.segment not in segments:
+            raise CdpError(f"--segment {options.segment!r} is not a segment of the scored customers; known "
+                           f"segments: {', '.join(segments) or 'none'}")
     probability = pd.to_numeric(scores["churn_probability"], errors="coerce").astype(float)
     keep = probability.notna() & (probability >= options.min_probability)
     if options.segment is not None:
@@ -192,35 +195,34 @@ def churn_list(inputs: ListInputs, options: ListOptions) -> ChurnList:
     features = features.drop(columns=[c for c in (*CONTACT_COLUMNS[1:], "segment", "top_reasons", "churn_probability")
                                       if c in features.columns])
     rows = rows.merge(features, on="customer_id", how="left", validate="one_to_one")
-    email_ok, sms_ok = _consented(rows["consent_email"]), _consented(rows["consent_sms"])
-    any_consent = email_ok | sms_ok
     missing = pd.Series(np.nan, index=rows.index)
     value = value_if_retained(rows.get("revenue_total", missing), rows.get("tenure_days", missing),
                               options.horizon_days)
-    at_risk = revenue_at_risk(rows["churn_probability"], value)
-
+    rows = rows.assign(_at_risk=revenue_at_risk(rows["churn_probability"], value),
+                       _probability=rows["churn_probability"].astype(float).round(4))
+    # Rank on the unrounded value (rounding must not reorder near-ties), then keep the top.
+    rows = rows.sort_values(["_at_risk", "_probability", "customer_id"], ascending=[False, False, True],
+                            kind="stable").reset_index(drop=True)
+    if options.top is not None:
+        rows = rows.head(options.top)
+    email_ok, sms_ok = _consented(rows["consent_email"]), _consented(rows["consent_sms"])
+    missing = pd.Series(np.nan, index=rows.index)
     out = pd.DataFrame({
         "customer_id": rows["customer_id"],
-        "first_name": rows["first_name"].astype(object).where(any_consent, None),
+        "first_name": rows["first_name"].astype(object).where(email_ok | sms_ok, None),
         "email": rows["email"].astype(object).where(email_ok, None),
         "phone": rows["phone"].astype(object).where(sms_ok, None),
         "segment": rows["segment"].astype(object),
-        "churn_probability": rows["churn_probability"].astype(float).round(4),
-        "churn_risk": [options.bands.band(p) for p in rows["churn_probability"].astype(float)],
-        "revenue_at_risk": at_risk.round(2),
+        "churn_probability": rows["_probability"],
+        "churn_risk": options.bands.bands(rows["churn_probability"].astype(float).to_numpy()),
+        "revenue_at_risk": rows["_at_risk"].round(2),
         "last_purchase_date": pd.to_datetime(rows.get("last_purchase_date", missing), errors="coerce")
                                 .dt.strftime("%Y-%m-%d"),
         "days_since_last_purchase": pd.to_numeric(rows.get("recency_days", missing), errors="coerce").round()
                                       .astype("Int64"),
-        "reasons": reasons_in_words(rows, typical_values(inputs.features)),
-        "suggested_action": [suggested_action(s) for s in rows["segment"]],
+        "reasons": reasons_in_words(rows, typical_values(inputs.features)) if in_words else "",
+        "suggested_action": [suggested_action(s) for s in rows["segment"]] if in_words else "",
     }, index=rows.index)
-    # Rank on the unrounded value: rounding must not reorder near-ties.
-    out = out.assign(_rank=at_risk).sort_values(["_rank", "churn_probability", "customer_id"],
-                                                ascending=[False, False, True], kind="stable")
-    out = out.drop(columns="_rank").reset_index(drop=True)
-    if options.top is not None:
-        out = out.head(options.top)
     as_of = scores["features_as_of"].dropna()
     return ChurnList(rows=out[list(LIST_COLUMNS)], by_segment=_by_segment(out), left_out_without_consent=left_out,
                      features_as_of=str(pd.Timestamp(as_of.iloc[0]).date()) if len(as_of) else "",
@@ -251,19 +253,13 @@ def read_list_inputs(store, snapshot: Path) -> ListInputs:
         raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score` first")
     scores = store.frame("SELECT * FROM scores")
     customers = store.frame(f"SELECT {', '.join(CONTACT_COLUMNS)} FROM customers")
-    features = pq.read_table(snapshot).to_pandas()
-    scored = _days(scores.get("features_as_of"))
-    described = _days(features.get("features_as_of"))
-    if scored and described and scored != described:
+    served = InMemoryFeatureStore.from_parquet(snapshot)  # the service's reader: one day, unique ids
+    scored = {str(pd.Timestamp(v).date()) for v in scores["features_as_of"].dropna().unique()}
+    described = str(served.features_as_of)
+    if scored and scored != {described}:
         raise CdpError(f"the scores are as of {', '.join(sorted(scored))} but the feature snapshot {snapshot} as of "
-                       f"{', '.join(sorted(described))}: run `cdp score` again so both are of one run")
-    return ListInputs(scores=scores, customers=customers, features=features)
-
-
-def _days(column: pd.Series | None) -> set[str]:
-    if column is None:
-        return set()
-    return {str(pd.Timestamp(v).date()) for v in column.dropna().unique()}
+                       f"{described}: run `cdp score` again so both are of one run")
+    return ListInputs(scores=scores, customers=customers, features=served.all_rows())
 
 
 def list_format(path: Path) -> str:

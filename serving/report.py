@@ -63,8 +63,8 @@ def segment_overview(scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFra
 
 def risk_by_segment(scores: pd.DataFrame, options: ListOptions, order: Sequence[str]) -> pd.DataFrame:
     """Customers per churn-risk band (columns :data:`BANDS`) of each segment (index, in ``order``)."""
-    bands = [options.bands.band(p) or "not scored" for p in pd.to_numeric(scores["churn_probability"],
-                                                                          errors="coerce").astype(float)]
+    probability = pd.to_numeric(scores["churn_probability"], errors="coerce").astype(float).to_numpy()
+    bands = [band or "not scored" for band in options.bands.bands(probability)]
     counts = pd.crosstab(scores["segment"].fillna("unknown").astype(str), pd.Series(bands, index=scores.index))
     return counts.reindex(index=list(order), columns=list(BANDS), fill_value=0)
 
@@ -95,7 +95,7 @@ def report_html(inputs: ListInputs, runs: Mapping[str, ModelRun], options: ListO
     """The whole report as one HTML string (charts inline). ``options`` carries the horizon
     and the risk bands; its filters are ignored: the report covers every scored customer."""
     everyone: ChurnList = churn_list(inputs, replace(options, top=None, min_probability=0.0, segment=None,
-                                                     include_no_consent=True))
+                                                     include_no_consent=True), in_words=False)
     listed: ChurnList = churn_list(inputs, replace(options, top=top, min_probability=0.0, segment=None,
                                                    include_no_consent=False))
     overview = segment_overview(inputs.scores, inputs.features)

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from cdp.errors import ConfigError
 from training.tracking import TrackingConfig, tracking_config
 
@@ -37,6 +39,7 @@ PUBLIC_DOCS = "CDP_PUBLIC_DOCS"
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 
 DEFAULT_POLL_SECONDS = 30.0
+BAND_LABELS = np.array([None, "low", "medium", "high"], dtype=object)
 MIN_API_KEY_CHARS = 16
 
 
@@ -57,6 +60,17 @@ class ChurnRiskBands:
         if not (0.0 < self.medium < self.high < 1.0):
             raise ConfigError(f"churn risk bands must satisfy 0 < medium < high < 1, got medium={self.medium}, "
                               f"high={self.high}")
+
+    def codes(self, churn_probability: np.ndarray) -> np.ndarray:
+        """`band` of many probabilities as indexes into `BAND_LABELS`: 0 (no score), 1 low,
+        2 medium, 3 high."""
+        p = np.asarray(churn_probability, dtype=float)
+        codes = np.where(p >= self.high, 3, np.where(p >= self.medium, 2, 1))
+        return np.where(np.isfinite(p), codes, 0).astype(np.int8)
+
+    def bands(self, churn_probability: np.ndarray) -> np.ndarray:
+        """`band` of many probabilities at once (an object array, ``None`` where there is no score)."""
+        return BAND_LABELS[self.codes(churn_probability)]
 
     def band(self, churn_probability: float | None) -> str | None:
         """The risk band of one probability; ``None`` for a customer with no churn score."""

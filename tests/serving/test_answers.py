@@ -11,11 +11,10 @@ import math
 import os
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from serving.answers import BANDS, AnswerTable, band_codes, items, precompute
+from serving.answers import AnswerTable, items, precompute
 from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
 from serving.scoring import score_rows
@@ -75,14 +74,6 @@ def test_served_versions_and_horizon_are_in_every_answer(served):
     answer = table.answer(str(store.all_rows()["customer_id"].iloc[0]))
     assert answer["model_versions"] == {f.replace("-", "_"): models.versions[f] for f in FAMILIES}
     assert answer["horizon_days"] == models.horizon_days
-
-
-def test_risk_bands_vectorized_agree_with_the_scalar_rule_at_the_edges():
-    bands = ChurnRiskBands(medium=0.5, high=0.75)
-    churn = np.array([np.nan, 0.0, 0.4999, 0.5, 0.7499, 0.75, 1.0])
-    expected = [None, "low", "low", "medium", "medium", "high", "high"]  # by the band definitions
-    assert list(BANDS[band_codes(churn, bands)]) == expected
-    assert [bands.band(None if math.isnan(p) else p) for p in churn] == expected
 
 
 def test_text_lists_become_lists_without_blanks():

@@ -275,7 +275,7 @@ def test_no_personal_data_or_request_body_reaches_the_log(server, trained_shop):
 @pytest.mark.parametrize("selection", [
     ("--exclude-path", "/score_features"),
     ("--include-path", "/score_features", "--phases", "examples,fuzzing"),
-    # Coverage of valid bodies would score hundreds of feature sets (~0.8 s each): invalid ones only.
+    # Coverage of valid bodies would score hundreds of feature sets (~0.3 s each): invalid ones only.
     ("--include-path", "/score_features", "--phases", "coverage", "--mode", "negative"),
 ], ids=["other-endpoints", "score_features", "score_features-invalid-coverage"])
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_documented_schema(server, selection, tmp_path):

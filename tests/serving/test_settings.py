@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cdp.errors import ConfigError
@@ -47,3 +49,11 @@ def test_a_bad_variable_is_named_in_the_error(env, message):
 ])
 def test_churn_risk_bands_include_their_lower_bound(probability, risk):
     assert ChurnRiskBands().band(probability) == risk
+
+
+def test_risk_bands_vectorized_agree_with_the_scalar_rule_at_the_edges():
+    bands = ChurnRiskBands(medium=0.5, high=0.75)
+    churn = np.array([np.nan, 0.0, 0.4999, 0.5, 0.7499, 0.75, 1.0])
+    expected = [None, "low", "low", "medium", "medium", "high", "high"]  # by the band definitions
+    assert list(bands.bands(churn)) == expected
+    assert [bands.band(None if math.isnan(p) else p) for p in churn] == expected
