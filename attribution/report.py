@@ -5,9 +5,7 @@ Everything here is aggregate (channels, counts, money): no customer appears.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cdp.errors import CdpError
+from serving.charts import data_uri, png_bytes
 
 __all__ = ["FORMATS", "output_format", "shares_chart", "summary_table", "write_report"]
 
@@ -53,9 +52,7 @@ def shares_chart(table: pd.DataFrame) -> bytes:
     ax.set_xlabel("share of conversions (%)")
     ax.set_title("credit by channel and attribution model", fontsize=10)
     ax.legend(fontsize=7, ncols=2, loc="lower right")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=100)
 
 
 def _html(table: pd.DataFrame, chart: bytes, notes: list[str]) -> str:
@@ -68,7 +65,7 @@ def _html(table: pd.DataFrame, chart: bytes, notes: list[str]) -> str:
         detail[column] = detail[column].map(lambda v: f"{v:,.2f}")
     for column in [c for c in ("share", "share_low", "share_high") if c in detail]:
         detail[column] = detail[column].map(lambda v: "" if pd.isna(v) else f"{v * 100:.1f}%")
-    uri = "data:image/png;base64," + base64.b64encode(chart).decode("ascii")
+    uri = data_uri(chart)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Multi-touch attribution</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} table{{border-collapse:collapse;margin:1em 0}}

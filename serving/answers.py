@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from serving.models import FAMILIES, ModelSet
+from serving.models import ModelSet
 from serving.online_store import InMemoryFeatureStore
 from serving.settings import BAND_LABELS, ChurnRiskBands
 from training.score import score
@@ -70,7 +70,7 @@ class AnswerTable:
         self._as_of: dt.date | None = days[0] if len(days) else None
         self._shared = {
             "horizon_days": models.horizon_days,
-            "model_versions": {family.replace("-", "_"): models.versions[family] for family in FAMILIES},
+            "model_versions": models.versions_by_field(),
         }
 
     @classmethod

@@ -22,9 +22,10 @@ BAND_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#27ae60", "not s
 DPI = 100
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
+    """The figure as PNG bytes, without the writer's "Software" tag (same bytes on every machine)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
 
 
@@ -51,7 +52,7 @@ def segment_share_chart(overview: pd.DataFrame) -> bytes:
         ax.set_xlabel("%")
     axes[0].set_yticks(y, overview["segment"].astype(str))
     axes[0].invert_yaxis()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def risk_by_segment_chart(risk: pd.DataFrame) -> bytes:
@@ -72,7 +73,7 @@ def risk_by_segment_chart(risk: pd.DataFrame) -> bytes:
     ax.set_xlabel("customers")
     ax.set_title("Churn risk by segment", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def risk_histogram(churn_probability: pd.Series, medium: float, high: float) -> bytes:
@@ -88,7 +89,7 @@ def risk_histogram(churn_probability: pd.Series, medium: float, high: float) -> 
     ax.set_xlabel("churn probability")
     ax.set_ylabel("customers")
     ax.set_title("How likely customers are to leave", fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def revenue_at_risk_chart(by_segment: pd.DataFrame) -> bytes:
@@ -105,4 +106,4 @@ def revenue_at_risk_chart(by_segment: pd.DataFrame) -> bytes:
     ax.set_xlim(0, max(values.max(initial=0) * 1.2, 1))
     ax.set_xlabel("revenue at risk")
     ax.set_title("Revenue at risk by segment", fontsize=10)
-    return _png(fig)
+    return png_bytes(fig)

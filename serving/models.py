@@ -85,6 +85,10 @@ class ModelSet:
     def versions(self) -> dict[str, str]:
         return {family: model.version for family, model in self.models.items()}
 
+    def versions_by_field(self) -> dict[str, str | None]:
+        """Versions keyed as the API spells them (``next_purchase``, not ``next-purchase``)."""
+        return version_fields(self.versions)
+
     @property
     def horizon_days(self) -> int:
         return int(self.models["churn"].horizon_days)
@@ -102,6 +106,11 @@ class ModelSet:
 
     def replacing(self, newer: Mapping[str, ServedModel]) -> ModelSet:
         return ModelSet({**self.models, **newer})
+
+
+def version_fields(versions: Mapping[str, str]) -> dict[str, str | None]:
+    """``{segments, churn, next_purchase}`` → version (None where a family has none)."""
+    return {family.replace("-", "_"): versions.get(family) for family in FAMILIES}
 
 
 class ChampionSource(Protocol):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cdp.errors import CdpError
 from serving.answers import AnswerTable
-from serving.models import FAMILIES, ChampionSource, ModelSet
+from serving.models import FAMILIES, ChampionSource, ModelSet, version_fields
 from serving.online_store import InMemoryFeatureStore, OnlineFeatureStore
 
 # (models, features) -> every known customer's answer; None when the store cannot list its rows.
@@ -219,7 +219,7 @@ class ServingState:
 
 def _versions(models: ModelSet | None) -> dict[str, str | None]:
     versions = models.versions if models is not None else {}
-    return {family.replace("-", "_"): versions.get(family) for family in FAMILIES}
+    return version_fields(versions)
 
 
 def _failed(errors: list, what: str, exc: Exception | None = None) -> None:
