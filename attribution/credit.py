@@ -75,11 +75,12 @@ def attribute(paths: PathCounts, names: tuple[str, ...], settings: ModelSettings
 
 
 def bootstrap_shares(paths: PathCounts, names: tuple[str, ...], settings: ModelSettings, resamples: int,
-                     seed: int, level: float = 0.95) -> pd.DataFrame:
+                     seed: int, level: float = 0.95, attributed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Percentile bootstrap intervals of each model's shares: ``channel, model, share_low,
     share_high``. Journeys are resampled with replacement (multinomially over paths, converting
     and non-converting separately), so the totals stay fixed; touch times are not resampled, so
-    time-decay on store journeys gets no interval (NaN)."""
+    time-decay on store journeys gets no interval (NaN). ``attributed``: `attribute`'s table
+    of ``paths``, when the caller has it already (it is not computed again)."""
     if resamples < 2:
         raise CdpError(f"--bootstrap needs at least 2 resamples, not {resamples}")
     rng = np.random.default_rng(seed)
@@ -89,7 +90,7 @@ def bootstrap_shares(paths: PathCounts, names: tuple[str, ...], settings: ModelS
         draws.append(table["share"].to_numpy())
     stacked = np.vstack(draws)
     alpha = (1 - level) / 2
-    keys = attribute(paths, names, settings)[["channel", "model"]]
+    keys = (attributed if attributed is not None else attribute(paths, names, settings))[["channel", "model"]]
     low, high = np.quantile(stacked, alpha, axis=0), np.quantile(stacked, 1 - alpha, axis=0)
     if paths.touch_ages is not None:  # resamples have no touch times: no interval rather than another rule's
         timed = (keys["model"] == "time_decay").to_numpy()

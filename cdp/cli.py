@@ -632,7 +632,8 @@ def attribution(
                          f"attributed; {found.open_journeys:,} recent journeys without an order yet are left out")
         table = attribute(paths, names, settings)
         if bootstrap:
-            table = table.merge(bootstrap_shares(paths, names, settings, bootstrap, seed), on=["channel", "model"])
+            table = table.merge(bootstrap_shares(paths, names, settings, bootstrap, seed, attributed=table),
+                                on=["channel", "model"])
         notes.append(f"{paths.total_conversions:,.0f} conversions worth {paths.total_value:,.2f} over "
                      f"{paths.n_paths:,} distinct paths of {len(paths.channels)} channels")
         chart = write_report(table, out_file, notes)
