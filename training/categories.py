@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
@@ -32,26 +34,49 @@ def encode_history(counts: pd.DataFrame) -> pd.Series:
     return text.groupby(ordered["customer_id"]).agg(";".join).rename(HISTORY_COLUMN)
 
 
-def decode_history(texts: pd.Series) -> pd.DataFrame:
-    """The inverse of `encode_history`: a customers × categories frame of purchase counts
-    (columns sorted by name, one row per text in order), parsed by Arrow and summed by
-    NumPy rather than item by item in Python."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lists = pc.split_pattern(pa.array(texts.fillna("").astype(str).to_numpy(dtype=object), type=pa.string()), ";")
+def _history_items(texts: pd.Series) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """Parse `category_history` texts with Arrow: the category, the count and the row of
+    every ``category:n`` item, in text order. Missing texts and empty items are skipped."""
+    kind = pd.api.types.infer_dtype(texts, skipna=True)
+    if kind in ("string", "empty") and not isinstance(texts.dtype, pd.CategoricalDtype):
+        # Straight to Arrow (zero-copy for Arrow-backed strings); nulls give no items.
+        array = pa.array(texts, type=pa.large_string(), from_pandas=True)
+    else:
+        array = pa.array(texts.fillna("").astype(str).to_numpy(dtype=object), type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    lists = pc.split_pattern(array, ";")
     items = pc.list_flatten(lists)
     rows = pc.list_parent_indices(lists)
     keep = pc.not_equal(items, "")
     items, rows = pc.filter(items, keep), pc.filter(rows, keep)
-    if len(items) == 0:
-        return pd.DataFrame(index=range(len(texts)))
     pieces = pc.split_pattern(items, ":", max_splits=1, reverse=True)
-    categories = pc.list_element(pieces, 0).to_numpy(zero_copy_only=False)
-    counts = pc.cast(pc.list_element(pieces, 1), pa.float64()).to_numpy()
-    names, codes = np.unique(categories, return_inverse=True)
-    flat = rows.to_numpy().astype(np.int64) * len(names) + codes
-    sums = np.bincount(flat, weights=counts, minlength=len(texts) * len(names)).reshape(len(texts), len(names))
+    counts = pc.cast(pc.list_element(pieces, 1), pa.float64())
+    return pc.list_element(pieces, 0), counts, rows.to_numpy().astype(np.int64)
+
+
+def _count_matrix(codes: np.ndarray, counts: np.ndarray, rows: np.ndarray, n_rows: int, n_columns: int) -> np.ndarray:
+    """Sum item counts (in item order) into a rows × columns array. Laid out column-major, as
+    a pandas frame holds it, so row sums and the matrix product round exactly as they did
+    when scoring went through frames: the same scores to the bit, hence the same tie-breaks."""
+    flat = codes.astype(np.int64) * n_rows + rows
+    sums = np.bincount(flat, weights=counts, minlength=n_rows * n_columns)
+    return sums.reshape(n_columns, n_rows).T
+
+
+def decode_history(texts: pd.Series) -> pd.DataFrame:
+    """The inverse of `encode_history`: a customers × categories frame of purchase counts
+    (columns sorted by name, one row per text in order), parsed by Arrow and summed by
+    NumPy rather than item by item in Python."""
+    categories, counts, rows = _history_items(texts)
+    if len(categories) == 0:
+        return pd.DataFrame(index=range(len(texts)))
+    encoded = pc.dictionary_encode(categories)
+    seen = encoded.dictionary.to_pylist()
+    names = sorted(seen)
+    rank = {name: i for i, name in enumerate(names)}
+    codes = np.array([rank[name] for name in seen], dtype=np.int64)[encoded.indices.to_numpy()]
+    sums = _count_matrix(codes, counts.to_numpy(), rows, len(texts), len(names))
     return pd.DataFrame(sums, columns=pd.Index(names, name="category"), index=range(len(texts)))
 
 
@@ -100,30 +125,62 @@ class CategoryRecommender(BaseEstimator):
 
     def scores(self, history: pd.Series) -> pd.DataFrame:
         """Per row, each category's estimated chance of being bought next."""
-        if not hasattr(self, "transitions_"):
-            raise NotFittedError("CategoryRecommender is not fitted yet: call fit first")
-        past = decode_history(history.reset_index(drop=True)).reindex(columns=self.categories_, fill_value=0.0)
-        totals = past.sum(axis=1)
-        shares = past.div(totals.replace(0, np.nan), axis=0).fillna(0.0).to_numpy()
-        mixed = shares @ self.transitions_.to_numpy()
-        no_history = (totals == 0).to_numpy()
-        mixed[no_history] = self.popularity_.to_numpy()
-        # The customer's own mix, with the co-purchase mix as a Dirichlet prior worth
-        # ``prior_purchases`` purchases: a long history speaks for itself, a short one leans
-        # on what similar buyers did.
-        own = past.to_numpy()
-        mixed = mixed / np.maximum(mixed.sum(axis=1, keepdims=True), 1e-12)
-        posterior = (own + self.prior_purchases * mixed) / (totals.to_numpy()[:, None] + self.prior_purchases)
-        return pd.DataFrame(posterior, columns=self.categories_, index=history.index)
+        return pd.DataFrame(self._posterior(history), columns=self.categories_, index=history.index)
 
     def recommend(self, history: pd.Series) -> list[str]:
         """The top ``k`` categories per row, comma-separated, best first (ties by name)."""
-        if not self.categories_:
+        posterior = self._posterior(history)
+        width = max(0, min(self.k, len(self.categories_)))
+        if width == 0:
             return [""] * len(history)
-        scores = self.scores(history)
-        names = np.array(self.categories_)
-        order = np.lexsort((np.broadcast_to(np.arange(len(names)), scores.shape), -scores.to_numpy()), axis=1)
-        return [",".join(names[row[: self.k]]) for row in order]
+        top = _top_columns(posterior, width)
+        # Few distinct lists among many customers: join each distinct list once.
+        n_columns = len(self.categories_)
+        if n_columns ** width < 2 ** 62:
+            combined = np.zeros(len(top), dtype=np.int64)
+            for column in top.T:
+                combined = combined * n_columns + column
+            _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        else:
+            _, first, inverse = np.unique(top, axis=0, return_index=True, return_inverse=True)
+        names = np.array(self.categories_, dtype=object)
+        lists = np.array([",".join(names[row]) for row in top[first]], dtype=object)
+        return lists[inverse.reshape(-1)].tolist()
+
+    def _history_counts(self, history: pd.Series) -> np.ndarray:
+        """Rows × `categories_` purchase counts; categories the model doesn't know are dropped."""
+        categories, counts, rows = _history_items(history)
+        codes = pc.index_in(categories, value_set=pa.array(self.categories_, type=categories.type))
+        known = pc.is_valid(codes)
+        return _count_matrix(pc.filter(codes, known).to_numpy(), pc.filter(counts, known).to_numpy(),
+                             rows[known.to_numpy(zero_copy_only=False)], len(history), len(self.categories_))
+
+    def _posterior(self, history: pd.Series) -> np.ndarray:
+        """`scores` as a rows × `categories_` array, without building frames."""
+        if not hasattr(self, "transitions_"):
+            raise NotFittedError("CategoryRecommender is not fitted yet: call fit first")
+        own = self._history_counts(history)
+        totals = own.sum(axis=1)
+        no_history = totals == 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = own / np.where(no_history, np.nan, totals)[:, None]
+        np.copyto(shares, 0.0, where=np.isnan(shares))
+        mixed = shares @ self.transitions_.to_numpy()
+        mixed[no_history] = self.popularity_.to_numpy()
+        # The customer's own mix, with the co-purchase mix as a Dirichlet prior worth
+        # ``prior_purchases`` purchases: a long history speaks for itself, a short one leans
+        # on what similar buyers did. (In place: these are rows × categories arrays.)
+        mixed /= np.maximum(mixed.sum(axis=1, keepdims=True), 1e-12)
+        mixed *= self.prior_purchases
+        mixed += own
+        mixed /= (totals + self.prior_purchases)[:, None]
+        return mixed
+
+
+def _top_columns(scores: np.ndarray, width: int) -> np.ndarray:
+    """Per row, the indices of the ``width`` highest scores, best first, ties to the lower
+    index (as a stable sort of the negated scores would give)."""
+    return np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=1)[:, :width]
 
 
 def hit_rate(recommended: list[str], bought_next: pd.Series) -> dict[str, float]:

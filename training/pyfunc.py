@@ -77,11 +77,13 @@ class CdpModel(PythonModel):
         self.recommender = recommender
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        X = model_frame(model_input, self.columns)
         if self.kind == "segments":
+            X = model_frame(model_input, self.columns)
             return pd.DataFrame({"segment": self.estimator.predict(X)}, index=X.index)
-        bought = X["recency_days"].notna().to_numpy()
-        scored = self.estimator.predict(X[bought]) if bought.any() else None
+        return predict_purchases([self], model_input)[0]
+
+    def _assembled(self, X: pd.DataFrame, bought: np.ndarray, scored: pd.DataFrame | None) -> pd.DataFrame:
+        """Outputs for every row of ``X``: the buyers' scores in place, the rest empty."""
         out = pd.DataFrame(index=X.index)
         if self.recommender is not None:
             out[NEXT_CATEGORIES] = self.recommender.recommend(X[HISTORY_COLUMN])
@@ -96,3 +98,35 @@ class CdpModel(PythonModel):
             full[bought] = values
             out[column] = full
         return out
+
+
+def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame) -> list[pd.DataFrame]:
+    """The outputs of purchase models (``churn`` / ``next-purchase`` `CdpModel`s) on the same
+    rows, in order.
+
+    Models of one training run share their preprocessing and calibrated classifier
+    (`PurchaseModel.shares_inputs`): the rows are then prepared, and the purchase
+    probability computed, once for all of them rather than once per model.
+    """
+    columns = list(dict.fromkeys(c for m in models for c in m.columns))
+    X = model_frame(model_input, columns)
+    bought = X["recency_days"].notna().to_numpy()
+    buyers = X[bought]
+    outputs: list[pd.DataFrame] = []
+    shared: list[tuple[object, object, np.ndarray | None]] = []  # (estimator, prepared, probability)
+    for model in models:
+        scored = None
+        if bought.any():
+            estimator = model.estimator
+            partner = next((s for s in shared if s[0].shares_inputs(estimator)), None)
+            if partner is None:
+                prepared = estimator.prepare(buyers)
+                scored = estimator.predict(buyers, prepared=prepared)
+            else:
+                prepared = partner[1]
+                scored = estimator.predict(buyers, prepared=prepared, purchase_probability=partner[2])
+            probability = scored["purchase_probability"].to_numpy() if "purchase_probability" in scored else None
+            if partner is None or (partner[2] is None and probability is not None):
+                shared.append((estimator, prepared, probability))
+        outputs.append(model._assembled(X, bought, scored))
+    return outputs

@@ -12,7 +12,7 @@ import datetime as dt
 
 import pandas as pd
 
-from training.pyfunc import model_ready
+from training.pyfunc import CdpModel, model_ready, predict_purchases
 from training.run import MODEL_NAMES
 from training.tracking import TrackingConfig, load_champion
 
@@ -32,18 +32,33 @@ def champions(tracking: TrackingConfig) -> dict[str, tuple[object, str]]:
 
 
 def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: dt.date) -> pd.DataFrame:
-    """Score a feature table (one row per customer) with the given pyfunc models."""
+    """Score a feature table (one row per customer) with the given pyfunc models.
+
+    cdp-ml's own pyfuncs (loaded, or inside `serving.models.ServedModel`) are called
+    directly on the features, which they cast themselves (`training.pyfunc.model_frame`),
+    the purchase models together (`training.pyfunc.predict_purchases`: their shared
+    classifier runs once); any other model gets the whole table cast for it
+    (`training.pyfunc.model_ready`) through its own ``predict``.
+    """
+    features = features.reset_index(drop=True)
     out = pd.DataFrame({"customer_id": features["customer_id"].astype(str).to_numpy()})
-    frame = model_ready(features.reset_index(drop=True))
     (segments, segments_version) = models["segments"]
     (churn, churn_version) = models["churn"]
     (purchases, purchases_version) = models["next-purchase"]
-    out["segment"] = segments.predict(frame)["segment"].to_numpy()
+    inner = [_python_model(m) for m in (segments, churn, purchases)]
+    if all(isinstance(m, CdpModel) for m in inner) and [m.kind == "segments" for m in inner] == [True, False, False]:
+        segment = inner[0].predict(None, features)
+        churn_out, counts = predict_purchases(inner[1:], features)
+    else:
+        frame = model_ready(features)
+        segment = segments.predict(frame)
+        churn_out, counts = churn.predict(frame), purchases.predict(frame)
+    out["segment"] = segment["segment"].to_numpy()
     # A frame without any buyer gets no purchase columns from the models: all missing.
-    churn_out = churn.predict(frame).reindex(columns=CHURN_OUTPUTS)
+    churn_out = churn_out.reindex(columns=CHURN_OUTPUTS)
     for column in ("churn_probability", "purchase_probability", "days_to_next_purchase", "top_reasons"):
         out[column] = churn_out[column].to_numpy()
-    counts = purchases.predict(frame).reindex(columns=COUNT_OUTPUTS)
+    counts = counts.reindex(columns=COUNT_OUTPUTS)
     out["expected_purchases"] = counts["expected_purchases"].to_numpy()
     out["expected_revenue"] = counts["expected_revenue"].to_numpy()
     out["next_best_categories"] = counts["next_best_categories"].fillna("").to_numpy()
@@ -52,3 +67,13 @@ def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: 
     out["next_purchase_version"] = purchases_version
     out["features_as_of"] = pd.Timestamp(as_of).date()
     return out[list(SCORE_COLUMNS)]
+
+
+def _python_model(model):
+    """The `CdpModel` inside a pyfunc or a `serving.models.ServedModel`, or None."""
+    pyfunc = getattr(model, "pyfunc", model)
+    unwrap = getattr(pyfunc, "unwrap_python_model", None)
+    try:
+        return unwrap() if unwrap is not None else None
+    except Exception:  # noqa: BLE001 - not a Python-function model: score it through its own predict
+        return None

@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from training.explain import TreeContributions, _table
+from training.explain import BLOCK_ROWS, TreeContributions, _table
 
 
 def _leaf(value: float, count: int) -> dict:
@@ -52,10 +52,36 @@ def test_contributions_equal_lightgbm_pred_contrib(num_leaves, zero_as_missing):
     fresh = rng.normal(size=(2000, 6))
     fresh[rng.random(fresh.shape) < 0.1] = np.nan
     fresh[:, 4] = rng.integers(0, 3, size=len(fresh))
-    mine = TreeContributions(booster).predict(fresh, chunk_rows=700)
+    tables = TreeContributions(booster)
+    mine = tables.predict(fresh)
     reference = booster.predict(fresh, pred_contrib=True)
     np.testing.assert_allclose(mine, reference, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(mine.sum(axis=1), booster.predict(fresh, raw_score=True), atol=1e-9)
+    raw = booster.predict(fresh, raw_score=True)
+    np.testing.assert_allclose(mine.sum(axis=1), raw, atol=1e-9)
+    np.testing.assert_allclose(tables.raw_score(fresh), raw, rtol=0, atol=1e-9)
+    # Grouped: features 0, 2 and 5 into column 1, the rest into column 0 (BLOCK_ROWS-sized
+    # blocks and a partial one: 2,000 rows is not a multiple of the block).
+    grouped = tables.predict(fresh, groups=np.array([1, 0, 1, 0, 0, 1]))
+    np.testing.assert_allclose(grouped[:, 0], reference[:, [1, 3, 4]].sum(axis=1), atol=1e-9)
+    np.testing.assert_allclose(grouped[:, 1], reference[:, [0, 2, 5]].sum(axis=1), atol=1e-9)
+    np.testing.assert_allclose(grouped[:, 2], reference[:, -1], atol=1e-12)
+
+
+def test_more_rows_than_one_block_and_a_single_leaf_tree():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4000, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=len(X))
+    # min_child_samples above the row count: the first tree cannot split (a lone leaf).
+    stump = lgb.LGBMRegressor(n_estimators=3, num_leaves=4, min_child_samples=5000, verbose=-1).fit(X, y).booster_
+    assert all(tree["num_leaves"] == 1 for tree in stump.dump_model()["tree_info"])
+    fresh = rng.normal(size=(BLOCK_ROWS * 3 + 17, 3))
+    np.testing.assert_allclose(TreeContributions(stump).raw_score(fresh), stump.predict(fresh, raw_score=True),
+                               atol=1e-12)
+    model = lgb.LGBMRegressor(n_estimators=40, num_leaves=8, verbose=-1).fit(X, y).booster_
+    np.testing.assert_allclose(TreeContributions(model).raw_score(fresh), model.predict(fresh, raw_score=True),
+                               atol=1e-9)
+    np.testing.assert_allclose(TreeContributions(model).predict(fresh), model.predict(fresh, pred_contrib=True),
+                               atol=1e-9)
 
 
 def test_trees_it_cannot_tabulate_are_refused():
@@ -66,6 +92,9 @@ def test_trees_it_cannot_tabulate_are_refused():
     assert max(tree["num_leaves"] for tree in big.booster_.dump_model()["tree_info"]) > 8
     with pytest.raises(ValueError, match="too large to tabulate"):
         TreeContributions(big.booster_)
+    small = TreeContributions(lgb.LGBMClassifier(n_estimators=2, num_leaves=4, verbose=-1).fit(X, y).booster_)
+    with pytest.raises(ValueError, match="groups must give each of the 3 features"):
+        small.predict(X, groups=np.array([0, -1, 1]))
     with pytest.raises(ValueError, match="expected 3 columns"):
         TreeContributions(lgb.LGBMClassifier(n_estimators=2, num_leaves=4, verbose=-1).fit(X, y).booster_).predict(
             X[:, :2])

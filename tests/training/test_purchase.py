@@ -19,10 +19,13 @@ from training.purchase import (
     PurchaseModel,
     days_to_next_purchase,
     holdout_split,
+    TABULATED_FROM_ROWS,
     hurdle_median,
     lift_at,
     source_feature,
+    top_names,
 )
+from training.pyfunc import CdpModel, predict_purchases, required_columns
 
 HORIZON = 90
 
@@ -58,6 +61,17 @@ def test_derived_columns_are_named_by_their_feature():
     assert source_feature("recency_days_na", inputs) == "recency_days"
     assert source_feature("email_open_rate_90d", inputs) == "email_open_rate_90d"
     assert source_feature("btyd_p_alive", inputs) == HISTORY_REASON
+
+
+def test_top_names_are_the_largest_positive_values_first_ties_to_the_earlier_name():
+    names = ["a", "b", "c", "d"]
+    values = np.array([[0.5, 0.5, -1.0, 2.0],     # d, then the tie a/b in name order
+                       [-1.0, 0.0, -2.0, -0.1],   # nothing raises the risk
+                       [0.1, 0.0, 0.3, -5.0],     # two positives only
+                       [0.2, 0.4, 0.3, 0.1]])
+    assert top_names(values, names, 3).tolist() == ["d, a, b", "", "c, a", "b, c, a"]
+    assert top_names(values[:, :2], names[:2], 3).tolist() == ["a, b", "", "a", "b, a"]
+    assert top_names(values[:0], names, 3).tolist() == []
 
 
 def test_the_holdout_split_is_stable_and_about_half():
@@ -179,3 +193,36 @@ def test_a_count_model_can_share_a_fitted_classifier(trained):
     assert "churn_probability" not in out
     with pytest.raises(ValueError, match="another horizon"):
         PurchaseModel(horizon_days=30, parts=("count",)).fit(test[half], test[~half], purchase_from=model)
+
+
+def test_many_rows_are_scored_from_the_tree_tables_exactly_as_lightgbm_scores_few(trained):
+    """From `TABULATED_FROM_ROWS` rows on, scores and reasons come from `training.explain`'s
+    tables; LightGBM's own predict and pred_contrib (used on fewer rows) are the reference."""
+    model, test, _ = trained
+    assert len(test) < TABULATED_FROM_ROWS
+    few = model.predict(test)
+    copies = -(-TABULATED_FROM_ROWS // len(test))
+    many = model.predict(pd.concat([test] * copies, ignore_index=True)).iloc[:len(test)]
+    for column in ("purchase_probability", "expected_purchases", "median_purchases", "expected_revenue"):
+        np.testing.assert_allclose(many[column].to_numpy(), few[column].to_numpy(), rtol=1e-9, atol=1e-12)
+    assert many["top_reasons"].tolist() == few["top_reasons"].tolist()
+
+
+def test_models_sharing_a_classifier_are_prepared_once_and_score_the_same(trained, monkeypatch):
+    model, test, _ = trained
+    half = holdout_split(test["customer_id"])
+    counts = PurchaseModel(horizon_days=HORIZON, parts=("count", "revenue")).fit(
+        test[half], test[~half], purchase_from=model)
+    alone = PurchaseModel(horizon_days=HORIZON, parts=("count",), n_estimators=20).fit(test[half], test[~half])
+    assert model.shares_inputs(counts) and counts.shares_inputs(model)
+    assert not model.shares_inputs(alone)
+    churn_pyfunc = CdpModel(model, "churn", required_columns(model, "churn"), HORIZON)
+    counts_pyfunc = CdpModel(counts, "next-purchase", required_columns(counts, "next-purchase"), HORIZON)
+    separately = [churn_pyfunc.predict(None, test), counts_pyfunc.predict(None, test)]
+    calls = []
+    original = PurchaseModel.prepare
+    monkeypatch.setattr(PurchaseModel, "prepare", lambda self, X: calls.append(1) or original(self, X))
+    together = predict_purchases([churn_pyfunc, counts_pyfunc], test)
+    assert len(calls) == 1
+    for one, other in zip(together, separately):
+        pd.testing.assert_frame_equal(one, other)
