@@ -139,27 +139,45 @@ def journeys_from_touches(touches: pa.Table, orders: pa.Table, end: dt.datetime,
 
 
 def _paths(converting: pa.Table, non_converting: pa.Table) -> PathCounts:
+    """The journeys' channel lists grouped into distinct paths, as :meth:`PathCounts.from_paths`
+    groups them (channels sorted, paths in order of first occurrence, converting journeys
+    first), with the touch ages of the converting journeys pointing at their path's row."""
     if converting.num_rows + non_converting.num_rows == 0:
         raise SchemaError("the store has no journeys: no customer has an event with a marketing channel "
                           "(ad, social, email click, search, direct visit) before the as-of day")
-    conv_lists = converting.column("channels").to_pylist()
-    null_lists = non_converting.column("channels").to_pylist()
-    n_conv = len(conv_lists)
+    n_conv = converting.num_rows
+    lists = pa.chunked_array(converting.column("channels").chunks + non_converting.column("channels").chunks,
+                             type=converting.column("channels").type).combine_chunks()
+    lengths = pc.list_value_length(lists).to_numpy().astype(np.int64)
+    flat = pc.list_flatten(lists)
+    channels = tuple(sorted(pc.unique(flat).to_pylist()))
+    codes = pc.index_in(flat, value_set=pa.array(channels, flat.type)).to_numpy()
+    # Each journey's codes, left-aligned and padded with -1, as one fixed-width byte string to group by.
+    code_type = np.int8 if len(channels) < 128 else np.int32
+    width = int(lengths.max())
+    journey = np.repeat(np.arange(len(lengths)), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    position = np.arange(len(codes)) - np.repeat(starts, lengths)
+    padded = np.full((len(lengths), width), -1, dtype=code_type)
+    padded[journey, position] = codes
+    keys = padded.view(np.dtype((np.void, width * padded.itemsize))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)
+    rank = np.empty_like(by_first)
+    rank[by_first] = np.arange(len(by_first))
+    row_of = rank[inverse.ravel()]
+    n_paths = len(first)
+
+    flags = np.concatenate([np.ones(n_conv), np.zeros(non_converting.num_rows)])
     amount = np.nan_to_num(converting.column("amount").to_numpy(zero_copy_only=False).astype(np.float64))
-    all_paths = conv_lists + null_lists
-    flags = np.concatenate([np.ones(n_conv), np.zeros(len(null_lists))])
-    paths = PathCounts.from_paths(all_paths, flags, np.concatenate([amount, np.zeros(len(null_lists))]), 1 - flags)
-    # Touch ages of the converting journeys, pointing at their path's row.
-    code = {c: i for i, c in enumerate(paths.channels)}
-    row_of = {tuple(r[:n]): i for i, (r, n) in enumerate(zip(paths.steps.tolist(), paths.lengths.tolist()))}
-    path_row = np.array([row_of[tuple(code[c] for c in p)] for p in conv_lists], dtype=np.int64)
-    lengths = np.array([len(p) for p in conv_lists], dtype=np.int64)
-    journey = np.repeat(np.arange(n_conv), lengths)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n_conv else np.zeros(0, np.int64)
-    position = np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
+    value = np.concatenate([amount, np.zeros(non_converting.num_rows)])
+    conversions, values, nulls = (np.bincount(row_of, weights=w, minlength=n_paths) for w in (flags, value, 1 - flags))
+    conv_lengths = lengths[:n_conv]
+    conv_touches = int(conv_lengths.sum())
     ages = np.array(converting.column("ages").combine_chunks().flatten(), dtype=np.float64) if n_conv \
         else np.zeros(0)
-    touch_ages = TouchAges(journey=journey, path=np.repeat(path_row, lengths), position=position,
-                           age_days=ages, conversion=np.ones(len(journey)), value=np.repeat(amount, lengths))
-    return PathCounts(paths.channels, paths.steps, paths.lengths, paths.conversions, paths.value, paths.nulls,
-                      touch_ages)
+    touch_ages = TouchAges(journey=journey[:conv_touches], path=np.repeat(row_of[:n_conv], conv_lengths),
+                           position=position[:conv_touches], age_days=ages, conversion=np.ones(conv_touches),
+                           value=np.repeat(amount, conv_lengths))
+    return PathCounts(channels, padded[first[by_first]].astype(np.int32), lengths[first[by_first]], conversions,
+                      values, nulls, touch_ages)

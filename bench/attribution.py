@@ -3,9 +3,8 @@
     .venv/bin/python -m bench.attribution --journeys 1000000
 
 Journeys are synthesized with the sample generator's channel model (``profiles.synthetic.CHANNELS``:
-exposure probabilities, noisy-OR conversion, funnel-ordered touch lags, a navigational last
-touch on 75% of conversions), one customer per journey, as the touch and order tables the
-store would hold. Timed in this process, DuckDB at 2 threads:
+exposure probabilities, noisy-OR conversion, funnel-ordered touch lags), one customer per
+journey, as the touch and order tables the store would hold. Timed in this process, DuckDB at 2 threads:
 
 ``floor``   one DuckDB query: each journey's path (``string_agg`` ordered by time) and a
             GROUP BY path counting conversions, value and nulls — the least any attribution
@@ -28,7 +27,7 @@ import pyarrow as pa
 
 from attribution.credit import MODEL_NAMES, attribute
 from attribution.journeys import JourneySettings, journeys_from_touches
-from profiles.synthetic import BASE_CONVERSION, CHANNELS, NAVIGATIONAL_TOUCH_PROBABILITY
+from profiles.synthetic import BASE_CONVERSION, CHANNELS
 
 START = dt.datetime(2025, 1, 1)
 
@@ -50,11 +49,6 @@ def synthesize(n_journeys: int, seed: int) -> tuple[pa.Table, pa.Table, dt.datet
     hi = np.array([ch.lag_days[1] for ch in CHANNELS])[c]
     time_s = end_s[j] - ((lo + rng.random(len(j)) * (hi - lo)) * 86_400).astype(np.int64)
     names = [ch.name for ch in CHANNELS]
-    nav = np.flatnonzero(converted & (rng.random(n_journeys) < NAVIGATIONAL_TOUCH_PROBABILITY))
-    nav_channel = np.where(rng.random(len(nav)) < 0.6, names.index("google_search"), names.index("direct"))
-    j = np.concatenate([j, nav])
-    c = np.concatenate([c, nav_channel])
-    time_s = np.concatenate([time_s, end_s[nav] - rng.integers(120, 3 * 3600, len(nav))])
     customer = pa.array(np.char.add("c", j.astype(str)))
     touches = pa.table({"customer_id": customer,
                         "timestamp": pa.array((np.datetime64(START) + time_s.astype("timedelta64[s]"))

@@ -55,11 +55,11 @@ the outcome. Only a share of journeys is tracked (``JOURNEY_TRACKING_WEB`` of we
 and only journeys that end at least ``JOURNEY_MAX_DAYS`` into the last
 ``EVENT_WINDOW_DAYS``. Touches fall up to ``JOURNEY_MAX_DAYS`` before the journey's end by
 funnel stage: Facebook and Instagram early, email in the middle, search and direct late.
-A converting journey also gets, with probability ``NAVIGATIONAL_TOUCH_PROBABILITY``, a
-*navigational* brand search or direct visit minutes before the purchase: the decision is
-already made, so it has no causal effect, but it is the last touch. Last-touch
-attribution therefore over-credits ``google_search`` and ``direct`` and under-credits
-``facebook`` and ``instagram``, whose true effects are the largest. Touches are written
+Last-touch attribution therefore over-credits ``google_search`` and ``direct`` and
+under-credits ``facebook`` and ``instagram``, which cause most conversions. What a channel
+causes is its ``true_share`` in ``truth/channels.csv``: the conversions that would be lost
+if it were switched off, a share of all the channels' lost conversions; it depends on how
+many journeys the channel reaches as well as on its ``true_effect``. Touches are written
 to ``ad_touchpoints.csv`` (keyed by email, CRM key or cookie) and, for email, to
 ``email_events.csv`` (a send, then the click).
 
@@ -94,10 +94,11 @@ Ground truth (``truth/``, all CSV)
 ``identifiers.csv``
     every true identifier of every person, canonical (lowercase email, E.164 phone).
 ``channels.csv``
-    each channel's true effect, average conversion lift and exposure probability.
+    each channel's true effect, average conversion lift, exposure probability, and the
+    tracked conversions it causes (``lost_conversions``, ``true_share``).
 ``journeys.csv``
-    every tracked journey that left a touch row: converted or not, its order, its
-    causal exposures and its navigational last touch.
+    every tracked journey that left a touch row: converted or not, its order and its
+    exposures.
 ``expected_rejects.csv``
     the invalid rows (source, source_key, row_number, problem).
 ``junk_identifiers.csv``
@@ -142,7 +143,6 @@ NEWSLETTER_EVERY_DAYS = 42
 ENGAGEMENT_FLOOR = 0.03
 ILS_PER_USD = 3.7
 BASE_CONVERSION = 0.04
-NAVIGATIONAL_TOUCH_PROBABILITY = 0.75
 JOURNEY_TRACKING_WEB = 0.25
 JOURNEY_TRACKING_STORE = 0.08
 CHECKOUT_TRACKING = 0.5
@@ -248,14 +248,12 @@ CHANNELS: tuple[Channel, ...] = (
             ("ig_reels_tatreez", "ig_stories_olive_oil")),
     Channel("organic_social", "upper", 0.20, 0.05, (2.0, 20.0), ("social_engagement",),
             ("page_post", "community_share")),
-    Channel("email", "middle", 0.35, 0.12, (0.5, 10.0), ("email_click",),
+    Channel("email", "middle", 0.60, 0.12, (0.5, 10.0), ("email_click",),
             ("flow_browse_reminder", "flow_back_in_stock", "flow_new_harvest_alert")),
-    Channel("google_search", "lower", 0.25, 0.05, (0.1, 6.0), ("search_click",),
+    Channel("google_search", "lower", 0.35, 0.05, (0.1, 6.0), ("search_click",),
             ("gs_generic_olive_oil", "gs_palestinian_products")),
-    Channel("direct", "lower", 0.25, 0.0, (0.05, 4.0), ("direct_visit",), ("",)),
+    Channel("direct", "lower", 0.15, 0.0, (0.05, 4.0), ("direct_visit",), ("",)),
 )
-# The navigational last touch of a converting journey: (channel, share, event type, campaign).
-_NAVIGATIONAL = (("google_search", 0.6, "search_click", "gs_brand"), ("direct", 0.4, "direct_visit", ""))
 
 # (sku, category, unit price in ILS)
 PRODUCTS: tuple[tuple[str, str, float], ...] = (
@@ -543,7 +541,7 @@ def generate(n_customers: int, seed: int, end: dt.date) -> SampleData:
                              ignore_index=True),
         "persons": _persons_truth(persons, ids, person_ids, end_day),
         "identifiers": _identifiers_truth(ids, person_ids),
-        "channels": _channels_truth(),
+        "channels": _channels_truth(journeys),
         "journeys": _journeys_truth(journeys, tables, person_ids),
         "expected_rejects": pd.concat(rejects, ignore_index=True),
         "junk_identifiers": _junk_truth(),
@@ -1090,6 +1088,18 @@ def _mean_conversion(email_available: np.ndarray) -> np.ndarray:
     return np.where(email_available, with_email, without)
 
 
+def _lost_conversion_probability(email_available: bool) -> np.ndarray:
+    """Per channel: the chance that switching it off loses an intent's conversion (closed form).
+
+    Under the noisy-OR the intent converts without channel ``c`` unless ``c`` was the only
+    cause: ``c`` was exposed and activated, and neither the base rate nor any other exposed
+    channel did. Exposures being independent, that is
+    ``q_c e_c (1 - BASE_CONVERSION) prod_{d != c} (1 - q_d e_d)``.
+    """
+    reach = _exposure_probabilities(email_available) * np.array([c.true_effect for c in CHANNELS])
+    return reach * (1.0 - BASE_CONVERSION) * np.prod(1.0 - reach) / (1.0 - reach)
+
+
 def _draw_exposures(rng: np.random.Generator, email_available: np.ndarray, converted: np.ndarray) -> np.ndarray:
     """Exposure sets drawn from P(exposures | email availability, conversion outcome).
 
@@ -1118,8 +1128,8 @@ def _draw_exposures(rng: np.random.Generator, email_available: np.ndarray, conve
 
 def _touch_vocabulary() -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Event types and campaigns a touch can carry, in a fixed order."""
-    events = tuple(dict.fromkeys([e for c in CHANNELS for e in c.event_types] + [n[2] for n in _NAVIGATIONAL]))
-    campaigns = tuple(dict.fromkeys([x for c in CHANNELS for x in c.campaigns] + [n[3] for n in _NAVIGATIONAL]))
+    events = tuple(dict.fromkeys(e for c in CHANNELS for e in c.event_types))
+    campaigns = tuple(dict.fromkeys(x for c in CHANNELS for x in c.campaigns))
     return events, campaigns
 
 
@@ -1128,8 +1138,8 @@ def _journeys(rng: np.random.Generator, persons: pd.DataFrame, purchases: pd.Dat
     """Tracked journeys (converting and not) and their touches.
 
     Returns ``journeys`` (journey, person, converted, purchase_row or -1, end_s,
-    email_available, navigational channel index or -1, ``exposed_<channel>`` columns)
-    and ``touches`` (journey, person, channel, event, campaign, time_s, navigational;
+    email_available, ``exposed_<channel>`` columns) and ``touches`` (journey, person,
+    channel, event, campaign, time_s;
     channel, event and campaign are indexes into ``CHANNELS`` and :func:`_touch_vocabulary`),
     touches sorted by time.
     """
@@ -1155,11 +1165,6 @@ def _journeys(rng: np.random.Generator, persons: pd.DataFrame, purchases: pd.Dat
     converted = np.concatenate([np.ones(len(converted_rows), bool), np.zeros(len(lost_person), bool)])
     end_s = np.concatenate([purchases["time_s"].to_numpy()[converted_rows], lost_end])
     exposed = _draw_exposures(rng, email_available[person], converted)
-    channel_names = [c.name for c in CHANNELS]
-    nav_draw = rng.random(len(person))
-    nav_choice = np.where(nav_draw < _NAVIGATIONAL[0][1] * NAVIGATIONAL_TOUCH_PROBABILITY, 0, 1)
-    has_nav = converted & (nav_draw < NAVIGATIONAL_TOUCH_PROBABILITY)
-    nav_channel = np.where(has_nav, np.array([channel_names.index(n[0]) for n in _NAVIGATIONAL])[nav_choice], -1)
 
     events, campaigns = _touch_vocabulary()
     j, c = np.nonzero(exposed)
@@ -1168,16 +1173,8 @@ def _journeys(rng: np.random.Generator, persons: pd.DataFrame, purchases: pd.Dat
     lag_s = ((lag_lo + rng.random(len(j)) * (lag_hi - lag_lo)) * _DAY_S).astype(np.int64)
     event = _pick_index([[events.index(e) for e in ch.event_types] for ch in CHANNELS], c, rng.random(len(j)))
     campaign = _pick_index([[campaigns.index(x) for x in ch.campaigns] for ch in CHANNELS], c, rng.random(len(j)))
-    nav_j = np.flatnonzero(has_nav)
-    nav_k = nav_choice[nav_j]
-    touches = pd.DataFrame({
-        "journey": np.concatenate([j, nav_j]),
-        "channel": np.concatenate([c, nav_channel[nav_j]]),
-        "event": np.concatenate([event, np.array([events.index(n[2]) for n in _NAVIGATIONAL])[nav_k]]),
-        "campaign": np.concatenate([campaign, np.array([campaigns.index(n[3]) for n in _NAVIGATIONAL])[nav_k]]),
-        "time_s": np.concatenate([end_s[j] - lag_s, end_s[nav_j] - rng.integers(120, 3 * 3600, len(nav_j))]),
-        "navigational": np.concatenate([np.zeros(len(j), bool), np.ones(len(nav_j), bool)]),
-    })
+    touches = pd.DataFrame({"journey": j, "channel": c, "event": event, "campaign": campaign,
+                            "time_s": end_s[j] - lag_s})
     touches["person"] = person[touches["journey"].to_numpy()]
     order = np.lexsort((touches["channel"].to_numpy(), touches["journey"].to_numpy(), touches["time_s"].to_numpy()))
     touches = touches.iloc[order].reset_index(drop=True)
@@ -1185,7 +1182,7 @@ def _journeys(rng: np.random.Generator, persons: pd.DataFrame, purchases: pd.Dat
     journeys = pd.DataFrame({
         "journey": np.arange(len(person)), "person": person, "converted": converted,
         "purchase_row": np.concatenate([converted_rows, np.full(len(lost_person), -1)]),
-        "end_s": end_s, "email_available": email_available[person], "navigational_channel": nav_channel,
+        "end_s": end_s, "email_available": email_available[person],
     })
     for k, ch in enumerate(CHANNELS):
         journeys[f"exposed_{ch.name}"] = exposed[:, k]
@@ -1740,26 +1737,37 @@ def _identifiers_truth(ids: _Identifiers, person_ids: pa.Array) -> pd.DataFrame:
     })
 
 
-def _channels_truth() -> pd.DataFrame:
-    """True channel effects: the noisy-OR activation and the average conversion lift it implies.
+def _channels_truth(journeys: pd.DataFrame) -> pd.DataFrame:
+    """What each channel truly does: its activation, the lift it implies, the conversions it causes.
 
-    ``average_lift`` is E[p | channel exposed] - E[p | not exposed] for an intent whose
-    other exposures are random (email available).
+    ``true_effect`` is the noisy-OR activation probability of one exposure, whoever sees
+    it. ``average_lift`` is E[p | channel exposed] - E[p | not exposed] for an intent whose
+    other exposures are random (email available). ``lost_conversions`` is the expected
+    number of conversions of the tracked intents (the rows of ``journeys``, converted or
+    not) that switching the channel off would lose (see :func:`_lost_conversion_probability`);
+    ``true_share`` is the same normalised to sum to 1 over the channels: the share of the
+    conversions each channel causes, which is what attribution models try to estimate. It
+    depends on reach (``exposure_probability``) as well as on ``true_effect``. The lost
+    conversions of all channels add up to less than the conversions they cause together
+    (an intent that two channels both activate is lost by switching off neither alone),
+    hence the share.
     """
-    q = _exposure_probabilities(True)
     effect = np.array([c.true_effect for c in CHANNELS])
-    others = np.prod(1 - q * effect) / (1 - q * effect)
-    navigational = {n[0]: n[1] * NAVIGATIONAL_TOUCH_PROBABILITY for n in _NAVIGATIONAL}
+    q = _exposure_probabilities(True)
+    email_available = journeys["email_available"].to_numpy(dtype=bool)
+    lost = (email_available.sum() * _lost_conversion_probability(True)
+            + (~email_available).sum() * _lost_conversion_probability(False))
     k = len(CHANNELS)
     return _frame({
         "channel": _text([c.name for c in CHANNELS]),
         "funnel_stage": _text([c.funnel_stage for c in CHANNELS]),
         "true_effect": _fixed(effect, 4),
-        "average_lift": _fixed(effect * (1 - BASE_CONVERSION) * others, 6),
+        "average_lift": _fixed(_lost_conversion_probability(True) / q, 6),
         "exposure_probability": _fixed(q, 4),
+        "lost_conversions": _fixed(lost, 2),
+        "true_share": _fixed(lost / lost.sum(), 4),
         "lag_days_min": _fixed(np.array([c.lag_days[0] for c in CHANNELS]), 2),
         "lag_days_max": _fixed(np.array([c.lag_days[1] for c in CHANNELS]), 2),
-        "navigational_share": _fixed(np.array([navigational.get(c.name, 0.0) for c in CHANNELS]), 4),
         "base_conversion": _fixed(np.full(k, BASE_CONVERSION), 4),
     })
 
@@ -1787,8 +1795,6 @@ def _journeys_truth(journeys: pd.DataFrame, tables: Mapping[str, pd.DataFrame], 
     jr = journeys.iloc[keep]
     source = order_source[keep]
     keys = pa.concat_arrays(order_keys) if order_keys else _text([])
-    channel_names = [c.name for c in CHANNELS]
-    nav = jr["navigational_channel"].to_numpy()
     columns = {
         "journey_id": _journey_ids(jr["journey"].to_numpy()),
         "person_id": person_ids.take(jr["person"].to_numpy()),
@@ -1798,7 +1804,6 @@ def _journeys_truth(journeys: pd.DataFrame, tables: Mapping[str, pd.DataFrame], 
         "journey_end": _utc_iso(jr["end_s"].to_numpy(), "Z"),
         "n_touches": _int_text(n_touches[keep]),
         "email_available": _bool_text(jr["email_available"].to_numpy()),
-        "navigational_channel": _where(nav >= 0, _take(channel_names, np.maximum(nav, 0)), ""),
     }
     for c in CHANNELS:
         columns[f"exposed_{c.name}"] = _bool_text(jr[f"exposed_{c.name}"].to_numpy())

@@ -72,27 +72,36 @@ def test_the_run_is_in_mlflow_with_the_table_and_chart_and_no_personal_data(cred
 
 
 def test_markov_and_shapley_against_the_generators_truth(credited, shop):
-    """The generator's channels have a true causal effect (noisy-OR activation, truth/channels.csv).
+    """The generator knows what each channel causes: ``true_share`` in truth/channels.csv, the
+    conversions that switching the channel off would lose (noisy-OR counterfactual), as a share.
 
-    What the models can and do recover: Facebook and Instagram, the two largest effects, come
-    first under every Markov order and Shapley, in their true order, while last touch ranks
-    Google search first and gives Facebook and Instagram visibly less (they are upper funnel).
-    What no path-based model can recover: 75% of converting journeys also get a navigational
-    Google-brand search or direct visit minutes before the purchase (no effect, but a touch row
-    like any other), so google_search and direct get credit well above their true effects
-    (0.05 and 0); see the report of issue #7.
+    Every Markov order and Shapley rank all six channels in that order. Their shares are not
+    the true ones (removal effects and this Shapley game measure how much converting traffic
+    passes through a channel, and more than half of the store's attributed orders belong to
+    an untracked journey and borrow the touches of a neighbouring one), but the order is
+    right. Last touch's is not: touches fall by funnel stage, so it gives Facebook and
+    Instagram visibly less than every data-driven model, ranks Instagram below email although
+    Instagram causes twice as many conversions, and gives the lower-funnel Google search and
+    direct visits more than any data-driven model does.
     """
     root, table, _ = credited
-    truth = pd.read_csv(root / "shop" / "truth" / "channels.csv").sort_values("true_effect", ascending=False)
-    first, second = truth["channel"].iloc[:2]
-    assert (first, second) == ("facebook", "instagram")
+    truth = pd.read_csv(root / "shop" / "truth" / "channels.csv").set_index("channel")
+    true_order = truth["true_share"].sort_values(ascending=False).index.tolist()
+    assert truth["true_share"].is_unique
     shares = table.pivot(index="channel", columns="model", values="share")
-    for model in ("markov_1", "markov_2", "markov_3", "markov_4", "shapley"):
-        ranked = shares[model].sort_values(ascending=False).index.tolist()
-        assert ranked[:2] == [first, second], (model, ranked)
-        for channel in (first, second):
-            assert shares.loc[channel, "last_touch"] < 0.88 * shares.loc[channel, model], (model, channel)
-    assert shares["last_touch"].idxmax() == "google_search"
+    data_driven = ("markov_1", "markov_2", "markov_3", "markov_4", "shapley")
+    for model in data_driven:
+        assert shares[model].sort_values(ascending=False).index.tolist() == true_order, model
+    last_touch = shares["last_touch"]
+    for channel in ("facebook", "instagram"):
+        assert truth.loc[channel, "funnel_stage"] == "upper"
+        for model in data_driven:
+            assert last_touch[channel] < 0.92 * shares.loc[channel, model], (model, channel)
+    assert truth.loc["instagram", "true_share"] > 2 * truth.loc["email", "true_share"]
+    assert last_touch["instagram"] < last_touch["email"]
+    for channel in ("google_search", "direct"):
+        assert truth.loc[channel, "funnel_stage"] == "lower"
+        assert last_touch[channel] > shares.loc[channel, list(data_driven)].max(), channel
 
 
 def test_html_with_bootstrap_intervals_from_a_paths_file(tmp_path):

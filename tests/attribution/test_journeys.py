@@ -2,11 +2,13 @@
 
 import datetime as dt
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from attribution.heuristics import TimeDecay
-from attribution.journeys import JourneySettings, journeys_from_touches
+from attribution.journeys import JourneySettings, _paths, journeys_from_touches
+from attribution.paths import PathCounts
 from tests.attribution.conftest import as_dict
 
 DAY0 = dt.datetime(2026, 1, 1)
@@ -64,3 +66,25 @@ def test_time_decay_uses_days_before_the_conversion():
     assert model.age_unit_ == "days"
     assert as_dict(model.credits_) == pytest.approx({"email": 2 / 3, "facebook": 1 / 3}, abs=1e-12)
     assert as_dict(model.credits_, "value") == pytest.approx({"email": 60, "facebook": 30}, abs=1e-12)
+
+
+def test_paths_are_grouped_as_from_paths_groups_them_and_touch_ages_point_at_their_row():
+    converting = [["b", "a"], ["a"], ["b", "a"], ["c", "a", "a", "b"]]
+    non_converting = [["a"], ["d", "b"], ["b", "a"]]
+    amount = [10.0, 20.0, None, 40.0]
+    ages = [[3.0, 1.0], [0.5], [2.0, 0.0], [9.0, 8.0, 7.0, 1.0]]
+    found = _paths(pa.table({"channels": converting, "amount": amount, "ages": ages}),
+                   pa.table({"channels": non_converting}))
+    expected = PathCounts.from_paths(converting + non_converting, [1, 1, 1, 1, 0, 0, 0],
+                                     [10, 20, 0, 40, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1])
+    assert found.channels == expected.channels == ("a", "b", "c", "d")
+    assert found.path_strings() == expected.path_strings() == ["b > a", "a", "c > a > a > b", "d > b"]
+    assert found.steps.dtype == np.int32 and np.array_equal(found.steps, expected.steps)
+    for column in ("lengths", "conversions", "value", "nulls"):
+        assert np.array_equal(getattr(found, column), getattr(expected, column)), column
+    ages_of = found.touch_ages
+    assert ages_of.journey.tolist() == [0, 0, 1, 2, 2, 3, 3, 3, 3]
+    assert ages_of.path.tolist() == [0, 0, 1, 0, 0, 2, 2, 2, 2]
+    assert ages_of.position.tolist() == [0, 1, 0, 0, 1, 0, 1, 2, 3]
+    assert ages_of.age_days.tolist() == [3.0, 1.0, 0.5, 2.0, 0.0, 9.0, 8.0, 7.0, 1.0]
+    assert ages_of.value.tolist() == [10, 10, 20, 0, 0, 40, 40, 40, 40]
