@@ -28,10 +28,12 @@ demo: setup
 	$(BIN)/cdp status --config $(DEMO)/cdp.toml
 	$(BIN)/cdp features --config $(DEMO)/cdp.toml --as-of $$(date -u -d yesterday +%F) --out $(DEMO)/features.parquet
 	$(BIN)/cdp train all --config $(DEMO)/cdp.toml --horizon-days 90
+	$(BIN)/cdp features --config $(DEMO)/cdp.toml --materialize
 	$(BIN)/cdp score --config $(DEMO)/cdp.toml --horizon-days 90 --out $(DEMO)/scores.parquet
 	$(BIN)/cdp churn-list --config $(DEMO)/cdp.toml --top 200 --out $(DEMO)/churn-list.xlsx
 	$(BIN)/cdp report --config $(DEMO)/cdp.toml --out $(DEMO)/report.html
 	$(BIN)/cdp attribution --config $(DEMO)/cdp.toml --out $(DEMO)/attribution.html
+	@$(BIN)/python -c "import csv; rows = sorted(csv.DictReader(open('$(DEMO)/truth/channels.csv')), key=lambda r: -float(r['true_share'])); print('the sample shop\'s true channel shares (conversions each channel causes; the generator\'s truth):', ', '.join(f\"{r['channel']} {float(r['true_share']):.0%}\" for r in rows))"
 	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html"
 	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (then http://127.0.0.1:5000)"
 

@@ -202,33 +202,48 @@ def features(
     label_horizon_days: Annotated[Optional[int], typer.Option(
         "--label-horizon-days", min=1,
         help="Add labels from the H days after the as-of day (a training snapshot: buyers only).")] = None,
+    materialize: Annotated[bool, typer.Option(
+        "--materialize", help="Keep the table in the store for `cdp score` to read instead of building it again "
+                              "(--as-of defaults to the last day in the store, as cdp score's does).")] = False,
 ) -> None:
     """Build one row of features per customer as of a date: cdp features --as-of DATE --out FILE."""
     if context.invoked_subcommand is not None:
         return
 
     def action() -> None:
+        import pyarrow as pa
+
         from features.build import available_families, build_features, check_output, with_labels, write_table
         from features.currency import tables_in_base_currency
         from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
         from profiles.store import Store
 
-        if as_of is None or out_file is None:
-            raise CdpError("cdp features needs --as-of YYYY-MM-DD and --out FILE (.parquet or .csv); "
+        if out_file is None and not materialize:
+            raise CdpError("cdp features needs --out FILE (.parquet or .csv) and --as-of YYYY-MM-DD, or --materialize; "
                            "`cdp features catalog` lists the features")
+        if as_of is None and not materialize:
+            raise CdpError("cdp features --out needs --as-of YYYY-MM-DD")
+        if materialize and label_horizon_days:
+            raise CdpError("--materialize keeps the scoring snapshot, which has no labels: "
+                           "drop --label-horizon-days or --materialize")
         if engine not in ENGINES:
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
-        day = _parse_day(as_of, "--as-of")
-        check_output(out_file)
+        if out_file is not None:
+            check_output(out_file)
         cfg = _config(config)
         # No memory_limit here: the feature queries' window operators do not spill well, and a
         # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
             if not store.has_table("customers"):
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
+            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
             progress.add_task(f"building features as of {day} on {engine}", total=None)
             def snapshot(tables):
                 tables = tables_in_base_currency(tables, cfg.currency)
+                if materialize:  # what scoring reads: the features and each customer's purchase history
+                    from training.data import features_as_of
+
+                    return pa.Table.from_pandas(features_as_of(tables, day), preserve_index=False)
                 table = build_features(tables, day, available_families(tables), materialize=True)
                 if label_horizon_days:
                     table = with_labels(table, tables.orders, day, label_horizon_days)
@@ -246,10 +261,25 @@ def features(
                         frame = snapshot(spark_tables(session, parquet))
                     finally:
                         session.stop()
-        write_table(frame, out_file)
+        places = []
+        if materialize:
+            from features.materialized import TABLE, currency_key, write_snapshot
+
+            from serving.online_store import snapshot_path, write_snapshot_file
+
+            scoring = frame.to_pandas()
+            with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
+                stamp = write_snapshot(con, scoring, day, currency_key(cfg.currency),
+                                       datetime.now(timezone.utc).replace(tzinfo=None))
+            serving = snapshot_path(cfg.store.path)
+            write_snapshot_file(scoring, day, serving, stamp.key())
+            places.append(f"the store's {TABLE} table (read by cdp score) and {serving} (read by cdp serve)")
+        if out_file is not None:
+            write_table(frame, out_file)
+            places.append(str(out_file))
         labelled = f", labels over the next {label_horizon_days} days" if label_horizon_days else ""
         out.print(f"{frame.num_rows:,} customers × {frame.num_columns - 1} columns as of {day}{labelled} "
-                  f"({engine}) → {out_file}")
+                  f"({engine}) → {' and '.join(places)}")
 
     _run(action)
 
@@ -433,9 +463,10 @@ def score(
         import pyarrow as pa
 
         from features.build import check_output, write_table
+        from features.materialized import currency_key, read_snapshot
         from profiles.store import Store
         from profiles.store import register
-        from serving.online_store import snapshot_path
+        from serving.online_store import snapshot_path, snapshot_stamp, write_snapshot_file
         from training.data import features_as_of
         from training.score import champions
         from training.score import score as score_customers
@@ -451,8 +482,10 @@ def score(
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
             tables = _tables(store, cfg)
             day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+            found = read_snapshot(store.con, day, currency_key(cfg.currency))
+            out.print(escape(found.note), highlight=False, soft_wrap=True)
             progress.add_task(f"scoring as of {day}", total=None)
-            features = features_as_of(tables, day)
+            features = features_as_of(tables, day) if found.features is None else found.features
         scores = score_customers(features, models, day)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
             # The latest scores, in the store for the lists, reports, exports and erasures that read them.
@@ -461,11 +494,14 @@ def score(
             con.unregister("scores_frame")
         write_table(pa.Table.from_pandas(scores, preserve_index=False), out_file)
         snapshot = snapshot_path(cfg.store.path)
-        features.insert(1, "features_as_of", pd.Timestamp(day))
-        write_table(pa.Table.from_pandas(features, preserve_index=False), snapshot)
+        if found.stamp is not None and snapshot_stamp(snapshot) == found.stamp.key():
+            serving = f"the feature snapshot for serving ({snapshot}) is the materialized one already"
+        else:
+            write_snapshot_file(features, day, snapshot, found.stamp.key() if found.stamp else "")
+            serving = f"feature snapshot for serving → {snapshot}"
         at_risk = int((scores["churn_probability"] >= 0.5).sum())
         out.print(f"{len(scores):,} customers scored as of {day} → {out_file} ({at_risk:,} with churn risk ≥ 50%); "
-                  f"feature snapshot for serving → {snapshot}")
+                  f"{serving}")
 
     _run(action)
 

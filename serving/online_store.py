@@ -1,7 +1,8 @@
 """The online feature store: the latest materialized feature row of every known customer.
 
-`cdp score` writes ``online_features.parquet`` next to the DuckDB store: one row per
-customer, the feature table the models read plus ``features_as_of``. The service keeps
+`cdp score` and `cdp features --materialize` write ``online_features.parquet`` next to
+the DuckDB store (`write_snapshot_file`): one row per customer, the feature table the
+models read plus ``features_as_of``. The service keeps
 it in memory behind :class:`OnlineFeatureStore`, so a networked store (Redis, a feature
 server) can take its place without touching the scoring code: all it has to do is
 answer :meth:`~OnlineFeatureStore.lookup` for a list of ids.
@@ -10,10 +11,12 @@ answer :meth:`~OnlineFeatureStore.lookup` for a list of ids.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdp.errors import StoreError
@@ -21,11 +24,42 @@ from cdp.errors import StoreError
 ID_COLUMN = "customer_id"
 AS_OF_COLUMN = "features_as_of"
 SNAPSHOT_FILE = "online_features.parquet"
+STAMP_KEY = b"cdp.materialized"  # Parquet metadata: which materialized snapshot the rows are
 
 
 def snapshot_path(store_path: Path) -> Path:
     """Where `cdp score` writes the snapshot the service reads: beside the DuckDB store."""
     return Path(store_path).with_name(SNAPSHOT_FILE)
+
+
+def write_snapshot_file(features: pd.DataFrame, as_of: dt.date, path: Path, stamp: str = "") -> None:
+    """Write the serving snapshot: ``features`` with ``features_as_of`` after the id column.
+
+    Written beside ``path`` under a temporary name, then moved over it: the service, which
+    polls the file, never reads a half-written one. ``stamp`` (the store's materialized
+    snapshot it copies, `features.materialized`) is kept in the file's metadata, so a
+    later `cdp score` of the same snapshot knows the file is current (`snapshot_stamp`).
+    """
+    frame = features.copy(deep=False)
+    frame.insert(1, AS_OF_COLUMN, pd.Timestamp(as_of))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), STAMP_KEY: stamp.encode()})
+    path = Path(path)
+    staged = path.with_name(f".{path.name}.writing-{os.getpid()}")
+    try:
+        pq.write_table(table, staged)
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def snapshot_stamp(path: Path) -> str | None:
+    """The materialized snapshot a serving snapshot file copies ("" if none), None without a readable file."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    return metadata.get(STAMP_KEY, b"").decode()
 
 
 @runtime_checkable

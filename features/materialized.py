@@ -1,0 +1,97 @@
+"""The scoring feature snapshot kept in the store by `cdp features --materialize`.
+
+Scoring a million customers spends as long building their features as scoring them. The
+features stage can build them once and keep them in the store (``scoring_features``: one
+row per customer, every feature family plus the purchase history the next-best-category
+model reads), and `cdp score` then reads them instead of building them again.
+
+A materialized snapshot is used only while it still describes the store: same as-of day,
+same unify run (orders, events and profiles change only when `cdp unify` runs), and the
+same currency settings (money features are summed in the base currency). Otherwise the
+caller builds features afresh and says why. An erasure (`cdp forget`) deletes the
+person's row like any other table's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+TABLE = "scoring_features"
+META_KEY = "scoring_features"
+
+
+@dataclass(frozen=True)
+class SnapshotStamp:
+    """What a materialized snapshot was built from."""
+
+    as_of: str
+    unify_run: str
+    currency: str
+    built_at: str
+    rows: int
+
+    def key(self) -> str:
+        """One text naming this snapshot (kept in the serving snapshot file's metadata)."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def currency_key(currency) -> str:
+    """A short hash of the currency settings (base and rates) features were summed with."""
+    text = json.dumps({"base": currency.base, "rates": sorted(dict(currency.rates).items())}, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def latest_unify_run(con) -> str:
+    """The id of the store's latest unify run ("" before the first)."""
+    rows = con.execute("SELECT run_id FROM unify_runs ORDER BY ran_at DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else ""
+
+
+def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, now: dt.datetime) -> SnapshotStamp:
+    """Replace the store's snapshot with ``features`` (inside the caller's transaction)."""
+    stamp = SnapshotStamp(as_of=as_of.isoformat(), unify_run=latest_unify_run(con), currency=currency,
+                          built_at=now.isoformat(timespec="seconds"), rows=len(features))
+    con.register("scoring_features_frame", pa.Table.from_pandas(features, preserve_index=False))
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM scoring_features_frame")
+    finally:
+        con.unregister("scoring_features_frame")
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(asdict(stamp))])
+    return stamp
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What `read_snapshot` found: the features (None: build them), why, and the stamp."""
+
+    features: pd.DataFrame | None
+    note: str
+    stamp: SnapshotStamp | None = None
+
+
+def read_snapshot(con, as_of: dt.date, currency: str) -> Lookup:
+    """The materialized features for ``as_of`` if they still describe the store, with a note
+    saying which features are used or why the snapshot is not."""
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchall()
+    if not rows or not _has_table(con):
+        return Lookup(None, "no materialized features (`cdp features --materialize`): building them")
+    stamp = SnapshotStamp(**json.loads(rows[0][0]))
+    if stamp.as_of != as_of.isoformat():
+        return Lookup(None, f"materialized features are as of {stamp.as_of}, not {as_of}: building them")
+    if stamp.unify_run != latest_unify_run(con):
+        return Lookup(None, "materialized features predate the latest `cdp unify`: building them")
+    if stamp.currency != currency:
+        return Lookup(None, "materialized features were summed with other currency settings: building them")
+    frame = con.sql(f"SELECT * FROM {TABLE}").to_arrow_table().to_pandas()
+    return Lookup(frame, f"features materialized at {stamp.built_at} for {as_of}", stamp)
+
+
+def _has_table(con) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                            [TABLE]).fetchall()[0][0])

@@ -1,0 +1,69 @@
+"""The scoring snapshot kept in the store: read back as written, and only while it still describes the store."""
+
+import datetime as dt
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cdp.config import CurrencyConfig
+from features.materialized import currency_key, read_snapshot, write_snapshot
+from profiles.store import DDL
+
+DAY = dt.date(2026, 6, 30)
+NOW = dt.datetime(2026, 7, 1, 8, 0)
+
+
+@pytest.fixture
+def con():
+    con = duckdb.connect()
+    for table in ("meta", "unify_runs"):
+        con.execute(DDL[table])
+    con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u1', '2026-06-30 23:00')")
+    yield con
+    con.close()
+
+
+def features() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ["C1", "C2", "C3"], "recency_days": [3.0, None, 40.0],
+                         "orders_count": [2, 0, 5], "category_history": ["oil:2", "", "soap:1;oil:4"]})
+
+
+def test_a_fresh_snapshot_reads_back_as_written(con):
+    stamp = write_snapshot(con, features(), DAY, "k1", NOW)
+    assert (stamp.as_of, stamp.unify_run, stamp.rows) == ("2026-06-30", "u1", 3)
+    found = read_snapshot(con, DAY, "k1")
+    pd.testing.assert_frame_equal(found.features, features())
+    assert found.note == "features materialized at 2026-07-01T08:00:00 for 2026-06-30"
+    assert found.stamp == stamp
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ("day", "materialized features are as of 2026-06-30, not 2026-07-01: building them"),
+    ("unify", "materialized features predate the latest `cdp unify`: building them"),
+    ("currency", "materialized features were summed with other currency settings: building them"),
+])
+def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why):
+    write_snapshot(con, features(), DAY, "k1", NOW)
+    day, key = DAY, "k1"
+    if change == "day":
+        day = DAY + dt.timedelta(days=1)
+    elif change == "unify":
+        con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
+    else:
+        key = "k2"
+    found = read_snapshot(con, day, key)
+    assert (found.features, found.note, found.stamp) == (None, why, None)
+
+
+def test_without_a_snapshot_features_are_built(con):
+    found = read_snapshot(con, DAY, "k1")
+    assert (found.features, found.note) == (None, "no materialized features (`cdp features --materialize`): "
+                                                  "building them")
+
+
+def test_the_currency_key_follows_base_and_rates_not_their_order():
+    a = CurrencyConfig(base="ILS", rates={"USD": 3.7, "EUR": 4.0})
+    assert currency_key(a) == currency_key(CurrencyConfig(base="ILS", rates={"EUR": 4.0, "USD": 3.7}))
+    assert currency_key(a) != currency_key(CurrencyConfig(base="ILS", rates={"USD": 3.6, "EUR": 4.0}))
+    assert currency_key(a) != currency_key(CurrencyConfig(base="USD", rates={"USD": 3.7, "EUR": 4.0}))
