@@ -237,6 +237,10 @@ def features(
             if not store.has_table("customers"):
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
             day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+            if materialize:
+                from features.materialized import latest_unify_run
+
+                built_from = latest_unify_run(store.con)
             progress.add_task(f"building features as of {day} on {engine}", total=None)
             def snapshot(tables):
                 tables = tables_in_base_currency(tables, cfg.currency)
@@ -270,7 +274,7 @@ def features(
             scoring = frame.to_pandas()
             with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
                 stamp = write_snapshot(con, scoring, day, currency_key(cfg.currency),
-                                       datetime.now(timezone.utc).replace(tzinfo=None))
+                                       datetime.now(timezone.utc).replace(tzinfo=None), built_from)
             serving = snapshot_path(cfg.store.path)
             write_snapshot_file(scoring, day, serving, stamp.key())
             places.append(f"the store's {TABLE} table (read by cdp score) and {serving} (read by cdp serve)")

@@ -5,11 +5,12 @@ features stage can build them once and keep them in the store (``scoring_feature
 row per customer, every feature family plus the purchase history the next-best-category
 model reads), and `cdp score` then reads them instead of building them again.
 
-A materialized snapshot is used only while it still describes the store: same as-of day,
-same unify run (orders, events and profiles change only when `cdp unify` runs), and the
-same currency settings (money features are summed in the base currency). Otherwise the
-caller builds features afresh and says why. An erasure (`cdp forget`) deletes the
-person's row like any other table's.
+A materialized snapshot is used only while it still describes the store and the code:
+same as-of day, same unify run (orders, events and profiles change only when `cdp unify`
+runs), the same currency settings (money features are summed in the base currency) and
+the same feature code (an upgrade may define a feature differently). Otherwise the caller
+builds features afresh and says why. An erasure (`cdp forget`) deletes the person's row
+like any other table's.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+
+from cdp.errors import CdpError
 
 TABLE = "scoring_features"
 META_KEY = "scoring_features"
@@ -35,6 +39,7 @@ class SnapshotStamp:
     currency: str
     built_at: str
     rows: int
+    code: str = ""
 
     def key(self) -> str:
         """One text naming this snapshot (kept in the serving snapshot file's metadata)."""
@@ -48,15 +53,35 @@ def currency_key(currency) -> str:
 
 
 def latest_unify_run(con) -> str:
-    """The id of the store's latest unify run ("" before the first)."""
-    rows = con.execute("SELECT run_id FROM unify_runs ORDER BY ran_at DESC LIMIT 1").fetchall()
-    return rows[0][0] if rows else ""
+    """Which unify run the store's profiles come from: the number of runs so far and the
+    latest's id ("0:" before the first). The count tells runs within one second apart."""
+    count, run = con.execute("SELECT count(*), arg_max(run_id, (ran_at, run_id)) FROM unify_runs").fetchall()[0]
+    return f"{count}:{run or ''}"
 
 
-def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, now: dt.datetime) -> SnapshotStamp:
-    """Replace the store's snapshot with ``features`` (inside the caller's transaction)."""
-    stamp = SnapshotStamp(as_of=as_of.isoformat(), unify_run=latest_unify_run(con), currency=currency,
-                          built_at=now.isoformat(timespec="seconds"), rows=len(features))
+def feature_code() -> str:
+    """A hash of the code that builds scoring features (`features/`, `training/data.py`)."""
+    import features
+    import training.data
+
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(Path(features.__file__).parent.glob("*.py")) + [Path(training.data.__file__)]:
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, now: dt.datetime,
+                   built_from: str) -> SnapshotStamp:
+    """Replace the store's snapshot with ``features`` (inside the caller's transaction).
+
+    ``built_from`` is `latest_unify_run` as it was when the features were built: if a
+    `cdp unify` has run since, they describe the store before it, and are refused.
+    """
+    if latest_unify_run(con) != built_from:
+        raise CdpError("the store was unified again while the features were built: run "
+                       "`cdp features --materialize` again")
+    stamp = SnapshotStamp(as_of=as_of.isoformat(), unify_run=built_from, currency=currency,
+                          built_at=now.isoformat(timespec="seconds"), rows=len(features), code=feature_code())
     con.register("scoring_features_frame", pa.Table.from_pandas(features, preserve_index=False))
     try:
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM scoring_features_frame")
@@ -88,6 +113,9 @@ def read_snapshot(con, as_of: dt.date, currency: str) -> Lookup:
         return Lookup(None, "materialized features predate the latest `cdp unify`: building them")
     if stamp.currency != currency:
         return Lookup(None, "materialized features were summed with other currency settings: building them")
+    if stamp.code != feature_code():
+        return Lookup(None, "materialized features were built by another version of the feature code: "
+                            "building them")
     frame = con.sql(f"SELECT * FROM {TABLE}").to_arrow_table().to_pandas()
     return Lookup(frame, f"features materialized at {stamp.built_at} for {as_of}", stamp)
 

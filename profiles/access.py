@@ -54,6 +54,10 @@ def personal_data(store: Store, subject: Subject, snapshot: Path, now: datetime)
                                  ORDER BY happened_at, event, customer_id""")
         scores = (store.frame("SELECT * FROM scores WHERE customer_id IN (SELECT customer_id FROM access_ids)")
                   if store.has_table("scores") else pd.DataFrame())
+        # The feature row `cdp features --materialize` keeps for scoring (features.materialized).
+        materialized = (store.frame("SELECT * FROM scoring_features "
+                                    "WHERE customer_id IN (SELECT customer_id FROM access_ids)")
+                        if store.has_table("scoring_features") else pd.DataFrame())
     finally:
         con.unregister("access_ids")
         con.unregister("access_records")
@@ -81,7 +85,8 @@ def personal_data(store: Store, subject: Subject, snapshot: Path, now: datetime)
         "rejected_rows": _records(rejects),
         "orders": unified["orders"],
         "events": unified["events"],
-        "features": {"file": str(snapshot), "rows": _snapshot_rows(snapshot, subject.customer_ids)},
+        "features": {"file": str(snapshot), "rows": _snapshot_rows(snapshot, subject.customer_ids),
+                     "materialized_in_store": _records(materialized)},
         "scores": score_rows,
         "segment": score_rows[0].get("segment") if score_rows else None,
     }
@@ -95,7 +100,7 @@ def counts(data: dict) -> dict[str, int]:
         "orders": len(data["orders"]),
         "events": len(data["events"]),
         "identifiers": len(data["identifiers"]),
-        "feature_rows": len(data["features"]["rows"]),
+        "feature_rows": len(data["features"]["rows"]) + len(data["features"]["materialized_in_store"]),
         "score_rows": len(data["scores"]),
     }
 

@@ -35,7 +35,9 @@ class ServedModel:
     schema check runs, and does not warn about every other feature column) and returns
     every output column of the signature, empty where the model had nothing to say: a
     purchase model given only customers who never bought returns no probability columns
-    at all, and callers should not have to know that.
+    at all, and callers should not have to know that. `training.score.score` scores
+    cdp-ml's own pyfuncs past it, through the `training.pyfunc.CdpModel` inside, which
+    casts and checks its columns itself (`training.pyfunc.model_frame`).
 
     Parameters
     ----------

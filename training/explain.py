@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
+# One parallel kernel at a time in a process: Numba's fallback threading layer (workqueue,
+# where OpenMP and TBB are missing) aborts when two threads launch parallel kernels at once,
+# and the scoring service scores from more than one thread.
+KERNEL_LOCK = threading.Lock()
 # Splits per tree up to which patterns are tabulated (2**7 patterns × 2**7 subsets at most).
 MAX_SPLITS = 7
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold: |x| at or below it is zero
@@ -144,8 +149,9 @@ class TreeContributions:
         width = int(groups.max()) + 1 if len(groups) else 0
         out = np.zeros((columns.shape[1], width + 1))
         a = self._arrays
-        _contributions_kernel(columns, a.split_feature, a.threshold, a.default_left, a.missing, a.n_splits,
-                              groups[a.tree_features], a.n_tree_features, a.contributions, out[:, :width])
+        with KERNEL_LOCK:
+            _contributions_kernel(columns, a.split_feature, a.threshold, a.default_left, a.missing, a.n_splits,
+                                  groups[a.tree_features], a.n_tree_features, a.contributions, out[:, :width])
         out[:, -1] = self.expected_value
         return out
 
@@ -154,7 +160,8 @@ class TreeContributions:
         columns = self._checked_columns(columns)
         out = np.zeros(columns.shape[1])
         a = self._arrays
-        _raw_kernel(columns, a.split_feature, a.threshold, a.default_left, a.missing, a.n_splits, a.leaf, out)
+        with KERNEL_LOCK:
+            _raw_kernel(columns, a.split_feature, a.threshold, a.default_left, a.missing, a.n_splits, a.leaf, out)
         return out
 
     def _checked(self, X) -> np.ndarray:

@@ -25,9 +25,12 @@ The boosters are then refitted on every snapshot, the latest included, for as ma
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import os
+import pickle
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -42,7 +45,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.preprocess import preprocessing_pipeline
 from training.btyd import BetaGeoModel
-from training.explain import TreeContributions, feature_major
+from training.explain import KERNEL_LOCK, TreeContributions, feature_major
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -249,6 +252,8 @@ class PurchaseModel(BaseEstimator):
         for whatever the latest snapshot taught: on CDNOW it forecast 6,074 purchase days
         for 7,364 bought, against 6,334 this way (2,000 trees at learning rate 0.02).
         """
+        for cache in _CACHES:  # what they cached belongs to the boosters being replaced
+            self.__dict__.pop(cache, None)
         unknown = set(self.parts) - set(PARTS)
         if unknown or not self.parts:
             raise ValueError(f"parts must be a non-empty subset of {PARTS}, got {tuple(self.parts)}")
@@ -355,9 +360,9 @@ class PurchaseModel(BaseEstimator):
 
     def __getstate__(self):
         # The tables are a cache of the boosters: rebuilt on demand, never pickled with the model.
-        state = super().__getstate__()
-        state.pop("_tables_cache", None)
-        state.pop("_fingerprint_cache", None)
+        state = dict(super().__getstate__())  # a copy: the live model keeps its caches
+        for cache in _CACHES:
+            state.pop(cache, None)
         return state
 
     def _check_fitted(self) -> None:
@@ -383,8 +388,6 @@ class PurchaseModel(BaseEstimator):
         threads = _predict_threads(len(X))
         if len(X) < PREPARE_SLICED_FROM_ROWS or threads == 1:
             return self._prepare_rows(X)
-        from concurrent.futures import ThreadPoolExecutor
-
         slices = np.array_split(np.arange(len(X)), 2 * threads)
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(lambda rows: self._prepare_rows(X.iloc[rows]), slices))
@@ -402,18 +405,16 @@ class PurchaseModel(BaseEstimator):
         return self._fingerprint() == other._fingerprint()
 
     def _fingerprint(self) -> str:
-        if "_fingerprint_cache" not in self.__dict__:
-            import hashlib
-            import pickle
-
+        fingerprint = self.__dict__.get("_fingerprint_cache")
+        if fingerprint is None:
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
             for part in (self.btyd_, self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
                          self.horizon_days):
                 digest.update(pickle.dumps(part))
             digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())
-            self.__dict__["_fingerprint_cache"] = digest.hexdigest()
-        return self.__dict__["_fingerprint_cache"]
+            fingerprint = self.__dict__["_fingerprint_cache"] = digest.hexdigest()
+        return fingerprint
 
     def predict(self, X: pd.DataFrame, prepared: Prepared | None = None,
                 purchase_probability: np.ndarray | None = None) -> pd.DataFrame:
@@ -504,9 +505,18 @@ def top_names(values: np.ndarray, names: Sequence[str], n: int) -> np.ndarray:
     Ties go to the earlier name. Each distinct choice is joined once, not once per row:
     a million rows hold a few thousand distinct top-``n`` lists.
     """
+    if values.ndim != 2 or values.shape[1] != len(names):
+        raise ValueError(f"{len(names)} names for {values.shape[-1]} columns of values")
     k = max(0, min(n, values.shape[1]))
     # Each row's choice as one number: its k column indices (len(names) for "none") in base len(names) + 1.
-    key = _top_codes(np.asarray(values, dtype=np.float64), k)
+    if (len(names) + 1) ** k >= 2 ** 62:
+        raise ValueError(f"top {k} of {len(names)} names do not fit one 64-bit code: ask for fewer")
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) >= PREDICT_PARALLEL_FROM_ROWS:
+        with KERNEL_LOCK:
+            key = _top_codes(values, k)
+    else:
+        key = _top_codes_serial(values, k)
     distinct, inverse = np.unique(key, return_inverse=True)
     labels = np.array(list(names) + [None], dtype=object)
     texts = []
@@ -519,28 +529,42 @@ def top_names(values: np.ndarray, names: Sequence[str], n: int) -> np.ndarray:
     return np.array(texts, dtype=object)[inverse.reshape(-1)] if len(values) else np.array([], dtype=object)
 
 
+@numba.njit(inline="always")
+def _top_code(values, row, k):
+    """Row ``row``'s ``k`` largest positive values' columns (first column on ties) as one code."""
+    width = values.shape[1]
+    best = np.full(k, width, dtype=np.int64)
+    for column in range(width):
+        value = values[row, column]
+        if not value > 0:
+            continue
+        slot = k
+        while slot > 0 and (best[slot - 1] == width or value > values[row, best[slot - 1]]):
+            slot -= 1
+        if slot < k:
+            for move in range(k - 1, slot, -1):
+                best[move] = best[move - 1]
+            best[slot] = column
+    code = 0
+    for slot in range(k):
+        code = code * (width + 1) + best[slot]
+    return code
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _top_codes(values, k):  # pragma: no cover - compiled
-    """Per row, the columns of its ``k`` largest positive values (first column on ties) as one code."""
-    n_rows, width = values.shape
-    codes = np.zeros(n_rows, dtype=np.int64)
-    for row in numba.prange(n_rows):
-        best = np.full(k, width, dtype=np.int64)
-        for column in range(width):
-            value = values[row, column]
-            if not value > 0:
-                continue
-            slot = k
-            while slot > 0 and (best[slot - 1] == width or value > values[row, best[slot - 1]]):
-                slot -= 1
-            if slot < k:
-                for move in range(k - 1, slot, -1):
-                    best[move] = best[move - 1]
-                best[slot] = column
-        code = 0
-        for slot in range(k):
-            code = code * (width + 1) + best[slot]
-        codes[row] = code
+    codes = np.zeros(values.shape[0], dtype=np.int64)
+    for row in numba.prange(values.shape[0]):
+        codes[row] = _top_code(values, row, k)
+    return codes
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_codes_serial(values, k):  # pragma: no cover - compiled
+    """`_top_codes` on one thread: for a request's few rows (no thread pool to start)."""
+    codes = np.zeros(values.shape[0], dtype=np.int64)
+    for row in range(values.shape[0]):
+        codes[row] = _top_code(values, row, k)
     return codes
 
 
@@ -612,6 +636,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 PREDICT_PARALLEL_FROM_ROWS = 10_000
 PREPARE_SLICED_FROM_ROWS = 100_000
+# Built on demand from the fitted boosters; never pickled, dropped by a new fit.
+_CACHES = ("_tables_cache", "_fingerprint_cache")
 # Below this many rows LightGBM's own pred_contrib is as quick as building the tables.
 TABULATED_FROM_ROWS = 5_000
 

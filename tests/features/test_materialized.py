@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from cdp.config import CurrencyConfig
-from features.materialized import currency_key, read_snapshot, write_snapshot
+import features.materialized as materialized
+from cdp.errors import CdpError
+from features.materialized import currency_key, latest_unify_run, read_snapshot, write_snapshot
 from profiles.store import DDL
 
 DAY = dt.date(2026, 6, 30)
@@ -30,8 +32,8 @@ def features() -> pd.DataFrame:
 
 
 def test_a_fresh_snapshot_reads_back_as_written(con):
-    stamp = write_snapshot(con, features(), DAY, "k1", NOW)
-    assert (stamp.as_of, stamp.unify_run, stamp.rows) == ("2026-06-30", "u1", 3)
+    stamp = write_snapshot(con, features(), DAY, "k1", NOW, latest_unify_run(con))
+    assert (stamp.as_of, stamp.unify_run, stamp.rows) == ("2026-06-30", "1:u1", 3)
     found = read_snapshot(con, DAY, "k1")
     pd.testing.assert_frame_equal(found.features, features())
     assert found.note == "features materialized at 2026-07-01T08:00:00 for 2026-06-30"
@@ -41,19 +43,33 @@ def test_a_fresh_snapshot_reads_back_as_written(con):
 @pytest.mark.parametrize(("change", "why"), [
     ("day", "materialized features are as of 2026-06-30, not 2026-07-01: building them"),
     ("unify", "materialized features predate the latest `cdp unify`: building them"),
+    ("unify in the same second", "materialized features predate the latest `cdp unify`: building them"),
     ("currency", "materialized features were summed with other currency settings: building them"),
+    ("code", "materialized features were built by another version of the feature code: building them"),
 ])
-def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why):
-    write_snapshot(con, features(), DAY, "k1", NOW)
+def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why, monkeypatch):
+    write_snapshot(con, features(), DAY, "k1", NOW, latest_unify_run(con))
     day, key = DAY, "k1"
     if change == "day":
         day = DAY + dt.timedelta(days=1)
     elif change == "unify":
         con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
+    elif change == "unify in the same second":  # the clock cannot tell the runs apart; the count can
+        con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('a0', '2026-06-30 23:00')")
+    elif change == "code":
+        monkeypatch.setattr(materialized, "feature_code", lambda: "another")
     else:
         key = "k2"
     found = read_snapshot(con, day, key)
     assert (found.features, found.note, found.stamp) == (None, why, None)
+
+
+def test_features_built_before_a_unify_are_not_materialized_after_it(con):
+    built_from = latest_unify_run(con)
+    con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
+    with pytest.raises(CdpError, match="unified again while the features were built"):
+        write_snapshot(con, features(), DAY, "k1", NOW, built_from)
+    assert read_snapshot(con, DAY, "k1").features is None
 
 
 def test_without_a_snapshot_features_are_built(con):

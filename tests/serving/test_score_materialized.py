@@ -3,6 +3,7 @@ scores as building them, used only while they describe the store, and erased wit
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import duckdb
@@ -39,14 +40,24 @@ def test_scores_from_materialized_features_equal_scores_from_built_ones(trained_
     output = run_cli("score", "--config", config, "--out", str(tmp_path / "after-unify.parquet"), tracking_uri=uri)
     assert "materialized features predate the latest `cdp unify`: building them" in output
 
-    # An erasure deletes the person's materialized row with everything else of theirs.
+    # The right of access shows the materialized row; an erasure deletes it with everything
+    # else of theirs, from the store and from the serving snapshot, which stays current.
     run_cli("features", "--config", config, "--materialize", tracking_uri=uri)
     erased = built["customer_id"].iloc[0]
+    run_cli("export", "--customer-id", erased, "--config", config, "--out", str(tmp_path / "access.json"),
+            tracking_uri=uri)
+    held = json.loads((tmp_path / "access.json").read_text())["features"]["materialized_in_store"]
+    assert [row["customer_id"] for row in held] == [erased]
     run_cli("forget", "--customer-id", erased, "--config", config, tracking_uri=uri)
     with duckdb.connect(str(shop / "cdp.duckdb"), read_only=True) as con:
         rows = con.execute("SELECT count(*) FILTER (WHERE customer_id = ?), count(*) FROM scoring_features",
                            [erased]).fetchall()[0]
     assert rows == (0, len(built) - 1)
+    output = run_cli("score", "--config", config, "--out", str(tmp_path / "after-forget.parquet"), tracking_uri=uri)
+    assert "is the materialized one already" in output
+    served = pd.read_parquet(shop / "online_features.parquet")
+    assert erased not in set(served["customer_id"]) and len(served) == len(built) - 1
+    assert erased not in set(pd.read_parquet(tmp_path / "after-forget.parquet")["customer_id"])
 
 
 def test_materialize_refuses_labels(trained_shop):

@@ -226,3 +226,29 @@ def test_models_sharing_a_classifier_are_prepared_once_and_score_the_same(traine
     assert len(calls) == 1
     for one, other in zip(together, separately):
         pd.testing.assert_frame_equal(one, other)
+
+
+def test_many_rows_are_prepared_in_slices_on_all_cores_to_the_same_rows(trained, monkeypatch):
+    import training.purchase as purchase
+
+    model, test, _ = trained
+    whole = model._prepare_rows(test)
+    monkeypatch.setattr(purchase, "PREPARE_SLICED_FROM_ROWS", 100)
+    monkeypatch.setattr(purchase, "PREDICT_PARALLEL_FROM_ROWS", 100)
+    monkeypatch.setattr(purchase.os, "cpu_count", lambda: 2)
+    sliced = model.prepare(test)
+    pd.testing.assert_frame_equal(sliced.x, whole.x)
+    pd.testing.assert_frame_equal(sliced.margins, whole.margins)
+
+
+def test_a_refit_forgets_what_the_model_cached_and_pickles_never_carry_it(trained):
+    import pickle
+
+    model, test, _ = trained
+    half = holdout_split(test["customer_id"])
+    counts = PurchaseModel(horizon_days=HORIZON, parts=("count",)).fit(test[half], test[~half], purchase_from=model)
+    assert counts.shares_inputs(model)
+    copy = pickle.loads(pickle.dumps(counts))
+    assert "_fingerprint_cache" in counts.__dict__ and "_fingerprint_cache" not in copy.__dict__
+    counts.set_params(n_estimators=20).fit(test[half], test[~half])  # its own classifier now
+    assert not counts.shares_inputs(model)
