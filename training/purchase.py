@@ -150,7 +150,7 @@ class BtydFeatures(TransformerMixin, BaseEstimator):
             raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
         summary = btyd_summary(X)
         known = summary.notna().all(axis=1).to_numpy()
-        out = X.copy()
+        out = X.copy(deep=False)  # copy-on-write: the new columns never reach the caller's frame
         t = self.horizon_days / WEEK
         for column, values in (
             ("btyd_p_alive", lambda s: self.model_.probability_alive(s)),
