@@ -226,6 +226,10 @@ def features(
         if materialize and label_horizon_days:
             raise CdpError("--materialize keeps the scoring snapshot, which has no labels: "
                            "drop --label-horizon-days or --materialize")
+        if materialize and engine != "duckdb":
+            # Scoring reads the store through DuckDB, and the purchase histories' ordered
+            # concatenation is not one Ibis compiles for Spark.
+            raise CdpError(f"--materialize builds the scoring snapshot on duckdb, not {engine}: drop --engine")
         if engine not in ENGINES:
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         if out_file is not None:

@@ -8,6 +8,7 @@ import shutil
 
 import duckdb
 import pandas as pd
+import pytest
 
 from tests.serving.conftest import run_cli
 
@@ -60,12 +61,16 @@ def test_scores_from_materialized_features_equal_scores_from_built_ones(trained_
     assert erased not in set(pd.read_parquet(tmp_path / "after-forget.parquet")["customer_id"])
 
 
-def test_materialize_refuses_labels(trained_shop):
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--label-horizon-days", "90"], "--materialize keeps the scoring snapshot, which has no labels"),
+    (["--engine", "spark"], "--materialize builds the scoring snapshot on duckdb, not spark: drop --engine"),
+])
+def test_materialize_refuses_what_scoring_cannot_use(trained_shop, extra, message):
     from typer.testing import CliRunner
 
     from cdp.cli import app
 
-    result = CliRunner().invoke(app, ["features", "--config", str(trained_shop.config), "--materialize",
-                                      "--label-horizon-days", "90"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["features", "--config", str(trained_shop.config), "--materialize", *extra],
+                                env={"COLUMNS": "200"})
     assert result.exit_code == 1
-    assert "--materialize keeps the scoring snapshot, which has no labels" in result.output
+    assert message in result.output and "Traceback" not in result.output
