@@ -277,7 +277,7 @@ def features(
 
             scoring = frame.to_pandas()
             with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
-                stamp = write_snapshot(con, scoring, day, currency_key(cfg.currency),
+                stamp = write_snapshot(con, scoring, day, currency_key(cfg.currency), _scoring_feature_code(),
                                        datetime.now(timezone.utc).replace(tzinfo=None), built_from)
             serving = snapshot_path(cfg.store.path)
             write_snapshot_file(scoring, day, serving, stamp.key())
@@ -399,6 +399,15 @@ def _last_day(store) -> date:
     return row[0][0]
 
 
+def _scoring_feature_code() -> str:
+    """The hash of the code behind `cdp score`'s features: `features/` and training's
+    purchase histories (`training.data.features_as_of`)."""
+    import training.data
+    from features.materialized import feature_code
+
+    return feature_code(Path(training.data.__file__))
+
+
 def _tables(store, cfg):
     from features.currency import tables_in_base_currency
     from features.engine import duckdb_tables
@@ -490,7 +499,7 @@ def score(
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
             tables = _tables(store, cfg)
             day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
-            found = read_snapshot(store.con, day, currency_key(cfg.currency))
+            found = read_snapshot(store.con, day, currency_key(cfg.currency), _scoring_feature_code())
             out.print(escape(found.note), highlight=False, soft_wrap=True)
             progress.add_task(f"scoring as of {day}", total=None)
             features = features_as_of(tables, day) if found.features is None else found.features

@@ -59,18 +59,18 @@ def latest_unify_run(con) -> str:
     return f"{count}:{run or ''}"
 
 
-def feature_code() -> str:
-    """A hash of the code that builds scoring features (`features/`, `training/data.py`)."""
+def feature_code(*more_sources: Path) -> str:
+    """A hash of the code that builds scoring features: `features/` and ``more_sources``
+    (the caller's own part, such as the purchase histories training adds)."""
     import features
-    import training.data
 
     digest = hashlib.blake2b(digest_size=8)
-    for path in sorted(Path(features.__file__).parent.glob("*.py")) + [Path(training.data.__file__)]:
+    for path in sorted(Path(features.__file__).parent.glob("*.py")) + [Path(p) for p in more_sources]:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
 
-def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, now: dt.datetime,
+def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, code: str, now: dt.datetime,
                    built_from: str) -> SnapshotStamp:
     """Replace the store's snapshot with ``features`` (inside the caller's transaction).
 
@@ -81,7 +81,7 @@ def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, n
         raise CdpError("the store was unified again while the features were built: run "
                        "`cdp features --materialize` again")
     stamp = SnapshotStamp(as_of=as_of.isoformat(), unify_run=built_from, currency=currency,
-                          built_at=now.isoformat(timespec="seconds"), rows=len(features), code=feature_code())
+                          built_at=now.isoformat(timespec="seconds"), rows=len(features), code=code)
     con.register("scoring_features_frame", pa.Table.from_pandas(features, preserve_index=False))
     try:
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM scoring_features_frame")
@@ -100,7 +100,7 @@ class Lookup:
     stamp: SnapshotStamp | None = None
 
 
-def read_snapshot(con, as_of: dt.date, currency: str) -> Lookup:
+def read_snapshot(con, as_of: dt.date, currency: str, code: str) -> Lookup:
     """The materialized features for ``as_of`` if they still describe the store, with a note
     saying which features are used or why the snapshot is not."""
     rows = con.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchall()
@@ -113,7 +113,7 @@ def read_snapshot(con, as_of: dt.date, currency: str) -> Lookup:
         return Lookup(None, "materialized features predate the latest `cdp unify`: building them")
     if stamp.currency != currency:
         return Lookup(None, "materialized features were summed with other currency settings: building them")
-    if stamp.code != feature_code():
+    if stamp.code != code:
         return Lookup(None, "materialized features were built by another version of the feature code: "
                             "building them")
     frame = con.sql(f"SELECT * FROM {TABLE}").to_arrow_table().to_pandas()

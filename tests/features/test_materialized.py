@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 
 from cdp.config import CurrencyConfig
-import features.materialized as materialized
 from cdp.errors import CdpError
-from features.materialized import currency_key, latest_unify_run, read_snapshot, write_snapshot
+from features.materialized import currency_key, feature_code, latest_unify_run, read_snapshot, write_snapshot
 from profiles.store import DDL
 
 DAY = dt.date(2026, 6, 30)
@@ -32,9 +31,9 @@ def features() -> pd.DataFrame:
 
 
 def test_a_fresh_snapshot_reads_back_as_written(con):
-    stamp = write_snapshot(con, features(), DAY, "k1", NOW, latest_unify_run(con))
+    stamp = write_snapshot(con, features(), DAY, "k1", "c1", NOW, latest_unify_run(con))
     assert (stamp.as_of, stamp.unify_run, stamp.rows) == ("2026-06-30", "1:u1", 3)
-    found = read_snapshot(con, DAY, "k1")
+    found = read_snapshot(con, DAY, "k1", "c1")
     pd.testing.assert_frame_equal(found.features, features())
     assert found.note == "features materialized at 2026-07-01T08:00:00 for 2026-06-30"
     assert found.stamp == stamp
@@ -47,9 +46,9 @@ def test_a_fresh_snapshot_reads_back_as_written(con):
     ("currency", "materialized features were summed with other currency settings: building them"),
     ("code", "materialized features were built by another version of the feature code: building them"),
 ])
-def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why, monkeypatch):
-    write_snapshot(con, features(), DAY, "k1", NOW, latest_unify_run(con))
-    day, key = DAY, "k1"
+def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why):
+    write_snapshot(con, features(), DAY, "k1", "c1", NOW, latest_unify_run(con))
+    day, key, code = DAY, "k1", "c1"
     if change == "day":
         day = DAY + dt.timedelta(days=1)
     elif change == "unify":
@@ -57,10 +56,10 @@ def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, 
     elif change == "unify in the same second":  # the clock cannot tell the runs apart; the count can
         con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('a0', '2026-06-30 23:00')")
     elif change == "code":
-        monkeypatch.setattr(materialized, "feature_code", lambda: "another")
+        code = "c2"
     else:
         key = "k2"
-    found = read_snapshot(con, day, key)
+    found = read_snapshot(con, day, key, code)
     assert (found.features, found.note, found.stamp) == (None, why, None)
 
 
@@ -68,12 +67,12 @@ def test_features_built_before_a_unify_are_not_materialized_after_it(con):
     built_from = latest_unify_run(con)
     con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
     with pytest.raises(CdpError, match="unified again while the features were built"):
-        write_snapshot(con, features(), DAY, "k1", NOW, built_from)
-    assert read_snapshot(con, DAY, "k1").features is None
+        write_snapshot(con, features(), DAY, "k1", "c1", NOW, built_from)
+    assert read_snapshot(con, DAY, "k1", "c1").features is None
 
 
 def test_without_a_snapshot_features_are_built(con):
-    found = read_snapshot(con, DAY, "k1")
+    found = read_snapshot(con, DAY, "k1", "c1")
     assert (found.features, found.note) == (None, "no materialized features (`cdp features --materialize`): "
                                                   "building them")
 
@@ -83,3 +82,11 @@ def test_the_currency_key_follows_base_and_rates_not_their_order():
     assert currency_key(a) == currency_key(CurrencyConfig(base="ILS", rates={"EUR": 4.0, "USD": 3.7}))
     assert currency_key(a) != currency_key(CurrencyConfig(base="ILS", rates={"USD": 3.6, "EUR": 4.0}))
     assert currency_key(a) != currency_key(CurrencyConfig(base="USD", rates={"USD": 3.7, "EUR": 4.0}))
+
+
+def test_the_feature_code_hash_follows_the_sources_it_is_given(tmp_path):
+    one, two = tmp_path / "one.py", tmp_path / "two.py"
+    one.write_text("x = 1\n")
+    two.write_text("x = 2\n")
+    assert feature_code(one) == feature_code(one)
+    assert len({feature_code(), feature_code(one), feature_code(two)}) == 3
