@@ -127,11 +127,7 @@ class BetaGeoModel(BaseEstimator):
     def fit(self, summary: pd.DataFrame, y=None) -> BetaGeoModel:
         """Learn ``r_, alpha_, a_, b_`` by maximum likelihood from ``frequency, recency, T``."""
         x, t_x, T = _purchase_history(summary)
-        if len(x) == 0:
-            raise ValueError("Cannot fit BetaGeoModel on an empty summary")
-        # Identical histories share one likelihood term: fit on the distinct ones, weighted.
-        unique, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
-        ux, ut_x, uT = unique.T
+        (ux, ut_x, uT), counts = _distinct_histories(x, t_x, T, "BetaGeoModel")
         weights = counts / counts.sum()
 
         def objective(log_params):
@@ -386,6 +382,15 @@ def _purchase_history(summary: pd.DataFrame):
     if ((x == 0) & (t_x > 0)).any():
         raise ValueError("Column 'recency' of the summary must be 0 where 'frequency' is 0")
     return x, t_x, T
+
+
+def _distinct_histories(x, t_x, T, name: str):
+    """The distinct ``(x, t_x, T)`` and how many customers share each: identical histories
+    share one likelihood term, so a fit evaluates each once, weighted."""
+    if len(x) == 0:
+        raise ValueError(f"Cannot fit {name} on an empty summary")
+    unique, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
+    return tuple(unique.T), counts
 
 
 def _spend_history(summary: pd.DataFrame):
