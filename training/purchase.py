@@ -183,7 +183,13 @@ class PurchaseModel(BaseEstimator):
     Parameters
     ----------
     horizon_days : int
-        Length of the label window the snapshots were built with.
+        Days ahead the model forecasts.
+    label_horizon_days : int or None
+        Length of the label window the snapshots were built with; None means
+        ``horizon_days``. A shorter one is how the model answers beyond the labelled
+        history (a 39-week forecast for a cohort that arrived six months ago): it learns
+        the ``label_horizon_days`` answers, then carries them forward to ``horizon_days``
+        with BG/NBD's conditional expectations for the customer (`carry_forward`).
     numeric, categorical : sequence of str or None
         Model inputs; None picks them from the catalog (`model_inputs`).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
@@ -216,8 +222,10 @@ class PurchaseModel(BaseEstimator):
     def __init__(self, horizon_days: int = 90, parts: Sequence[str] = PARTS, numeric: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, n_estimators: int = 500, learning_rate: float = 0.1,
                  num_leaves: int = 4, min_child_samples: int = 500, early_stopping_rounds: int = 100,
-                 refit: bool = True, random_state: int = 0, n_jobs: int | None = None):
+                 refit: bool = True, random_state: int = 0, n_jobs: int | None = None,
+                 label_horizon_days: int | None = None):
         self.horizon_days = horizon_days
+        self.label_horizon_days = label_horizon_days
         self.parts = parts
         self.numeric = numeric
         self.categorical = categorical
@@ -264,8 +272,9 @@ class PurchaseModel(BaseEstimator):
             if frame[TARGET].nunique() < 2:
                 raise ValueError(f"{name} snapshot has only one outcome ({frame[TARGET].iloc[0] if len(frame) else 'no rows'}): "
                                  "nothing to learn; use more snapshots or a longer history")
+        label_days = self._label_days()
         shared = self._shared_classifier(purchase_from)
-        self.btyd_ = shared.btyd_ if shared else BtydFeatures(self.horizon_days).fit(train)
+        self.btyd_ = shared.btyd_ if shared else BtydFeatures(label_days).fit(train)
         train, valid = self.btyd_.transform(train), self.btyd_.transform(valid)
         if shared:
             self.numeric_, self.categorical_ = shared.numeric_, shared.categorical_
@@ -333,9 +342,25 @@ class PurchaseModel(BaseEstimator):
             return None
         if getattr(other, "classifier_", None) is None:
             raise ValueError("purchase_from must be a PurchaseModel fitted with its 'purchase' part")
-        if (other.horizon_days, other.numeric, other.categorical) != (self.horizon_days, self.numeric, self.categorical):
+        if ((other.horizon_days, other._label_days(), other.numeric, other.categorical)
+                != (self.horizon_days, self._label_days(), self.numeric, self.categorical)):
             raise ValueError("purchase_from was fitted for another horizon or other inputs")
         return other
+
+    def _label_days(self) -> int:
+        """The label window learned from: ``label_horizon_days``, or the horizon itself."""
+        label = self.horizon_days if self.label_horizon_days is None else self.label_horizon_days
+        if not 0 < label <= self.horizon_days:
+            raise ValueError(f"label_horizon_days must be between 1 and horizon_days ({self.horizon_days}), "
+                             f"got {self.label_horizon_days!r}")
+        return label
+
+    def _carried(self, X: pd.DataFrame) -> "Carry | None":
+        """How the label-window answers for ``X`` carry forward to the horizon; None when they need not."""
+        label = self._label_days()
+        if label == self.horizon_days:
+            return None
+        return carry_forward(self.btyd_.model_, btyd_summary(X), label, self.horizon_days)
 
     def _raw_probability(self, x: pd.DataFrame | Prepared, margins: pd.DataFrame) -> np.ndarray:
         return _sigmoid(self._raw(self.classifier_, x) + margins["purchase"].to_numpy())
@@ -375,7 +400,9 @@ class PurchaseModel(BaseEstimator):
         if self.classifier_ is None:
             raise ValueError("this PurchaseModel was fitted without the 'purchase' part")
         prepared = self.prepare(X)
-        return self.calibrator_.predict(self._raw_probability(prepared.x, prepared.margins))
+        p = self.calibrator_.predict(self._raw_probability(prepared.x, prepared.margins))
+        carry = self._carried(X)
+        return p if carry is None else carry.probability(p)
 
     def prepare(self, X: pd.DataFrame) -> Prepared:
         """Feature rows made ready for the boosters: BG/NBD's view added, preprocessed, margins.
@@ -410,7 +437,7 @@ class PurchaseModel(BaseEstimator):
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
             for part in (self.btyd_, self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
-                         self.horizon_days):
+                         self.horizon_days, self._label_days()):
                 digest.update(pickle.dumps(part))
             digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())
             fingerprint = self.__dict__["_fingerprint_cache"] = digest.hexdigest()
@@ -429,24 +456,35 @@ class PurchaseModel(BaseEstimator):
         prepared = self.prepare(X) if prepared is None else prepared
         x, margins = prepared.x, prepared.margins
         out = pd.DataFrame(index=x.index)
-        p = purchase_probability
+        carry = self._carried(X)
+        p = purchase_probability  # over the horizon: a sharing model answered for the same horizon
         if "purchase" in self.parts:
             # One pass gives both: the contributions add up to the classifier's raw score.
             toward_purchase = self._feature_contributions(prepared)
             raw = toward_purchase.sum(axis=1) + margins["purchase"].to_numpy()
             p = self.calibrator_.predict(_sigmoid(raw))
+            p = p if carry is None else carry.probability(p)
             out["purchase_probability"] = p
             out["churn_probability"] = 1.0 - p
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
             out["top_reasons"] = self._worded_reasons(toward_purchase, margins)
         elif p is None and self.classifier_ is not None:
             p = self.calibrator_.predict(self._raw_probability(prepared, margins))
+            p = p if carry is None else carry.probability(p)
         if self.counter_ is not None:
             extra = np.exp(self._raw(self.counter_, prepared) + margins["extra_count"].to_numpy())
-            out["expected_purchases"] = p * (1.0 + extra)
+            if carry is None:
+                expected = p * (1.0 + extra)
+            else:
+                # The label window's expectation, from its own probability, carried forward.
+                p_label = carry.label_probability(p)
+                expected = carry.count(p_label * (1.0 + extra))
+                extra = np.clip(expected / np.clip(p, 1e-12, None) - 1.0, 0.0, None)
+            out["expected_purchases"] = expected
             out["median_purchases"] = hurdle_median(p, extra)
         if self.spender_ is not None:
-            out["expected_revenue"] = np.exp(self._raw(self.spender_, prepared) + margins["revenue"].to_numpy())
+            revenue = np.exp(self._raw(self.spender_, prepared) + margins["revenue"].to_numpy())
+            out["expected_revenue"] = revenue if carry is None else carry.count(revenue)
         return out
 
     def _reason_features(self) -> list[str]:
@@ -574,6 +612,56 @@ def _tabulated(booster):
         return TreeContributions(booster)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class Carry:
+    """Per customer, how answers over a label window of L days carry forward to H > L days.
+
+    ``count_ratio`` is ``E[X(H)] / E[X(L)]`` and ``none_ratio`` is ``P(X(H) = 0) / P(X(L) =
+    0)``, the chance of no purchase in days L+1 .. H given none in the first L, both under
+    a BTYD model conditional on the customer's history. The learned answers keep their
+    ranking and their level; the BTYD model only says how a customer's next L days grow
+    into H days (how fast they are expected to die out, how their rate carries on).
+    """
+
+    count_ratio: np.ndarray
+    none_ratio: np.ndarray
+
+    def probability(self, label_probability: np.ndarray) -> np.ndarray:
+        """P(a purchase within H days) from P(a purchase within L days)."""
+        return 1.0 - (1.0 - np.asarray(label_probability, dtype=float)) * self.none_ratio
+
+    def label_probability(self, probability: np.ndarray) -> np.ndarray:
+        """The inverse of `probability`."""
+        return 1.0 - (1.0 - np.asarray(probability, dtype=float)) / self.none_ratio
+
+    def count(self, label_count: np.ndarray) -> np.ndarray:
+        """Expected purchase days (or revenue) within H days from those within L days."""
+        return np.asarray(label_count, dtype=float) * self.count_ratio
+
+
+def carry_forward(btyd, summary: pd.DataFrame, label_days: int, horizon_days: int) -> Carry:
+    """The `Carry` from ``label_days`` to ``horizon_days`` under a fitted BTYD model.
+
+    ``btyd`` is a :class:`~training.btyd.BetaGeoModel` or
+    :class:`~training.pareto_nbd.ParetoNBDModel` (weeks); ``summary`` its inputs, NaN for
+    rows without a purchase: with no history to carry forward, their answers stay those of
+    the label window (ratios of 1).
+    """
+    if not 0 < label_days <= horizon_days:
+        raise ValueError(f"label_days must be between 1 and horizon_days ({horizon_days}), got {label_days}")
+    known = summary[["frequency", "recency", "T"]].notna().all(axis=1).to_numpy()
+    count_ratio = np.ones(len(summary))
+    none_ratio = np.ones(len(summary))
+    if known.any():
+        rows = summary[known]
+        short, long = label_days / WEEK, horizon_days / WEEK
+        count_ratio[known] = (btyd.expected_purchases(rows, long)
+                              / np.clip(btyd.expected_purchases(rows, short), 1e-300, None))
+        none_ratio[known] = ((1.0 - btyd.purchase_probability(rows, long))
+                             / np.clip(1.0 - btyd.purchase_probability(rows, short), 1e-300, None))
+    return Carry(count_ratio=count_ratio, none_ratio=np.clip(none_ratio, 1e-12, 1.0))
 
 
 def base_margins(X: pd.DataFrame) -> pd.DataFrame:
