@@ -45,6 +45,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.preprocess import preprocessing_pipeline
 from training.btyd import BetaGeoModel
+from training.pareto_nbd import ParetoNBDModel
 from training.explain import KERNEL_LOCK, TreeContributions, feature_major
 
 TARGET = "purchased_in_horizon"
@@ -128,21 +129,28 @@ def btyd_summary(X: pd.DataFrame) -> pd.DataFrame:
     }, index=X.index)
 
 
-class BtydFeatures(TransformerMixin, BaseEstimator):
-    """BG/NBD's view of each buyer, added as model inputs.
+BTYD_MODELS = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
 
-    Fitted (r, alpha, a, b) on the training rows' own histories, then applied to any row:
-    ``btyd_p_alive``, ``btyd_expected_purchases`` and ``btyd_purchase_probability`` over
-    ``horizon_days``. Rows without a purchase get NaN. Adding the classical model's answer
-    lets the booster spend its trees on what BG/NBD cannot see (rhythm, engagement, value).
+
+class BtydFeatures(TransformerMixin, BaseEstimator):
+    """A BTYD model's view of each buyer, added as model inputs.
+
+    BG/NBD (``model="bgnbd"``) or Pareto/NBD (``"pareto_nbd"``), fitted on the training
+    rows' own histories, then applied to any row: ``btyd_p_alive``,
+    ``btyd_expected_purchases`` and ``btyd_purchase_probability`` over ``horizon_days``.
+    Rows without a purchase get NaN. Adding the classical model's answer lets the booster
+    spend its trees on what BTYD cannot see (rhythm, engagement, value).
     """
 
-    def __init__(self, horizon_days: int = 90):
+    def __init__(self, horizon_days: int = 90, model: str = "bgnbd"):
         self.horizon_days = horizon_days
+        self.model = model
 
     def fit(self, X: pd.DataFrame, y=None) -> "BtydFeatures":
+        if self.model not in BTYD_MODELS:
+            raise ValueError(f"model must be one of {', '.join(BTYD_MODELS)}, got {self.model!r}")
         summary = btyd_summary(X).dropna()
-        self.model_ = BetaGeoModel().fit(summary)
+        self.model_ = BTYD_MODELS[self.model]().fit(summary)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +197,9 @@ class PurchaseModel(BaseEstimator):
         ``horizon_days``. A shorter one is how the model answers beyond the labelled
         history (a 39-week forecast for a cohort that arrived six months ago): it learns
         the ``label_horizon_days`` answers, then carries them forward to ``horizon_days``
-        with BG/NBD's conditional expectations for the customer (`carry_forward`).
+        with the BTYD model's conditional expectations for the customer (`carry_forward`).
+    btyd : {"bgnbd", "pareto_nbd"}
+        The classical model the boosters start from and carry forward with (`BtydFeatures`).
     numeric, categorical : sequence of str or None
         Model inputs; None picks them from the catalog (`model_inputs`).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
@@ -223,9 +233,10 @@ class PurchaseModel(BaseEstimator):
                  categorical: Sequence[str] | None = None, n_estimators: int = 500, learning_rate: float = 0.1,
                  num_leaves: int = 4, min_child_samples: int = 500, early_stopping_rounds: int = 100,
                  refit: bool = True, random_state: int = 0, n_jobs: int | None = None,
-                 label_horizon_days: int | None = None):
+                 label_horizon_days: int | None = None, btyd: str = "bgnbd"):
         self.horizon_days = horizon_days
         self.label_horizon_days = label_horizon_days
+        self.btyd = btyd
         self.parts = parts
         self.numeric = numeric
         self.categorical = categorical
@@ -248,8 +259,15 @@ class PurchaseModel(BaseEstimator):
         return lgb.LGBMRegressor(**params, **objective)
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
-            purchase_from: "PurchaseModel | None" = None) -> "PurchaseModel":
+            purchase_from: "PurchaseModel | None" = None,
+            population: pd.DataFrame | None = None) -> "PurchaseModel":
         """Learn from ``train`` snapshots; stop early and calibrate on ``valid`` (the latest snapshot).
+
+        ``population`` (optional, no labels needed): the feature rows as of the date the
+        model will score, whose histories the BTYD model behind scoring is fitted on, as
+        the classical models are fitted at the scoring date. The training rows' own BTYD
+        view stays fitted on their histories (nothing after a snapshot reaches its
+        margins); without ``population`` that one serves scoring too.
 
         With ``refit``, each booster is then trained once more on ``train`` and ``valid``
         together, for the number of trees early stopping chose: the latest snapshot is
@@ -274,7 +292,12 @@ class PurchaseModel(BaseEstimator):
                                  "nothing to learn; use more snapshots or a longer history")
         label_days = self._label_days()
         shared = self._shared_classifier(purchase_from)
-        self.btyd_ = shared.btyd_ if shared else BtydFeatures(label_days).fit(train)
+        self.btyd_ = shared.btyd_ if shared else BtydFeatures(label_days, self.btyd).fit(train)
+        if shared:
+            self.scoring_btyd_ = shared._scoring_btyd()
+        else:
+            self.scoring_btyd_ = (BtydFeatures(label_days, self.btyd).fit(population) if population is not None
+                                  else self.btyd_)
         train, valid = self.btyd_.transform(train), self.btyd_.transform(valid)
         if shared:
             self.numeric_, self.categorical_ = shared.numeric_, shared.categorical_
@@ -360,7 +383,11 @@ class PurchaseModel(BaseEstimator):
         label = self._label_days()
         if label == self.horizon_days:
             return None
-        return carry_forward(self.btyd_.model_, btyd_summary(X), label, self.horizon_days)
+        return carry_forward(self._scoring_btyd().model_, btyd_summary(X), label, self.horizon_days)
+
+    def _scoring_btyd(self) -> BtydFeatures:
+        """The BTYD view rows are scored with (models pickled before it existed: the training one)."""
+        return self.__dict__.get("scoring_btyd_", self.btyd_)
 
     def _raw_probability(self, x: pd.DataFrame | Prepared, margins: pd.DataFrame) -> np.ndarray:
         return _sigmoid(self._raw(self.classifier_, x) + margins["purchase"].to_numpy())
@@ -421,7 +448,7 @@ class PurchaseModel(BaseEstimator):
         return Prepared(pd.concat([p.x for p in parts]), pd.concat([p.margins for p in parts]))
 
     def _prepare_rows(self, X: pd.DataFrame) -> Prepared:
-        X = self.btyd_.transform(X)
+        X = self._scoring_btyd().transform(X)
         return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
 
     def shares_inputs(self, other: "PurchaseModel") -> bool:
@@ -436,7 +463,7 @@ class PurchaseModel(BaseEstimator):
         if fingerprint is None:
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
-            for part in (self.btyd_, self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
+            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
                          self.horizon_days, self._label_days()):
                 digest.update(pickle.dumps(part))
             digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())

@@ -107,3 +107,33 @@ def test_a_model_asked_beyond_its_labels_carries_its_own_answers_forward(shop):
     assert long.purchase_probability(test) == pytest.approx(b["purchase_probability"].to_numpy())
     with pytest.raises(ValueError, match="label_horizon_days"):
         PurchaseModel(horizon_days=90, label_horizon_days=180).fit(rows[~latest], rows[latest])
+
+
+def test_the_btyd_behind_scoring_can_be_pareto_nbd_fitted_on_the_scoring_population(shop):
+    """``population``: the BTYD model that scores (margins and carrying forward) is fitted on
+    the histories as of the scoring date, as the classical contenders are; training margins
+    keep the one fitted on the training snapshots."""
+    from features.engine import duckdb_tables
+    from training.data import Window, features_as_of, labelled_snapshots
+
+    con = shop.connect()
+    tables = duckdb_tables(con)
+    as_of = shop.end - dt.timedelta(days=180)
+    rows = labelled_snapshots(tables, Window(as_of=as_of, horizon_days=90, n_snapshots=2, step_days=30))
+    test = features_as_of(tables, as_of)
+    con.close()
+    latest = rows["as_of"] == rows["as_of"].max()
+    model = PurchaseModel(horizon_days=180, label_horizon_days=90, btyd="pareto_nbd", n_estimators=20,
+                          min_child_samples=50).fit(rows[~latest], rows[latest], population=test)
+    direct = ParetoNBDModel().fit(btyd_summary(test).dropna())
+    scoring = model.scoring_btyd_.model_
+    assert isinstance(model.btyd_.model_, ParetoNBDModel)
+    assert (scoring.r_, scoring.alpha_, scoring.s_, scoring.beta_) == pytest.approx(
+        (direct.r_, direct.alpha_, direct.s_, direct.beta_), rel=1e-9)
+    assert model.btyd_.model_.r_ != pytest.approx(scoring.r_, rel=1e-6)   # the training view is its own fit
+    prepared = model.prepare(test)
+    buyers = test["purchase_days"].notna().to_numpy()
+    assert prepared.margins["count"].to_numpy()[buyers] == pytest.approx(
+        np.log(np.clip(direct.expected_purchases(btyd_summary(test[buyers]), 90 / 7), 1e-4, None)), rel=1e-9)
+    with pytest.raises(ValueError, match="model must be one of"):
+        PurchaseModel(btyd="pareto").fit(rows[~latest], rows[latest])
