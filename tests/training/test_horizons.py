@@ -75,9 +75,10 @@ def test_carrying_a_btyd_models_own_short_answers_forward_gives_its_long_answers
     assert (with_unknown.count_ratio[4], with_unknown.none_ratio[4]) == (1.0, 1.0)
 
 
-def test_a_model_asked_beyond_its_labels_carries_its_own_answers_forward(shop):
-    """Fitted on 90-day labels for a 180-day horizon, the model learns exactly what the
-    90-day model learns, and its answers are those carried forward with its BG/NBD."""
+@pytest.fixture(scope="module")
+def shop_rows(shop):
+    """Three 90-day snapshots of the sample shop ending 180 days before its end, the
+    features as of then, and which rows are the latest snapshot."""
     from features.engine import duckdb_tables
     from training.data import Window, features_as_of, labelled_snapshots
 
@@ -87,7 +88,13 @@ def test_a_model_asked_beyond_its_labels_carries_its_own_answers_forward(shop):
     rows = labelled_snapshots(tables, Window(as_of=as_of, horizon_days=90, n_snapshots=3, step_days=30))
     test = features_as_of(tables, as_of)
     con.close()
-    latest = rows["as_of"] == rows["as_of"].max()
+    return rows, test, (rows["as_of"] == rows["as_of"].max()).to_numpy()
+
+
+def test_a_model_asked_beyond_its_labels_carries_its_own_answers_forward(shop_rows):
+    """Fitted on 90-day labels for a 180-day horizon, the model learns exactly what the
+    90-day model learns, and its answers are those carried forward with its BG/NBD."""
+    rows, test, latest = shop_rows
     settings = dict(n_estimators=60, min_child_samples=50)
     short = PurchaseModel(horizon_days=90, **settings).fit(rows[~latest], rows[latest])
     long = PurchaseModel(horizon_days=180, label_horizon_days=90, **settings).fit(rows[~latest], rows[latest])
@@ -109,20 +116,11 @@ def test_a_model_asked_beyond_its_labels_carries_its_own_answers_forward(shop):
         PurchaseModel(horizon_days=90, label_horizon_days=180).fit(rows[~latest], rows[latest])
 
 
-def test_the_btyd_behind_scoring_can_be_pareto_nbd_fitted_on_the_scoring_population(shop):
+def test_the_btyd_behind_scoring_can_be_pareto_nbd_fitted_on_the_scoring_population(shop_rows):
     """``population``: the BTYD model that scores (margins and carrying forward) is fitted on
     the histories as of the scoring date, as the classical contenders are; training margins
     keep the one fitted on the training snapshots."""
-    from features.engine import duckdb_tables
-    from training.data import Window, features_as_of, labelled_snapshots
-
-    con = shop.connect()
-    tables = duckdb_tables(con)
-    as_of = shop.end - dt.timedelta(days=180)
-    rows = labelled_snapshots(tables, Window(as_of=as_of, horizon_days=90, n_snapshots=2, step_days=30))
-    test = features_as_of(tables, as_of)
-    con.close()
-    latest = rows["as_of"] == rows["as_of"].max()
+    rows, test, latest = shop_rows
     model = PurchaseModel(horizon_days=180, label_horizon_days=90, btyd="pareto_nbd", n_estimators=20,
                           min_child_samples=50).fit(rows[~latest], rows[latest], population=test)
     direct = ParetoNBDModel().fit(btyd_summary(test).dropna())
