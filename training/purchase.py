@@ -372,10 +372,11 @@ class PurchaseModel(BaseEstimator):
 
     def _label_days(self) -> int:
         """The label window learned from: ``label_horizon_days``, or the horizon itself."""
-        label = self.horizon_days if self.label_horizon_days is None else self.label_horizon_days
+        given = self.__dict__.get("label_horizon_days")  # absent from models pickled before it existed
+        label = self.horizon_days if given is None else given
         if not 0 < label <= self.horizon_days:
             raise ValueError(f"label_horizon_days must be between 1 and horizon_days ({self.horizon_days}), "
-                             f"got {self.label_horizon_days!r}")
+                             f"got {given!r}")
         return label
 
     def _carried(self, X: pd.DataFrame) -> "Carry | None":
