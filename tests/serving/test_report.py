@@ -124,12 +124,12 @@ def test_report_refuses_a_file_that_is_not_html(trained_shop, tmp_path):
 
 def test_model_quality_reads_as_plain_sentences_with_the_metric_beside_them():
     runs = {"churn": ModelRun("churn", "3", {"churn_roc_auc": 0.88, "bgnbd_churn_roc_auc": 0.80,
-                                             "churn_lift_top10": 2.4}),
+                                             "purchase_lift_top10": 2.4}),
             "segments": ModelRun("segments", "2", {"silhouette": 0.12})}
     lines = quality_in_words(runs)
     assert lines[0] == ("Churn model (version 3): on customers it never saw in training, it ranks a customer who "
                         "left above one who stayed 88% of the time (ROC-AUC 0.88; 50% would be a coin toss).")
     assert lines[1] == "That is better than the classical BG/NBD model on the same customers (80%)."
-    assert lines[2] == "Among the 10% of customers it rates riskiest, 2.4 times as many left as on average."
+    assert lines[2] == "Among the 10% of customers it rates safest, 2.4 times as many bought again as on average."
     assert lines[3].startswith("Segments (version 2): the groups are overlapping")
     assert quality_in_words({}) == []
