@@ -19,7 +19,7 @@ from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
 from serving.scoring import score_rows
 from serving.settings import ChurnRiskBands
-from training.tracking import tracking_config
+from training.tracking import store_scope, tracking_config
 
 BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
 
