@@ -21,7 +21,8 @@ processes (gamma rates on a grid) with tenure, order value, discounts and engage
 0.30 on seed 5 even from a start at the truth: fitted *on* the truth it classifies at
 0.557, but EM leaves the groups for a better-fitting split. The tests therefore assert
 ARI ≥ 0.35 and NMI ≥ 0.30, and, more to the point for a marketer, that each named
-segment holds the people its name promises (per-segment purity against the truth, thresholds measured with margin).
+segment holds the people its name promises (per-segment purity against the truth,
+thresholds measured with margin).
 """
 
 from __future__ import annotations
