@@ -317,7 +317,7 @@ def _log_common(settings: TrainSettings, family: str, frame: pd.DataFrame, share
     mlflow.log_metric("training_rows", len(frame))
     source = settings.data
     if source is not None:
-        mlflow.set_tags({"cdp.store": source.scope, "cdp.store_path": source.store,
+        mlflow.set_tags({"cdp.store": source.scope or "none", "cdp.store_path": source.store,
                          "cdp.config": source.config or "",
                          "cdp.sources": "; ".join(f"{name}={file}@{sha[:12]}" for name, file, sha in source.sources)})
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are the local file

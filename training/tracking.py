@@ -146,15 +146,17 @@ def store_scope(store_path: Path, name: str | None = None) -> str:
 def tracking_config(env: Mapping[str, str], root: Path, uri: str | None = None, scope: str = "") -> TrackingConfig:
     """Where a store's models go: ``MLFLOW_TRACKING_URI`` from ``env`` if set and not blank,
     else ``uri`` (``[tracking] uri`` in cdp.toml), else the local store under ``root``
-    (:func:`default_root` of the store).
+    (:func:`default_root` of the store). ``scope`` (:func:`store_scope`) applies to a
+    registry named by URI, which other stores may share; the store's own default registry
+    is unscoped, so a store folder moved or copied with it keeps its champions.
 
     A ``sqlite:///`` URI keeps new experiments' artifacts in ``artifacts/`` beside its
     database file (MLflow's own default is ``./mlruns`` of whatever the working directory
     is); a server decides for itself.
     """
     uri = env.get("MLFLOW_TRACKING_URI", "").strip() or (uri or "").strip()
-    if not uri:
-        return TrackingConfig.local(root, scope=scope)
+    if not uri:  # the store's own registry holds no other store's models: no scope, so it moves with the store
+        return TrackingConfig.local(root)
     db = _sqlite_path(uri)
     return TrackingConfig(tracking_uri=uri, artifact_location=None if db is None else
                           str(db.resolve().parent / "artifacts"), scope=scope)

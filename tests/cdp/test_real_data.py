@@ -21,7 +21,6 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from cdp.cli import app
-from training.tracking import store_scope
 
 pytestmark = pytest.mark.slow
 
@@ -122,18 +121,17 @@ def test_two_stores_trained_from_one_directory_keep_their_own_registries(workdir
     assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()
     cdnow_db, shop_db = workdir / "cdnow.mlflow" / "mlflow.db", workdir / "shop" / "cdp.mlflow" / "mlflow.db"
     assert cdnow_db.is_file() and shop_db.is_file()
-    cdnow_scope, shop_scope = store_scope(workdir / "cdnow.duckdb"), store_scope(workdir / "shop" / "cdp.duckdb")
-    for db, scope, versions in ((cdnow_db, cdnow_scope, {"cdp-segments": 1, "cdp-churn": 2, "cdp-next-purchase": 1}),
-                                (shop_db, shop_scope, {"cdp-segments": 1, "cdp-churn": 1, "cdp-next-purchase": 1})):
+    for db, store, versions in (
+            (cdnow_db, workdir / "cdnow.duckdb", {"cdp-segments": 1, "cdp-churn": 2, "cdp-next-purchase": 1}),
+            (shop_db, workdir / "shop" / "cdp.duckdb", {"cdp-segments": 1, "cdp-churn": 1, "cdp-next-purchase": 1})):
         client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
         found = {m.name: len(client.search_model_versions(f"name = '{m.name}'"))
                  for m in client.search_registered_models()}
         assert found == versions
-        tags = [v.tags for m in versions for v in client.search_model_versions(f"name = '{m}'")]
-        assert {t["cdp.store"] for t in tags} == {scope}
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-        assert {r.data.tags["cdp.store"] for r in runs} == {scope}
-        assert all(r.inputs.dataset_inputs for r in runs)     # each run records its input dataset
+        assert {r.data.tags["cdp.store_path"] for r in runs} == {str(store.resolve())}
+        # each run records its input: the store, as an MLflow dataset
+        assert {i.dataset.name.split(" as of ")[0] for r in runs for i in r.inputs.dataset_inputs} == {store.name}
     # The shop's first models start their own lineage (its segments inherit no CDNOW names);
     # retraining CDNOW afterwards compares with CDNOW's own champion and nothing else.
     shop = MlflowClient(f"sqlite:///{shop_db}", registry_uri=f"sqlite:///{shop_db}")

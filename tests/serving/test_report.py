@@ -16,6 +16,8 @@ from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from cdp.cli import app
+from tests.serving.conftest import SHOP_NAME
+from training.tracking import CHAMPION, alias
 from serving.model_quality import ModelRun, quality_in_words
 
 from .conftest import run_cli
@@ -96,7 +98,7 @@ def test_report_headline_and_top_list_match_the_store(report, trained_shop, tmp_
 
 def test_report_states_the_churn_models_quality_from_its_registry_run(report, trained_shop, tmp_path):
     client = MlflowClient(tracking_uri=trained_shop.tracking_uri, registry_uri=trained_shop.tracking_uri)
-    version = client.get_model_version_by_alias("cdp-churn", "champion")
+    version = client.get_model_version_by_alias("cdp-churn", alias(CHAMPION, SHOP_NAME, 90))
     auc = client.get_run(version.run_id).data.metrics["churn_roc_auc"]
     shown = _render(report[0], tmp_path / "shot.png")
     assert any(f"{auc:.0%} of the time (ROC-AUC {auc:.2f}" in line for line in shown["quality"]), shown["quality"]

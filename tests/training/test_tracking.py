@@ -166,6 +166,7 @@ def test_tracking_config_prefers_the_env_uri_else_the_local_default(tmp_path):
     # cdp.toml's [tracking] uri, unless the environment says otherwise; the store's scope travels along
     assert tracking_config({}, root, uri="http://shared:5000", scope="s1") == \
         TrackingConfig(tracking_uri="http://shared:5000", artifact_location=None, scope="s1")
+    assert tracking_config({}, root, scope="s1") == TrackingConfig.local(root)   # its own registry: unscoped
     assert tracking_config({"MLFLOW_TRACKING_URI": "http://env:5000"}, root, uri="http://shared:5000").tracking_uri \
         == "http://env:5000"
 
