@@ -14,7 +14,6 @@ import csv
 import datetime as dt
 import json
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -27,6 +26,7 @@ import pytest
 from features.text_items import split_items
 from profiles.synthetic import write_sample
 from serving.lists import safe_cell
+from tests.attribution.test_report import html_text
 from tests.serving.conftest import Server, TrainedShop, run_cli
 from training.categories import decode_history
 
@@ -193,19 +193,8 @@ def test_churn_lists_agree_across_csv_xlsx_and_html(outputs):
     assert set(rows["reasons"]) - {""} <= page
 
 
-class _Text(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.cells: list[str] = []
-
-    def handle_data(self, data):
-        self.cells.append(data)
-
-
 def _page_text(path: Path) -> list[str]:
-    parser = _Text()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser.cells
+    return html_text(path.read_text(encoding="utf-8"))
 
 
 def test_the_report_shows_the_lists_reasons_as_text(outputs):
