@@ -372,8 +372,7 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
             recommender = CategoryRecommender().fit(train_rows[HISTORY_COLUMN], train_rows["categories_in_horizon"])
             columns = [*columns, HISTORY_COLUMN]
             ours = hit_rate(recommender.recommend(test[HISTORY_COLUMN]), test["categories_in_horizon"])
-            popular = ",".join(recommender.popularity_.sort_values(ascending=False, kind="stable")
-                               .index[:recommender.k])
+            popular = list(recommender.popularity_.sort_values(ascending=False, kind="stable").index[:recommender.k])
             baseline = hit_rate([popular] * len(test), test["categories_in_horizon"])
             metrics |= {"categories_hit_rate_at_3": ours["hit_rate"], "categories_recall_at_3": ours["recall"],
                         "categories_popularity_hit_rate_at_3": baseline["hit_rate"]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from training.pyfunc import CdpModel, model_ready, predict_purchases
@@ -81,7 +82,9 @@ def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: 
     counts = counts.reindex(columns=COUNT_OUTPUTS)
     out["expected_purchases"] = counts["expected_purchases"].to_numpy()
     out["expected_revenue"] = counts["expected_revenue"].to_numpy()
-    out["next_best_categories"] = counts["next_best_categories"].fillna("").to_numpy()
+    # Always a list per customer (empty where no recommender was trained).
+    out["next_best_categories"] = counts["next_best_categories"].map(
+        lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []).to_numpy()
     out["segments_version"] = segments_version
     out["churn_version"] = churn_version
     out["next_purchase_version"] = purchases_version

@@ -11,6 +11,7 @@ import math
 import os
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -82,6 +83,14 @@ def test_text_lists_become_lists_without_blanks():
     assert items("olive oil, za'atar") == ["olive oil", "za'atar"]
     assert items(",soap,,dates") == ["soap", "dates"]
     assert items("") == [] and items(None) == [] and items(float("nan")) == []
+
+
+def test_category_lists_are_kept_item_for_item():
+    # next_best_categories: a list per customer (an array once read back from Parquet or the store).
+    odd = ["Oil, olive", "Oil olive", " spaced ", 'a;b:"c" [d] {e}', "=x", "زيت 🌿"]
+    assert items(odd) == odd
+    assert items(np.array(odd, dtype=object)) == odd
+    assert items([]) == [] and items(np.array([], dtype=object)) == []
 
 
 def test_an_empty_frame_is_refused(served):
