@@ -35,7 +35,7 @@ demo: setup
 	$(BIN)/cdp attribution --config $(DEMO)/cdp.toml --out $(DEMO)/attribution.html
 	@$(BIN)/python -c "import csv; rows = sorted(csv.DictReader(open('$(DEMO)/truth/channels.csv')), key=lambda r: -float(r['true_share'])); print('the sample shop\'s true channel shares (conversions each channel causes; the generator\'s truth):', ', '.join(f\"{r['channel']} {float(r['true_share']):.0%}\" for r in rows))"
 	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html"
-	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db  (then http://127.0.0.1:5000)"
+	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/cdp.mlflow/mlflow.db  (then http://127.0.0.1:5000)"
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -48,4 +48,4 @@ bench: setup
 	$(BIN)/python -m bench.ingest_unify
 
 clean:
-	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache mlruns/mlflow.db mlruns/artifacts
+	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache

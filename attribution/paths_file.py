@@ -13,11 +13,12 @@ UTF-8 with or without BOM.
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
 from attribution.paths import PathCounts
-from cdp.errors import SourceError
+from cdp.errors import SchemaError, SourceError
 
 __all__ = ["FIELDS", "read_paths_file", "write_paths_file"]
 
@@ -81,6 +82,14 @@ def read_paths_file(file: Path) -> PathCounts:
 
 
 def write_paths_file(paths: PathCounts, file: Path) -> None:
-    """Write ``paths`` in the same format (a file :func:`read_paths_file` reads back)."""
+    """Write ``paths`` in the same format (a file :func:`read_paths_file` reads back).
+
+    The format has no quoting: a channel name holding ``;`` or ``>``, a line break, or
+    spaces at either end cannot be written in it and is refused (SchemaError naming it);
+    any other text, quotes included, is written as it is."""
+    for channel in paths.channels:
+        if any(c in channel for c in ";>\r\n") or channel != channel.strip():
+            raise SchemaError(f"channel {channel!r} cannot be written to paths file {file}: the format separates "
+                              "fields with ';' and channels with '>' and has no quoting")
     Path(file).parent.mkdir(parents=True, exist_ok=True)
-    paths.to_frame().to_csv(file, sep=";", index=False, float_format="%.10g")
+    paths.to_frame().to_csv(file, sep=";", index=False, float_format="%.10g", quoting=csv.QUOTE_NONE)

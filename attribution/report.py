@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from cdp.errors import CdpError
 from serving.charts import data_uri, png_bytes
+from serving.lists import safe_cell
 
 __all__ = ["FORMATS", "output_format", "shares_chart", "summary_table", "write_report"]
 
@@ -47,7 +48,7 @@ def shares_chart(table: pd.DataFrame) -> bytes:
     for i, model in enumerate(models):
         ax.barh(y + i * height - 0.4 + height / 2, wide[model].to_numpy(float) * 100, height=height,
                 color=colours[i], label=model)
-    ax.set_yticks(y, channels)
+    ax.set_yticks(y, channels, parse_math=False)  # a channel name is text: "$" is not mathtext
     ax.invert_yaxis()
     ax.set_xlabel("share of conversions (%)")
     ax.set_title("credit by channel and attribution model", fontsize=10)
@@ -89,7 +90,9 @@ def write_report(table: pd.DataFrame, file: Path, notes: list[str] | None = None
     file = Path(file)
     file.parent.mkdir(parents=True, exist_ok=True)
     if kind == "csv":
-        table.to_csv(file, index=False)  # full precision: the columns sum back to the totals
+        # Full precision: the columns sum back to the totals. Channel names are the sources'
+        # text, kept as they are except a leading apostrophe where a spreadsheet would see a formula.
+        table.assign(channel=table["channel"].map(safe_cell)).to_csv(file, index=False)
     else:
         file.write_text(_html(table, chart, notes or []), encoding="utf-8")
     return chart

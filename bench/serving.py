@@ -48,11 +48,12 @@ import json, os, sys, time
 from pathlib import Path
 import pandas as pd
 from training.score import champions
-from training.tracking import tracking_config
+from training.tracking import store_scope, tracking_config
 from training.pyfunc import model_frame
 
 frame = pd.read_parquet(sys.argv[1])
-models = champions(tracking_config(os.environ, Path("mlruns")))
+store = Path(sys.argv[2])
+models = champions(tracking_config(os.environ, Path("mlruns"), scope=store_scope(store)), int(sys.argv[3]))
 timings = {}
 for family in ("churn", "next-purchase"):
     wrapper = models[family][0].unwrap_python_model()
@@ -162,8 +163,8 @@ def main() -> None:
     score_s, score_mb = runs[1]
     snapshot = config.with_name("online_features.parquet")
     report = out / "floor.json"
-    floor_s, floor_mb = timed(["sh", "-c", f'"$0" -c "$1" "$2" > "{report}"', sys.executable, FLOOR, str(snapshot)],
-                              out)
+    floor_s, floor_mb = timed(["sh", "-c", f'"$0" -c "$1" "$2" "$3" "$4" > "{report}"', sys.executable, FLOOR,
+                               str(snapshot), str(config.with_name("cdp.duckdb")), str(HORIZON_DAYS)], out)
     floor = json.loads(report.read_text())
     floor_predict_s = round(sum(v for k, v in floor.items() if k not in ("rows", "churn pred_contrib")), 2)
     # The one-command figure: a snapshot of another day is not used, so `cdp score` builds the features.

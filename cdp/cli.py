@@ -240,7 +240,7 @@ def features(
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
             if not store.has_table("customers"):
                 raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
-            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
+            day = _as_of(store, as_of, label_horizon_days)
             if materialize:
                 from features.materialized import latest_unify_run
 
@@ -345,6 +345,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
                 out.print("customers by the sources they appear in:")
                 for row in top.itertuples():
                     out.print(f"  {row.n:>8,}  {row.sources}")
+        out.print(escape(f"models and MLflow runs: {_tracking(cfg).tracking_uri}"), highlight=False, soft_wrap=True)
 
     _run(action)
 
@@ -375,8 +376,9 @@ def rejects(
     _run(action)
 
 
-def _tracking():
-    """MLflow's store: MLFLOW_TRACKING_URI if set, else ./mlruns (SQLite and artifacts)."""
+def _tracking(cfg: Config):
+    """The store's MLflow: MLFLOW_TRACKING_URI if set, else [tracking] uri of cdp.toml, else
+    `<store>.mlflow/` beside the store (SQLite and artifacts); scoped to this store."""
     import logging
     import os
 
@@ -385,18 +387,38 @@ def _tracking():
     # MLflow 3 reports usage to its makers unless told not to; a customer-data tool stays
     # quiet by default (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from training.tracking import tracking_config
+    from training.tracking import default_root, store_scope, tracking_config
 
-    return tracking_config(os.environ, Path("mlruns"))
+    return tracking_config(os.environ, default_root(cfg.store.path), uri=cfg.tracking.uri,
+                           scope=store_scope(cfg.store.path, cfg.store.name))
 
 
 def _last_day(store) -> date:
     """The last day with an order or event in the store (the default as-of date)."""
-    row = store.con.sql("SELECT max(d) FROM (SELECT max(timestamp)::DATE AS d FROM orders "
-                        "UNION ALL SELECT max(timestamp)::DATE FROM events)").fetchall()
-    if not row or row[0][0] is None:
+    return _data_days(store)[1]
+
+
+def _data_days(store) -> tuple[date, date]:
+    """The first and last days with an order or event in the store."""
+    if not store.has_table("orders"):
+        raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
+    row = store.con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
+                        "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
+                        ).fetchall()
+    if not row or row[0][1] is None:
         raise CdpError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
-    return row[0][0]
+    return row[0][0], row[0][1]
+
+
+def _as_of(store, text: Optional[str], label_horizon_days: Optional[int] = None) -> date:
+    """``--as-of`` (default: the last day with data), checked against the data's first and
+    last days and, with ``label_horizon_days``, that its label window ends within the data."""
+    from features.as_of import check_as_of
+
+    first, last = _data_days(store)
+    day = _parse_day(text, "--as-of") if text else last
+    check_as_of(day, first, last, label_horizon_days=label_horizon_days)
+    return day
 
 
 def _scoring_feature_code() -> str:
@@ -418,6 +440,8 @@ def _tables(store, cfg):
 
 
 HorizonOption = Annotated[int, typer.Option("--horizon-days", min=1, help="Days ahead the models look (label window).")]
+ChosenHorizonOption = Annotated[Optional[int], typer.Option(
+    "--horizon-days", min=1, help="Which models: those trained for this horizon (default: the store's only one).")]
 AsOfOption = Annotated[Optional[str], typer.Option(
     "--as-of", help="Use data up to and including this day, YYYY-MM-DD (default: the last day in the store).")]
 SnapshotsOption = Annotated[int, typer.Option("--snapshots", min=2, help="Rolling training snapshots.")]
@@ -447,31 +471,48 @@ def train(
         if family != "all" and family not in FAMILIES:
             raise CdpError(f"unknown model family {family!r}: use {', '.join(FAMILIES)} or all")
         cfg = _config(config)
-        tracking = _tracking()
+        tracking = _tracking(cfg)
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+            day = _as_of(store, as_of)
             tables = _tables(store, cfg)
-            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
-            progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
+            task = progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
             settings = TrainSettings(window=horizon_window(day, horizon_days, snapshots, step_days),
-                                     families=families, force=force, max_customers=max_customers or None)
-            results = run_training(tables, settings, tracking)
+                                     families=families, force=force, max_customers=max_customers or None,
+                                     data=_data_source(store, cfg, tracking))
+            results = run_training(tables, settings, tracking,
+                                   on_stage=lambda text: progress.update(task, description=text))
         table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
         for column in ("family", "version", "held-out metrics", "gate"):
             table.add_column(column)
         for r in results:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
             verdict = ("champion" if r.decision.promoted else "challenger") + f": {r.decision.reason}"
-            table.add_row(r.family, r.version, shown, verdict)
+            table.add_row(r.family, r.version, shown, escape(verdict))
         out.print(table)
+        for r in results:
+            for line in (*r.notes.values(), *r.warnings):
+                out.print(escape(f"note ({r.family}): {line}"), highlight=False, soft_wrap=True)
 
     _run(action)
+
+
+def _data_source(store, cfg: Config, tracking):
+    """What a training run records of where its data came from: the store, its registry
+    scope, the config file and each source file's name and digest as last ingested."""
+    from training.run import DataSource
+
+    rows = store.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
+                         "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall() \
+        if store.has_table("ingestions") else []
+    return DataSource(store=str(Path(cfg.store.path).resolve()), scope=tracking.scope, config=str(cfg.path.resolve()),
+                      sources=tuple((name, Path(file).name, sha) for name, file, sha in rows))
 
 
 @app.command()
 def score(
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the scores (.parquet or .csv).")],
     as_of: AsOfOption = None,
-    horizon_days: HorizonOption = 90,
+    horizon_days: ChosenHorizonOption = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Score every customer with the champion models; also materialize the snapshot serving reads."""
@@ -485,25 +526,27 @@ def score(
         from profiles.store import register
         from serving.online_store import snapshot_path, snapshot_stamp, write_snapshot_file
         from training.data import features_as_of
-        from training.score import champions
+        from training.score import champions, scoring_horizon
         from training.score import score as score_customers
 
         check_output(out_file)
         cfg = _config(config)
-        models = champions(_tracking())
-        for family, (model, version) in models.items():
-            trained = model.unwrap_python_model().horizon_days
-            if family != "segments" and trained != horizon_days:
-                raise CdpError(f"the {family} champion (version {version}) was trained for {trained}-day horizons, "
-                               f"not {horizon_days}: pass --horizon-days {trained} or retrain")
-        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
-            tables = _tables(store, cfg)
-            day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
-            found = read_snapshot(store.con, day, currency_key(cfg.currency), _scoring_feature_code())
-            out.print(escape(found.note), highlight=False, soft_wrap=True)
-            progress.add_task(f"scoring as of {day}", total=None)
-            features = features_as_of(tables, day) if found.features is None else found.features
-        scores = score_customers(features, models, day)
+        tracking = _tracking(cfg)
+        with _spinner() as progress:
+            with Store(cfg.store.path, read_only=True) as store:
+                day = _as_of(store, as_of)
+                task = progress.add_task("loading the champion models", total=None)
+                models = champions(tracking, scoring_horizon(tracking, horizon_days))
+                tables = _tables(store, cfg)
+                found = read_snapshot(store.con, day, currency_key(cfg.currency), _scoring_feature_code())
+                out.print(escape(found.note), highlight=False, soft_wrap=True)
+                if found.features is None:
+                    progress.update(task, description=f"building features as of {day}")
+                    features = features_as_of(tables, day)
+                else:
+                    features = found.features
+            progress.update(task, description=f"scoring {len(features):,} customers as of {day}")
+            scores = score_customers(features, models, day)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
             # The latest scores, in the store for the lists, reports, exports and erasures that read them.
             register(con, "scores_frame", scores)
@@ -536,6 +579,7 @@ def serve(
         "--churn-high", help="Churn probability from which churn_risk is 'high'.")] = 0.75,
     public_docs: Annotated[bool, typer.Option(
         "--public-docs", help="Let the OpenAPI page and /docs.json be read without the API key.")] = False,
+    horizon_days: ChosenHorizonOption = None,
 ) -> None:
     """Serve scores over HTTP (BentoML): cdp serve --config cdp.toml --port 3000.
 
@@ -548,16 +592,18 @@ def serve(
 
         from serving.online_store import snapshot_path
         from serving.settings import API_KEY, ChurnRiskBands, ServeSettings
+        from training.score import scoring_horizon
 
         cfg = _config(config)
+        tracking = _tracking(cfg)
         snapshot = snapshot_path(cfg.store.path)  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
         given_key = os.environ.get(API_KEY, "").strip()
-        settings = ServeSettings(tracking=_tracking(), snapshot_path=snapshot.resolve(),
+        settings = ServeSettings(tracking=tracking, snapshot_path=snapshot.resolve(),
                                  api_key=given_key or secrets.token_urlsafe(32), poll_seconds=poll_seconds,
                                  risk_bands=ChurnRiskBands(medium=churn_medium, high=churn_high),
-                                 public_docs=public_docs)
+                                 public_docs=public_docs, horizon_days=scoring_horizon(tracking, horizon_days))
         if not given_key:
             err.print(f"{API_KEY} is not set: the API key of this run is {settings.api_key}", highlight=False,
                       soft_wrap=True)
@@ -585,43 +631,36 @@ def evaluate(
     """Backtest: cdp-ml vs BG/NBD vs a recency heuristic on what really happened after --as-of."""
 
     def action() -> None:
-        from features.labels import purchase_labels
         from profiles.store import Store
-        from training.data import features_as_of, labelled_snapshots
-        from training.evaluate import compare, forecasts, mae_differences
-        from training.purchase import PurchaseModel
+        from training.evaluate import backtest, mae_differences
         from training.run import horizon_window
 
         cfg = _config(config)
-        day = _parse_day(as_of, "--as-of")
-        window = horizon_window(day, horizon_days, snapshots, step_days)
+        horizon_window(_parse_day(as_of, "--as-of"), horizon_days, snapshots, step_days)  # the numbers checked
         with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
-            tables = _tables(store, cfg)
-            last = _last_day(store)
-            if last < day + timedelta(days=horizon_days):
-                raise CdpError(f"the store ends on {last}: a {horizon_days}-day backtest as of {day} needs data "
-                               f"through {day + timedelta(days=horizon_days)}")
-            progress.add_task(f"backtesting as of {day}", total=None)
-            train_rows = labelled_snapshots(tables, window)
-            test = features_as_of(tables, day).merge(
-                purchase_labels(tables.orders, day, horizon_days).to_pandas(), on="customer_id")
-        latest = train_rows["as_of"] == train_rows["as_of"].max()
-        model = PurchaseModel(horizon_days=horizon_days).fit(train_rows[~latest], train_rows[latest])
-        answers = forecasts(model, test, horizon_days)
-        table = compare(answers, test)
-        shown = Table(title=f"backtest as of {day}: {len(test):,} customers, next {horizon_days} days")
+            # Checked before any work: the day must be in the data and the next H days too.
+            day = _as_of(store, as_of, label_horizon_days=horizon_days)
+            progress.add_task(f"backtest as of {day}: training on what was known, then scoring", total=None)
+            found = backtest(_tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days)
+        table = found.table
+        if found.window.carried_forward:
+            out.print(escape(f"note: {found.window.note}"), highlight=False, soft_wrap=True)
+        shown = Table(title=f"backtest as of {day}: {len(found.test):,} customers, next {horizon_days} days")
         shown.add_column("model")
         for column in table.columns:
             shown.add_column(column.replace("_", " "), justify="right")
         for name, row in table.iterrows():
-            shown.add_row(name, *[f"{v:,.0f}" if c in ("customers", "predicted_purchase_days", "actual_purchase_days")
+            shown.add_row(name, *["–" if pd.isna(v) else
+                                  f"{v:,.0f}" if c in ("customers", "predicted_purchase_days", "actual_purchase_days")
                                   else f"{v:,.4f}" for c, v in row.items()])
-        Console(width=max(out.width, 150)).print(shown)
-        gaps = Table(title="cdp-ml's purchase-days MAE minus BG/NBD's (95% paired bootstrap over customers)")
-        for column in ("forecast", "difference", "low", "high"):
-            gaps.add_column(column, justify="left" if column == "forecast" else "right")
-        for name, row in mae_differences(answers, test).iterrows():
-            gaps.add_row(name, *[f"{v:+.4f}" for v in row])
+        Console(width=max(out.width, 170)).print(shown)
+        gaps = Table(title="cdp-ml minus BG/NBD (95% paired bootstrap over customers)")
+        for column in ("figure", "difference", "low", "high"):
+            gaps.add_column(column, justify="left" if column == "figure" else "right")
+        for name, row in found.differences.iterrows():
+            gaps.add_row(str(name), *[f"{v:+.4f}" for v in row[["difference", "low_95", "high_95"]]])
+        median = mae_differences(found.answers, found.test).loc["median"]
+        gaps.add_row("MAE, median forecast", *[f"{v:+.4f}" for v in median])
         out.print(gaps)
 
     _run(action)
@@ -653,6 +692,8 @@ def attribution(
     """Credit conversions to channels with rule-based, Markov and Shapley models: cdp attribution --out credit.html."""
 
     def action() -> None:
+        import os
+
         from attribution import ModelSettings, attribute, bootstrap_shares, parse_model_names, read_paths_file
         from attribution.journeys import JourneySettings, journeys_from_tables
         from attribution.report import output_format, summary_table, write_report
@@ -692,7 +733,12 @@ def attribution(
         chart = write_report(table, out_file, notes)
         metrics.update(total_conversions=paths.total_conversions, total_value=paths.total_value,
                        total_null=paths.total_nulls, distinct_paths=paths.n_paths)
-        tracking = _tracking()
+        if paths_file is None or config.is_file():
+            tracking = _tracking(cfg if paths_file is None else _config(config))
+        else:  # a paths file and no shop: the run goes beside the file it was computed from
+            from training.tracking import default_root, tracking_config
+
+            tracking = tracking_config(os.environ, default_root(paths_file))
         run_id = log_attribution(tracking, table, chart, params, metrics)
         for note in notes:
             out.print(escape(note), highlight=False)
@@ -729,7 +775,7 @@ def _marketing_inputs(cfg, horizon_days: Optional[int]):
 
     with Store(cfg.store.path, read_only=True) as store:
         inputs = read_list_inputs(store, snapshot_path(cfg.store.path))
-    runs, note = scored_model_runs(_tracking(), scored_versions(inputs.scores))
+    runs, note = scored_model_runs(_tracking(cfg), scored_versions(inputs.scores))
     return inputs, runs, note, horizon_days or model_horizon(runs) or 90
 
 
@@ -852,14 +898,14 @@ def _tombstone_key() -> Optional[bytes]:
     return key.encode("utf-8")
 
 
-def _models_trained_before(moment: datetime):
+def _models_trained_before(cfg: Config, moment: datetime):
     """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
     when the registry cannot be read (the erasure goes ahead either way)."""
     from profiles.erasure import ModelVersion
     from training.run import MODEL_NAMES
     from training.tracking import versions_created_before
 
-    found, note = versions_created_before(_tracking(), tuple(MODEL_NAMES.values()), moment)
+    found, note = versions_created_before(_tracking(cfg), tuple(MODEL_NAMES.values()), moment)
     return tuple(ModelVersion(*version) for version in found), note
 
 
@@ -923,7 +969,7 @@ def forget(
         cfg = _config(config)
         key = _tombstone_key()
         now = _now()
-        models, note = _models_trained_before(now)
+        models, note = _models_trained_before(cfg, now)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
             r = erase(store, cfg, lookup, actor=_actor(actor), now=now, snapshot=snapshot_path(cfg.store.path),
                       tombstone_key=key, models_to_retrain=models, registry_note=note)

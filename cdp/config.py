@@ -30,6 +30,18 @@ class StoreConfig:
 
     path: Path
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    name: str | None = None
+    """Names the store's models in a model registry shared with other stores (an MLflow
+    server); by default they are told apart by the store file's path."""
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Where the store's MLflow runs and models go: ``uri`` (any MLflow tracking URI; a
+    relative ``sqlite:///`` path is taken from cdp.toml's folder). ``None``: a folder of its
+    own beside the store (``<store>.mlflow/``). ``MLFLOW_TRACKING_URI`` overrides both."""
+
+    uri: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     unify: UnifyConfig = field(default_factory=UnifyConfig)
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -129,21 +142,25 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify", "currency"}
+    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          "expected store, sources, unify, currency")
+                          "expected store, sources, unify, currency, tracking")
     store_raw = _table(raw.get("store", {}), path, "store")
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
         raise ConfigError(f"{path}: store.path must be a non-empty string")
-    unknown = set(store_raw) - {"path", "memory_limit"}
+    unknown = set(store_raw) - {"path", "memory_limit", "name"}
     if unknown:
-        raise ConfigError(f"{path}: store: unknown key(s) {', '.join(sorted(unknown))}; expected path, memory_limit")
+        raise ConfigError(f"{path}: store: unknown key(s) {', '.join(sorted(unknown))}; "
+                          "expected path, memory_limit, name")
+    store_name = store_raw.get("name")
+    if store_name is not None and (not isinstance(store_name, str) or not re.search(r"[A-Za-z0-9]", store_name)):
+        raise ConfigError(f"{path}: store.name must be a string with at least one letter or digit")
     memory_limit = store_raw.get("memory_limit", DEFAULT_MEMORY_LIMIT)
     if not isinstance(memory_limit, str) or not _MEMORY.match(memory_limit.strip()):
         raise ConfigError(f"{path}: store.memory_limit {memory_limit!r} must be a size such as '1500MB' or '4GB'")
-    store = StoreConfig(path=_resolve(base, store_path), memory_limit=memory_limit.strip())
+    store = StoreConfig(path=_resolve(base, store_path), memory_limit=memory_limit.strip(), name=store_name)
 
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
@@ -172,7 +189,26 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
         raise ConfigError(f"{path}: unify.max_linked_identifiers must be a whole number >= 1")
     unify = UnifyConfig(blocked_identifiers=tuple(blocked), max_linked_identifiers=max_linked)
     currency = _parse_currency(raw.get("currency"), path)
-    return Config(path=path, store=store, sources=sources, unify=unify, currency=currency)
+    tracking = _parse_tracking(raw.get("tracking"), path)
+    return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking)
+
+
+def _parse_tracking(raw: Any, path: Path) -> TrackingSettings:
+    if raw is None:
+        return TrackingSettings()
+    raw = _table(raw, path, "tracking")
+    unknown = set(raw) - {"uri"}
+    if unknown:
+        raise ConfigError(f"{path}: tracking: unknown key(s) {', '.join(sorted(unknown))}; expected uri")
+    uri = raw.get("uri")
+    if not isinstance(uri, str) or not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri.strip()):
+        raise ConfigError(f"{path}: tracking.uri {uri!r} must be an MLflow tracking URI such as "
+                          "\"sqlite:///mlruns/mlflow.db\" or \"http://mlflow:5000\"")
+    uri = uri.strip()
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and uri != prefix + ":memory:":
+        uri = prefix + str(_resolve(path.parent, uri[len(prefix):]).resolve())
+    return TrackingSettings(uri=uri)
 
 
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")

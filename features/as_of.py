@@ -11,6 +11,8 @@ import datetime as dt
 import ibis
 from ibis import _
 
+from cdp.errors import CdpError
+
 
 def midnight(day: dt.date) -> ibis.Scalar:
     """The first instant of ``day`` as a timestamp literal."""
@@ -46,3 +48,34 @@ def count_where(condition):
     NULL on every row (say ``discount > 0`` when no discount is known).
     """
     return _.count(where=condition.fill_null(False))
+
+
+def check_as_of(as_of: dt.date, first_day: dt.date, last_day: dt.date, option: str = "--as-of",
+                label_horizon_days: int | None = None) -> None:
+    """Refuse an as-of day the data cannot speak for, with one line saying why.
+
+    ``first_day`` and ``last_day`` are the first and last days with an order or event.
+    Before the first day nobody has bought yet; after the last, days without data would
+    read as days without purchases (every customer would look lapsed); and a label window
+    (``label_horizon_days`` after the as-of day) must end by the last day, or its missing
+    days would be counted as no purchase.
+
+    Raises
+    ------
+    CdpError
+    """
+    if as_of < first_day:
+        raise CdpError(f"{option} {as_of} is before the data begins ({first_day}): no customer had bought yet; "
+                       f"use a day from {first_day} to {last_day}")
+    if as_of > last_day:
+        raise CdpError(f"{option} {as_of} is after the data ends ({last_day}): the days in between have no data "
+                       f"and would read as days without purchases; use a day from {first_day} to {last_day}")
+    if label_horizon_days is not None:
+        end = as_of + dt.timedelta(days=label_horizon_days)
+        if end > last_day:
+            latest = last_day - dt.timedelta(days=label_horizon_days)
+            hint = (f"the latest as-of day with a whole {label_horizon_days}-day window is {latest}"
+                    if latest >= first_day else f"the data spans only {(last_day - first_day).days + 1} days")
+            raise CdpError(f"a {label_horizon_days}-day label window after {as_of} ends on {end}, after the data "
+                           f"ends ({last_day}): its last {(end - last_day).days} days would count as no purchase; "
+                           f"{hint}")

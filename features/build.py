@@ -7,6 +7,7 @@ returns an Ibis expression, so the caller chooses the engine and where the rows 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import ibis
@@ -82,4 +83,15 @@ def write_table(table: pa.Table, out: Path) -> None:
     if out.suffix.lower() == ".parquet":
         pq.write_table(table, out)
     else:
-        pacsv.write_csv(table, out)
+        pacsv.write_csv(lists_as_json(table), out)
+
+
+def lists_as_json(table: pa.Table) -> pa.Table:
+    """``table`` with each list column (``next_best_categories``) as JSON array text, for CSV,
+    which has no lists: ``["Oil, olive", "soap"]`` keeps apart items that hold commas or
+    quotes, and any JSON reader splits it back. Missing lists stay missing."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            texts = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table.column(i).to_pylist()]
+            table = table.set_column(i, field.name, pa.array(texts, type=pa.string()))
+    return table

@@ -20,6 +20,7 @@ import ibis
 from ibis import _
 
 from features.as_of import midnight, purchases_until
+from features.text_items import escape_expr
 
 LABEL_COLUMNS = (
     "purchased_in_horizon",
@@ -61,7 +62,10 @@ def purchase_labels(orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ib
     - ``next_purchase_censored``: True when there was no purchase in the window, so
       ``days_to_next_purchase`` is right-censored at ``horizon_days``.
     - ``categories_in_horizon``: the distinct non-empty categories bought in the window,
-      sorted by code point and joined with ","; "" when none. Identical on DuckDB and Spark.
+      each escaped (`features.text_items`: a category may hold any text, commas
+      included), sorted by code point and joined with ","; "" when none.
+      `features.text_items.split_items` gives the categories back. Identical on DuckDB
+      and Spark.
     - ``churned``: 1 - ``purchased_in_horizon``.
 
     Raises ValueError when ``horizon_days`` is not a whole number of days >= 1.
@@ -80,7 +84,7 @@ def purchase_labels(orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ib
     )
     # collect + sort + join: an ordered group_concat is not supported on Spark.
     categories = (window.filter(_.category.notnull() & (_.category != ""))
-                  .select("customer_id", "category").distinct()
+                  .select("customer_id", category=escape_expr(_.category)).distinct()
                   .group_by("customer_id").aggregate(category_list=_.category.collect())
                   .mutate(categories_in_horizon=_.category_list.sort().join(","))
                   .drop("category_list"))

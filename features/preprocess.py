@@ -134,6 +134,22 @@ class FewLevelsRareLabelEncoder(RareLabelEncoder):
             return super().fit(X, y)
 
 
+def booster_names(n_columns: int) -> list[str]:
+    """Column names for a gradient-boosting library: ``f0``, ``f1``, … by position.
+
+    One-hot columns are named after their category (``top_category_Oil, olive``), and a
+    category may hold any text; LightGBM refuses names with JSON characters (``, : " [ ]
+    { }``). Position is the mapping: the readable name of ``f3`` is the pipeline's fourth
+    output column. Stripping characters instead would merge two categories that differ
+    only by one of them."""
+    return [f"f{i}" for i in range(n_columns)]
+
+
+def booster_frame(x: pd.DataFrame) -> pd.DataFrame:
+    """``x`` (a preprocessed frame) with `booster_names` for columns: what a booster is fitted on."""
+    return x.set_axis(booster_names(x.shape[1]), axis=1)
+
+
 def preprocessing_pipeline(numeric: Sequence[str], categorical: Sequence[str] = (),
                            log_variables: Sequence[str] = (), rare_tolerance: float = 0.02) -> Pipeline:
     """A fresh, unfitted preprocessing Pipeline for the given model inputs.

@@ -34,7 +34,11 @@ LISTS = ("next_best_categories", "top_reasons")
 
 
 def items(value) -> list[str]:
-    """``"a, b"`` or ``",a,b"`` (the models' text lists) as ``["a", "b"]``."""
+    """A list cell as a list of str: a list or array (``next_best_categories``: categories
+    kept exactly as they are, commas and spaces included) as it is; a text of feature names
+    (``top_reasons``: ``"a, b"``) split at its commas; anything else empty."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(item) for item in value]
     if not isinstance(value, str):
         return []
     return [item.strip() for item in value.split(",") if item.strip()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,11 @@ DPI = 100
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes, without the writer's "Software" tag (same bytes on every machine)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    with warnings.catch_warnings():
+        # Names are the shop's own text (emoji too): a character the font lacks is drawn as
+        # a box, not worth a warning on the user's terminal.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()
 
 

@@ -103,9 +103,10 @@ def quality_in_words(runs: Mapping[str, ModelRun]) -> list[str]:
                                                                        else "about as good as")
             lines.append(f"That is {verdict} the classical BG/NBD model on the same customers "
                          f"({baseline:.0%}).")
-        lift = _ok(m, "churn_lift_top10")
+        lift = _ok(m, "purchase_lift_top10")
         if lift is not None:
-            lines.append(f"Among the 10% of customers it rates riskiest, {lift:.1f} times as many left as on average.")
+            lines.append(f"Among the 10% of customers it rates safest, {lift:.1f} times as many bought again as on "
+                         "average.")
     purchases = runs.get("next-purchase")
     if purchases is not None:
         m = purchases.metrics

@@ -128,12 +128,16 @@ class ChampionSource(Protocol):
 class RegistryChampions:
     """:class:`ChampionSource` over the MLflow registry of a `TrackingConfig`."""
 
-    def __init__(self, tracking: TrackingConfig):
+    def __init__(self, tracking: TrackingConfig, horizon_days: int | None = None):
         self.tracking = tracking
+        self.horizon_days = horizon_days
+
+    def _horizon(self, family: str) -> int | None:
+        return None if family == "segments" else self.horizon_days
 
     def champion_version(self, family: str) -> str | None:
-        return champion_version(self.tracking, MODEL_NAMES[family])
+        return champion_version(self.tracking, MODEL_NAMES[family], self._horizon(family))
 
     def load(self, family: str) -> ServedModel:
-        pyfunc, version = load_champion(self.tracking, MODEL_NAMES[family])
+        pyfunc, version = load_champion(self.tracking, MODEL_NAMES[family], self._horizon(family))
         return ServedModel(pyfunc, version)

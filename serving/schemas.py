@@ -93,7 +93,10 @@ class ScoreResult(BaseModel):
     expected_purchases: float | None = Field(description="Expected purchase days within the horizon.")
     expected_revenue: float | None = Field(description="Expected revenue within the horizon, in the base currency.")
     days_to_next_purchase: float | None
-    next_best_categories: list[str]
+    next_best_categories: list[str] = Field(
+        description="Categories the customer is most likely to buy next, best first, each exactly as the shop's "
+                    "data names it (any text: commas, quotes and emoji included).",
+        examples=[["Oil, olive", "za'atar", "soap"]])
     top_reasons: list[str] = Field(description="Features raising churn risk the most, strongest first.")
     horizon_days: int
     model_versions: ModelVersions

@@ -74,7 +74,7 @@ class ScoringService:
         # The snapshot is held in memory, so every known customer is scored when models or
         # features change and /score is a lookup (serving.answers). A networked store that
         # cannot list its rows would pass precompute=None and be scored per request.
-        self.state = ServingState(RegistryChampions(settings.tracking), settings.snapshot_path,
+        self.state = ServingState(RegistryChampions(settings.tracking, settings.horizon_days), settings.snapshot_path,
                                   precompute=partial(precompute, bands=settings.risk_bands))
         self.state.start_polling(settings.poll_seconds)
 

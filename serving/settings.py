@@ -37,6 +37,8 @@ CHURN_MEDIUM = "CDP_CHURN_MEDIUM"
 CHURN_HIGH = "CDP_CHURN_HIGH"
 PUBLIC_DOCS = "CDP_PUBLIC_DOCS"
 TRACKING_URI = "MLFLOW_TRACKING_URI"
+MODEL_SCOPE = "CDP_MODEL_SCOPE"
+HORIZON_DAYS = "CDP_HORIZON_DAYS"
 
 DEFAULT_POLL_SECONDS = 30.0
 BAND_LABELS = np.array([None, "low", "medium", "high"], dtype=object)
@@ -91,6 +93,8 @@ class ServeSettings:
     poll_seconds: float = DEFAULT_POLL_SECONDS
     risk_bands: ChurnRiskBands = ChurnRiskBands()
     public_docs: bool = False
+    horizon_days: int | None = None
+    """Which lineage's churn and next-purchase champions to serve (the store's scope is in ``tracking``)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.poll_seconds) and self.poll_seconds >= 1):
@@ -107,6 +111,8 @@ class ServeSettings:
             CHURN_MEDIUM: repr(self.risk_bands.medium),
             CHURN_HIGH: repr(self.risk_bands.high),
             PUBLIC_DOCS: "true" if self.public_docs else "false",
+            MODEL_SCOPE: self.tracking.scope,
+            HORIZON_DAYS: "" if self.horizon_days is None else str(self.horizon_days),
         }
         if self.api_key is not None:
             env[API_KEY] = self.api_key
@@ -129,8 +135,12 @@ def settings_from_env(env: Mapping[str, str], root: Path = Path("mlruns")) -> Se
     if not snapshot:
         raise ConfigError(f"{SNAPSHOT} is not set: start the service with `cdp serve --config cdp.toml`, or set it "
                           "to the online_features.parquet that `cdp score` writes next to the store")
+    horizon = env.get(HORIZON_DAYS, "").strip()
+    if horizon and not (horizon.isdigit() and int(horizon) >= 1):
+        raise ConfigError(f"{HORIZON_DAYS} {horizon!r} is not a whole number of days >= 1")
     return ServeSettings(
-        tracking=tracking_config(env, root),
+        tracking=tracking_config(env, root, scope=env.get(MODEL_SCOPE, "").strip()),
+        horizon_days=int(horizon) if horizon else None,
         snapshot_path=Path(snapshot),
         api_key=env.get(API_KEY, "").strip() or None,
         poll_seconds=_number(env, POLL_SECONDS, DEFAULT_POLL_SECONDS),

@@ -11,9 +11,15 @@ purchase in a grocery-like shop.
 
 A customer's history travels as one text column, ``category_history``
 (``"olive_oil:3;soap:1"``), so the model reads it from the same row as its features.
+Categories are any text: inside that column, and in the labels' ``categories_in_horizon``,
+each is escaped (`features.text_items`: ``"Oil, olive"`` is written ``"Oil%2C olive"``),
+and every category this module returns is the text exactly as it was bought. The
+recommendations are lists of categories, never a joined text.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,21 +28,25 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from features.text_items import escape, split_items, unescape
+
 HISTORY_COLUMN = "category_history"
 
 
 def encode_history(counts: pd.DataFrame) -> pd.Series:
-    """``customer_id, category, purchases`` rows → one ``"category:n;…"`` text per customer (sorted)."""
+    """``customer_id, category, purchases`` rows → one ``"category:n;…"`` text per customer
+    (sorted by category; each category escaped)."""
     if counts.empty:
         return pd.Series(dtype=object, name=HISTORY_COLUMN)
     ordered = counts.sort_values(["customer_id", "category"])
-    text = (ordered["category"].astype(str) + ":" + ordered["purchases"].astype(int).astype(str))
+    text = (ordered["category"].astype(str).map(escape) + ":" + ordered["purchases"].astype(int).astype(str))
     return text.groupby(ordered["customer_id"]).agg(";".join).rename(HISTORY_COLUMN)
 
 
 def _history_items(texts: pd.Series) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Parse `category_history` texts with Arrow: the category, the count and the row of
-    every ``category:n`` item, in text order. Missing texts and empty items are skipped."""
+    """Parse `category_history` texts with Arrow: the category (still escaped), the count and
+    the row of every ``category:n`` item, in text order. Missing texts and empty items are
+    skipped. The separators never occur inside an escaped category, so plain splits do."""
     kind = pd.api.types.infer_dtype(texts, skipna=True)
     if kind in ("string", "empty") and not isinstance(texts.dtype, pd.CategoricalDtype):
         # Straight to Arrow (zero-copy for Arrow-backed strings); nulls give no items.
@@ -72,7 +82,7 @@ def decode_history(texts: pd.Series) -> pd.DataFrame:
     if len(categories) == 0:
         return pd.DataFrame(index=range(len(texts)))
     encoded = pc.dictionary_encode(categories)
-    seen = encoded.dictionary.to_pylist()
+    seen = [unescape(name) for name in encoded.dictionary.to_pylist()]  # few: one per distinct category
     names = sorted(seen)
     rank = {name: i for i, name in enumerate(names)}
     codes = np.array([rank[name] for name in seen], dtype=np.int64)[encoded.indices.to_numpy()]
@@ -105,10 +115,11 @@ class CategoryRecommender(BaseEstimator):
         self.prior_purchases = prior_purchases
 
     def fit(self, history: pd.Series, bought_next: pd.Series) -> "CategoryRecommender":
-        """``history``: `category_history` texts; ``bought_next``: comma-separated categories
-        bought in the label window (``categories_in_horizon``), row for row."""
+        """``history``: `category_history` texts; ``bought_next``: the categories bought in the
+        label window (``categories_in_horizon``: escaped, comma-separated), row for row."""
         past = decode_history(history.reset_index(drop=True))
         future = bought_next.reset_index(drop=True).fillna("").astype(str).str.get_dummies(sep=",")
+        future.columns = [unescape(name) for name in future.columns]  # escaping is one to one: no merges
         # pandas 3 turns an empty row ("bought nothing") into a category named "".
         self.categories_ = sorted((set(past.columns) | set(future.columns)) - {""})
         past = past.reindex(columns=self.categories_, fill_value=0.0)
@@ -127,12 +138,14 @@ class CategoryRecommender(BaseEstimator):
         """Per row, each category's estimated chance of being bought next."""
         return pd.DataFrame(self._posterior(history), columns=self.categories_, index=history.index)
 
-    def recommend(self, history: pd.Series) -> list[str]:
-        """The top ``k`` categories per row, comma-separated, best first (ties by name)."""
+    def recommend(self, history: pd.Series) -> list[list[str]]:
+        """The top ``k`` categories per row, best first (ties by name), as a list per row.
+
+        Rows with the same recommendation share one list object: treat them as read-only."""
         posterior = self._posterior(history)
         width = max(0, min(self.k, len(self.categories_)))
         if width == 0:
-            return [""] * len(history)
+            return [[] for _ in range(len(history))]
         top = _top_columns(posterior, width)
         # Few distinct lists among many customers: join each distinct list once.
         n_columns = len(self.categories_)
@@ -144,13 +157,16 @@ class CategoryRecommender(BaseEstimator):
         else:
             _, first, inverse = np.unique(top, axis=0, return_index=True, return_inverse=True)
         names = np.array(self.categories_, dtype=object)
-        lists = np.array([",".join(names[row]) for row in top[first]], dtype=object)
+        lists = np.empty(len(first), dtype=object)
+        for i, row in enumerate(top[first]):  # one by one: numpy would read equal-length lists as a 2-D array
+            lists[i] = names[row].tolist()
         return lists[inverse.reshape(-1)].tolist()
 
     def _history_counts(self, history: pd.Series) -> np.ndarray:
         """Rows × `categories_` purchase counts; categories the model doesn't know are dropped."""
         categories, counts, rows = _history_items(history)
-        codes = pc.index_in(categories, value_set=pa.array(self.categories_, type=categories.type))
+        escaped = pa.array([escape(name) for name in self.categories_], type=categories.type)
+        codes = pc.index_in(categories, value_set=escaped)
         known = pc.is_valid(codes)
         return _count_matrix(pc.filter(codes, known).to_numpy(), pc.filter(counts, known).to_numpy(),
                              rows[known.to_numpy(zero_copy_only=False)], len(history), len(self.categories_))
@@ -183,16 +199,20 @@ def _top_columns(scores: np.ndarray, width: int) -> np.ndarray:
     return np.lexsort((np.broadcast_to(np.arange(scores.shape[1]), scores.shape), -scores), axis=1)[:, :width]
 
 
-def hit_rate(recommended: list[str], bought_next: pd.Series) -> dict[str, float]:
+def hit_rate(recommended: Sequence[Sequence[str] | str], bought_next: pd.Series) -> dict[str, float]:
     """Among customers who bought a category in the window: the share whose top-k list holds
     one of them (hit rate@k), and the mean share of their bought categories the list covers
-    (recall@k)."""
+    (recall@k).
+
+    ``recommended`` holds a list of categories per row (what `CategoryRecommender.recommend`
+    returns); a text is read as escaped, comma-separated categories (`features.text_items`).
+    ``bought_next`` is ``categories_in_horizon``."""
     hits, recalls = [], []
-    for listed, bought in zip(recommended, bought_next.fillna("").astype(str)):
-        truth = set(filter(None, bought.split(",")))
+    for listed, bought in zip(recommended, bought_next):
+        truth = set(filter(None, split_items(bought)))
         if not truth:
             continue
-        shown = set(filter(None, listed.split(",")))
+        shown = set(filter(None, split_items(listed) if isinstance(listed, str) else listed))
         hits.append(bool(truth & shown))
         recalls.append(len(truth & shown) / len(truth))
     if not hits:

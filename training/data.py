@@ -21,6 +21,7 @@ from features.build import available_families, build_features
 from features.engine import SourceTables
 from features.labels import purchase_labels
 from features.snapshots import snapshot_dates, training_set
+from features.text_items import escape_expr
 from training.categories import HISTORY_COLUMN
 
 
@@ -46,12 +47,12 @@ def features_as_of(tables: SourceTables, as_of: dt.date) -> pd.DataFrame:
 
 def category_history(tables: SourceTables, as_of: dt.date) -> pd.Series:
     """Per customer, purchases (non-return orders) per category up to and including ``as_of``,
-    encoded as ``"category:n;…"`` text, categories in code-point order: what
-    `training.categories.encode_history` writes, built by the engine (pandas' string join
-    took 25 s of each snapshot at 1M customers, the query 5 s)."""
+    encoded as ``"category:n;…"`` text (each category escaped, `features.text_items`),
+    categories in code-point order: what `training.categories.encode_history` writes, built
+    by the engine (pandas' string join took 25 s of each snapshot at 1M customers, the query 5 s)."""
     counts = (purchases_until(tables.orders, as_of).filter(~_.is_return, _.category.notnull())
               .group_by("customer_id", "category").aggregate(purchases=_.count()))
-    item = counts.category + ":" + counts.purchases.cast("string")
+    item = escape_expr(counts.category) + ":" + counts.purchases.cast("string")
     texts = counts.group_by("customer_id").aggregate(
         **{HISTORY_COLUMN: item.group_concat(";", order_by=counts.category)})
     return _pandas(texts).set_index("customer_id")[HISTORY_COLUMN]

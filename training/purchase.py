@@ -43,7 +43,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.catalog import catalog
-from features.preprocess import preprocessing_pipeline
+from features.preprocess import booster_frame, preprocessing_pipeline
 from training.btyd import BetaGeoModel
 from training.pareto_nbd import ParetoNBDModel
 from training.explain import KERNEL_LOCK, TreeContributions, feature_major
@@ -225,7 +225,8 @@ class PurchaseModel(BaseEstimator):
         learns purchase days beyond the first among buyers; the classifier is fitted
         whenever "purchase" or "count" is among ``parts``)
     calibrator_ : IsotonicRegression or Platt scaling
-    columns_ : list of str, the preprocessed column names the boosters read
+    columns_ : list of str, the preprocessed column names the boosters read, by position
+        (the boosters themselves name them ``f0``, ``f1``, …: `features.preprocess.booster_names`)
     best_iterations_ : dict of model name → trees kept by early stopping
     """
 
@@ -321,7 +322,8 @@ class PurchaseModel(BaseEstimator):
             """Early-stopped on ``valid``, then refitted on everything; ``rows`` picks rows of each frame."""
             def take(x, m, frame):
                 keep = np.ones(len(frame), bool) if rows is None else rows(frame)
-                return x[keep], m[margin][keep], (frame[target][keep] - shift).astype(kind)
+                # Boosters see positional names (`booster_frame`); `columns_` keeps the readable ones.
+                return booster_frame(x[keep]), m[margin][keep], (frame[target][keep] - shift).astype(kind)
 
             (xt, mt, yt), (xv, mv, yv) = take(x_train, m_train, train), take(x_valid, m_valid, valid)
             first = self._booster(len(xt), **objective).fit(

@@ -86,7 +86,7 @@ class CdpModel(PythonModel):
         """Outputs for every row of ``X``: the buyers' scores in place, the rest empty."""
         out = pd.DataFrame(index=X.index)
         if self.recommender is not None:
-            out[NEXT_CATEGORIES] = self.recommender.recommend(X[HISTORY_COLUMN])
+            out[NEXT_CATEGORIES] = category_lists(self.recommender.recommend(X[HISTORY_COLUMN]), X.index)
         if scored is None:
             return out
         for column in scored.columns:
@@ -98,6 +98,13 @@ class CdpModel(PythonModel):
             full[bought] = values
             out[column] = full
         return out
+
+
+def category_lists(lists: list[list[str]], index: pd.Index) -> pd.Series:
+    """Lists of categories as one column, a list per row (``next_best_categories``): Arrow
+    writes it as a list column (Parquet, the store's ``scores`` table), the service as a JSON
+    array. A category may hold any text, so the list is never joined into one string."""
+    return pd.Series(lists, index=index, dtype=object, name=NEXT_CATEGORIES)
 
 
 def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame) -> list[pd.DataFrame]:

@@ -17,9 +17,14 @@ data, aggregate tables and plots, and an input example of feature medians (no id
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import datetime as dt
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib
 
@@ -29,20 +34,39 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
+from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
+from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouette_score  # noqa: E402
 
 from cdp.errors import CdpError  # noqa: E402
 from features.engine import SourceTables  # noqa: E402
+from features.labels import LABEL_COLUMNS  # noqa: E402
 from training.btyd import GammaGammaModel  # noqa: E402
 from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate  # noqa: E402
 from training.data import Window, digest, features_as_of, labelled_snapshots, sample_customers  # noqa: E402
-from training.evaluate import bgnbd, heuristic  # noqa: E402
-from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split  # noqa: E402
+from training.evaluate import bgnbd, heuristic, order_days  # noqa: E402
+from training.horizons import trainable_window  # noqa: E402
+from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split, lift_at  # noqa: E402,E501
 from training.pyfunc import CdpModel, model_frame, model_ready, required_columns  # noqa: E402
 from training.segments import CustomerSegmenter  # noqa: E402
-from training.tracking import Decision, TrackingConfig, experiment, load_champion, log_frame, promote, register_pyfunc  # noqa: E402,E501
+from training.tracking import (  # noqa: E402
+    Decision,
+    Lineage,
+    NoChampionError,
+    TrackingConfig,
+    apply,
+    decide,
+    experiment,
+    feature_set,
+    load_champion,
+    load_model_uri,
+    log_frame,
+    log_pyfunc,
+    register_logged_model,
+    registry_client,
+)
 
 MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase"}
 FAMILIES = tuple(MODEL_NAMES)
@@ -57,6 +81,28 @@ BASELINE_PREFIXES = {"BG/NBD": "bgnbd_", "Gamma-Gamma": "gamma_gamma_", "recency
 DEFAULT_MAX_CUSTOMERS = 50_000
 
 
+_NOT_FEATURES = frozenset({"customer_id", "as_of", *LABEL_COLUMNS})
+
+# Guardrails: below these, a model is not trained, or not promoted (its run says why).
+MIN_BUYERS_TO_TRAIN = 100
+MIN_OUTCOMES_TO_TRAIN = 20
+MIN_HELD_OUT_TO_PROMOTE = 200
+MIN_OUTCOMES_TO_PROMOTE = 25
+MIN_BUYERS_TO_SEGMENT = 100
+MIN_BUYERS_TO_PROMOTE_SEGMENTS = 300
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run's data came from: the store, its scope in the registry, the config and
+    the source files as last ingested (``(name, file name, sha256)``). No personal data."""
+
+    store: str
+    scope: str
+    config: str | None = None
+    sources: tuple[tuple[str, str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """What `cdp train` does: which families, over which snapshots, and whether to force promotion."""
@@ -66,6 +112,8 @@ class TrainSettings:
     force: bool = False
     max_customers: int | None = DEFAULT_MAX_CUSTOMERS
     """Train on a hash sample of about this many customers when the store has more (None: all)."""
+    data: DataSource | None = None
+    """Where the training data came from, recorded on every run (MLflow dataset, tags)."""
 
 
 @dataclass(frozen=True)
@@ -80,29 +128,118 @@ class FamilyResult:
     notes: dict[str, str] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
     """The baselines' metrics on the same held-out customers, as logged (``bgnbd_churn_roc_auc`` …)."""
+    warnings: tuple[str, ...] = ()
+    """Library warnings met while training (convergence and the like), one line each."""
 
 
-def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfig) -> list[FamilyResult]:
-    """Train every family of ``settings`` as of ``settings.window.as_of`` and gate it."""
+@dataclass
+class _Trained:
+    """A family's finished run, not yet registered: registration waits until every family
+    of the command has trained, so a failed run registers nothing."""
+
+    family: str
+    run_id: str
+    model_uri: str
+    model_id: str
+    metrics: dict[str, float]
+    decision: Decision
+    lineage: Lineage
+    notes: dict[str, str] = field(default_factory=dict)
+    baselines: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfig,
+          on_stage: Callable[[str], None] | None = None) -> list[FamilyResult]:
+    """Train every family of ``settings`` as of ``settings.window.as_of``, gate and register it.
+
+    Every family trains and logs its run first; the models are registered, and the gate's
+    decisions carried out, only once all of them have succeeded, so a failed command leaves
+    the registry as it was (its runs say they were not registered). ``on_stage`` hears a
+    short description of each stage as it starts (the CLI's progress line).
+    """
     unknown = set(settings.families) - set(FAMILIES)
     if unknown:
         raise CdpError(f"unknown model families {', '.join(sorted(unknown))}; use {', '.join(FAMILIES)} or all")
+    stage = on_stage or (lambda text: None)
     window = settings.window
     tables, share = sample_customers(tables, settings.max_customers)
-    results = []
     needs_snapshots = any(f != "segments" for f in settings.families)
-    snapshots = labelled_snapshots(tables, window) if needs_snapshots else None
-    if snapshots is not None:
-        _check_snapshots(snapshots, window)
+    snapshots, label_days, carry_note = None, window.horizon_days, ""
+    if needs_snapshots:
+        label_days, carry_note = _label_horizon(tables, window)
+        labelled = Window(as_of=window.as_of, horizon_days=label_days, n_snapshots=window.n_snapshots,
+                          step_days=window.step_days)
+        stage(f"building {window.n_snapshots} training snapshots ({label_days}-day labels)")
+        snapshots = labelled_snapshots(tables, labelled)
+        _check_snapshots(snapshots, labelled)
+    trained: list[_Trained] = []
     churn_model = None
-    for family in settings.families:
-        if family == "segments":
-            result = _train_segments(features_as_of(tables, window.as_of), settings, tracking, share)
-        else:
-            result, estimator = _train_purchase(family, snapshots, settings, tracking, share, churn_model)
-            churn_model = estimator if family == "churn" else churn_model
-        results.append(result)
-    return results
+    try:
+        for family in settings.families:
+            if family == "segments":
+                stage(f"segments: features as of {window.as_of}")
+                features = features_as_of(tables, window.as_of)
+                stage("segments: clustering")
+                trained.append(_train_segments(features, settings, tracking, share))
+            else:
+                stage(f"{family}: fitting and measuring on held-out customers")
+                result, estimator = _train_purchase(family, snapshots, settings, tracking, share, churn_model,
+                                                    label_days=label_days, carry_note=carry_note)
+                trained.append(result)
+                churn_model = estimator if family == "churn" else churn_model
+    except BaseException as error:
+        _mark_unregistered(tracking, trained, f"not registered: the command failed later ({type(error).__name__})")
+        raise
+    stage("registering the models")
+    return [_register(tracking, t) for t in trained]
+
+
+def _label_horizon(tables: SourceTables, window: Window) -> tuple[int, str]:
+    """The label window the store's history can teach for ``window``'s horizon, and a note
+    when it is shorter (the forecast is then carried forward: `training.horizons`)."""
+    first, _ = order_days(tables)
+    try:
+        found = trainable_window(first, window.as_of, window.as_of, window.horizon_days, window.n_snapshots,
+                                 window.step_days)
+    except ValueError as error:
+        raise CdpError(str(error)) from None
+    return found.label_horizon_days, found.note
+
+
+def _mark_unregistered(tracking: TrackingConfig, trained: list[_Trained], why: str) -> None:
+    client = registry_client(tracking)
+    for t in trained:
+        with contextlib.suppress(Exception):
+            client.set_tag(t.run_id, "cdp.registered", why)
+
+
+def _register(tracking: TrackingConfig, t: _Trained) -> FamilyResult:
+    client = registry_client(tracking)
+    version = register_logged_model(client, MODEL_NAMES[t.family], t.model_uri, t.run_id, t.model_id)
+    decision = apply(client, t.decision, lineage=t.lineage, version=version, run_id=t.run_id)
+    client.set_tag(t.run_id, "cdp.registered", f"{MODEL_NAMES[t.family]} version {version}")
+    return FamilyResult(t.family, t.run_id, version, t.metrics, decision, notes=t.notes, baselines=t.baselines,
+                        warnings=t.warnings)
+
+
+@contextlib.contextmanager
+def _noted_warnings():
+    """Library warnings (convergence and the like) caught as short one-line notes instead of
+    raw multi-line output: the list it yields fills as the block runs."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield notes
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            continue  # the libraries' notices to their own users' code, not about this data or model
+        text = " ".join(str(w.message).split())
+        line = f"{w.category.__name__}: {text[:200]}"
+        if line not in seen:
+            seen.add(line)
+            notes.append(line)
 
 
 def _check_snapshots(snapshots: pd.DataFrame, window: Window) -> None:
@@ -115,6 +252,26 @@ def _check_snapshots(snapshots: pd.DataFrame, window: Window) -> None:
     if latest["purchased_in_horizon"].nunique() < 2:
         raise CdpError(f"the latest snapshot ({pd.Timestamp(dates[-1]).date()}) has a single outcome for all "
                        f"{len(latest)} customers: nothing to validate on; check the store's dates")
+    buyers = int(latest["customer_id"].nunique())
+    if buyers < MIN_BUYERS_TO_TRAIN:
+        raise CdpError(f"too few customers to train on: {buyers} had bought by the latest snapshot "
+                       f"({pd.Timestamp(dates[-1]).date()}); at least {MIN_BUYERS_TO_TRAIN} are needed")
+    outcomes = snapshots["purchased_in_horizon"].value_counts()
+    if outcomes.min() < MIN_OUTCOMES_TO_TRAIN:
+        raise CdpError(f"too few examples to learn from: across the snapshots {int(outcomes.get(True, 0))} "
+                       f"customers bought in their {window.horizon_days}-day window and "
+                       f"{int(outcomes.get(False, 0))} did not; each needs at least {MIN_OUTCOMES_TO_TRAIN}")
+
+
+def _promotion_refusal(test: pd.DataFrame, target: str) -> str | None:
+    """Why the held-out customers are too few to judge a model on, or None."""
+    outcomes = test[target].astype(bool).value_counts()
+    if len(test) < MIN_HELD_OUT_TO_PROMOTE:
+        return f"only {len(test)} held-out customers (at least {MIN_HELD_OUT_TO_PROMOTE} are needed to judge a model)"
+    if outcomes.min() < MIN_OUTCOMES_TO_PROMOTE or len(outcomes) < 2:
+        return (f"only {int(outcomes.get(True, 0))} held-out buyers and {int(outcomes.get(False, 0))} non-buyers "
+                f"(at least {MIN_OUTCOMES_TO_PROMOTE} of each are needed to judge a model)")
+    return None
 
 
 def _split(snapshots: pd.DataFrame):
@@ -126,53 +283,115 @@ def _split(snapshots: pd.DataFrame):
 
 
 def _input_example(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """One synthetic row of medians (numbers) and most frequent values (text): no real customer."""
+    """One synthetic row that every model can score, built from no real customer.
+
+    Medians (numbers) and most frequent values (text) of the training rows, except the
+    purchase history, which is made consistent by construction: the median buyer's tenure
+    and purchase days, and a recency that such a history allows (a one-day buyer's last
+    purchase is their first). A row of independent medians can be a history no customer
+    could have (on CDNOW, one purchase day with a recency shorter than the tenure), which
+    BG/NBD refuses. The category history is left empty (a valid history of no purchases).
+    """
     typed = model_frame(frame, columns)
-    row = {}
+    row: dict[str, object] = {}
     for column in columns:
         values = typed[column].dropna()
         if typed[column].dtype == object:
             row[column] = values.mode().iloc[0] if len(values) else None
         else:
             row[column] = float(values.median()) if len(values) else float("nan")
+    if HISTORY_COLUMN in row:
+        row[HISTORY_COLUMN] = ""
+    history = {"recency_days", "tenure_days", "purchase_days"}
+    if history <= set(columns):
+        buyers = typed[typed["recency_days"].notna() & typed["tenure_days"].notna() & typed["purchase_days"].notna()]
+        if len(buyers):
+            days = max(1.0, float(round(buyers["purchase_days"].median())))
+            tenure = max(days - 1.0, float(round(buyers["tenure_days"].median())))
+            recency = tenure if days == 1 else min(float(round(buyers["recency_days"].median())), tenure - days + 1)
+            row.update(purchase_days=days, tenure_days=tenure, recency_days=max(recency, 0.0))
     return pd.DataFrame([row])
 
 
-def _register(family: str, estimator, columns: list[str], frame: pd.DataFrame, horizon_days: int,
-              recommender=None) -> str:
+def _log_model(family: str, estimator, columns: list[str], frame: pd.DataFrame, horizon_days: int,
+               recommender=None):
+    """Log the family's pyfunc to the active run (registration comes later), with a signature
+    and input example that come from a synthetic row the model has just scored."""
     model = CdpModel(estimator, family, columns, horizon_days, recommender)
     example = _input_example(frame, columns)
     signature = infer_signature(example, model.predict(None, example))
-    return register_pyfunc(MODEL_NAMES[family], model, signature=signature, input_example=example,
-                           pip_requirements=PIP_REQUIREMENTS)
+    return log_pyfunc(model, signature=signature, input_example=example, pip_requirements=PIP_REQUIREMENTS)
 
 
-def _log_common(settings: TrainSettings, family: str, frame: pd.DataFrame, share: float) -> None:
+def _log_common(settings: TrainSettings, family: str, frame: pd.DataFrame, share: float) -> str:
+    """Parameters, the data's digest and provenance, and the run's input as an MLflow dataset;
+    returns the digest."""
     w = settings.window
+    data_digest = digest(frame)
     mlflow.log_params({"family": family, "as_of": w.as_of.isoformat(), "horizon_days": w.horizon_days,
                        "n_snapshots": w.n_snapshots, "step_days": w.step_days, "forced": settings.force,
                        "max_customers": settings.max_customers, "customer_share": round(share, 6)})
-    mlflow.set_tag("data.digest", digest(frame))
+    mlflow.set_tag("data.digest", data_digest)
     mlflow.log_metric("training_rows", len(frame))
+    source = settings.data
+    if source is not None:
+        mlflow.set_tags({"cdp.store": source.scope or "none", "cdp.store_path": source.store,
+                         "cdp.config": source.config or "",
+                         "cdp.sources": "; ".join(f"{name}={file}@{sha[:12]}" for name, file, sha in source.sources)})
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are the local file
+            warnings.simplefilter("ignore", UserWarning)
+            located = resolve_dataset_source(str(Path(source.store).resolve()))
+        dataset = MetaDataset(
+            source=located,
+            name=f"{Path(source.store).name} as of {w.as_of.isoformat()}",
+            digest=data_digest[:32],
+        )
+        mlflow.log_input(dataset, context="training", tags={"as_of": w.as_of.isoformat(),
+                                                           "sources": ",".join(n for n, _, _ in source.sources)})
+    return data_digest
+
+
+def _lineage(settings: TrainSettings, tracking: TrackingConfig, family: str, offered) -> Lineage:
+    """The lineage of a family's model: this store, its horizon (none for segments) and the
+    feature-table columns it was offered."""
+    horizon = None if family == "segments" else settings.window.horizon_days
+    return Lineage(store=tracking.scope, horizon_days=horizon, feature_set=feature_set(offered))
+
+
+def _offered_columns(frame: pd.DataFrame) -> list[str]:
+    """The feature-table columns of a training frame (not ids, dates or labels)."""
+    return [c for c in frame.columns if c not in _NOT_FEATURES]
 
 
 def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,
-                    share: float, churn_model: PurchaseModel | None = None) -> tuple[FamilyResult, PurchaseModel]:
+                    share: float, churn_model: PurchaseModel | None = None, label_days: int | None = None,
+                    carry_note: str = "") -> tuple[_Trained, PurchaseModel]:
+    """Fit and measure one purchase family on ``snapshots`` labelled over ``label_days``.
+
+    Where the history holds no window as long as the horizon, the model learns (and is
+    measured, and gated) at ``label_days``; the model registered answers at the horizon,
+    carrying its answers forward with BTYD's conditional expectations (`PurchaseModel`'s
+    ``label_horizon_days``), and the run says so (``carry_note``).
+    """
     horizon = settings.window.horizon_days
+    label_days = label_days or horizon
     train_rows, tune, test = _split(snapshots)
     parts = ("purchase",) if family == "churn" else ("count", "revenue")
-    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    client = registry_client(tracking)
+    lineage = _lineage(settings, tracking, family, _offered_columns(train_rows))
     with mlflow.start_run(experiment_id=experiment(tracking, f"cdp-{family}"),
-                          run_name=f"{family} as of {settings.window.as_of}") as run:
+                          run_name=f"{family} as of {settings.window.as_of}") as run, _noted_warnings() as noted:
         _log_common(settings, family, train_rows, share)
         # The churn run's classifier serves next-purchase too: same snapshots, same model.
-        estimator = PurchaseModel(horizon_days=horizon, parts=parts).fit(train_rows, tune, purchase_from=churn_model)
+        estimator = PurchaseModel(horizon_days=label_days, parts=parts).fit(train_rows, tune, purchase_from=churn_model)
+        if carry_note:
+            mlflow.set_tag("cdp.carried_forward", carry_note)
+        mlflow.log_param("label_horizon_days", label_days)
         mlflow.log_params({f"best_iteration_{k}": v for k, v in estimator.best_iterations_.items()})
         mlflow.log_metrics({"tune_rows": len(tune), "test_rows": len(test)})
         predicted = estimator.predict(test)
         if family == "churn":
-            metrics = classification_metrics(test["churned"].to_numpy(int), predicted["churn_probability"].to_numpy(),
-                                             prefix="churn_")
+            metrics = _churn_metrics(test["churned"].to_numpy(int), predicted["churn_probability"].to_numpy())
             _log_churn_artifacts(estimator, test, predicted)
             metric, higher, scorer = "churn_roc_auc", True, _churn_auc(test)
         else:
@@ -183,19 +402,52 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
             recommender = CategoryRecommender().fit(train_rows[HISTORY_COLUMN], train_rows["categories_in_horizon"])
             columns = [*columns, HISTORY_COLUMN]
             ours = hit_rate(recommender.recommend(test[HISTORY_COLUMN]), test["categories_in_horizon"])
-            popular = ",".join(recommender.popularity_.sort_values(ascending=False, kind="stable")
-                               .index[:recommender.k])
+            popular = list(recommender.popularity_.sort_values(ascending=False, kind="stable").index[:recommender.k])
             baseline = hit_rate([popular] * len(test), test["categories_in_horizon"])
             metrics |= {"categories_hit_rate_at_3": ours["hit_rate"], "categories_recall_at_3": ours["recall"],
                         "categories_popularity_hit_rate_at_3": baseline["hit_rate"]}
         mlflow.log_metrics(metrics)
-        compared, notes = baseline_metrics(family, test, horizon)
+        compared, notes = baseline_metrics(family, test, label_days)
         baselines = _log_baselines(family, metrics, compared)
         mlflow.set_tags(notes)
-        version = _register(family, estimator, columns, train_rows, horizon, recommender)
-        decision = promote(client, MODEL_NAMES[family], version, metric=metric, score=scorer,
-                           higher_is_better=higher, force=settings.force, run_id=run.info.run_id)
-    return FamilyResult(family, run.info.run_id, version, metrics, decision, notes=notes, baselines=baselines), estimator
+        served = _answering_at(estimator, horizon)
+        info = _log_model(family, served, columns, train_rows, horizon, recommender)
+        decision = decide(client, MODEL_NAMES[family], load_model_uri(client, info.model_uri), metric=metric,
+                          score=scorer, higher_is_better=higher, force=settings.force, lineage=lineage,
+                          refuse=_promotion_refusal(test, "purchased_in_horizon"))
+    warned = _log_warnings(client, run.info.run_id, noted)
+    if carry_note:
+        notes = {**notes, "cdp.carried_forward": carry_note}
+    return _Trained(family, run.info.run_id, info.model_uri, info.model_id, metrics, decision, lineage,
+                    notes=notes, baselines=baselines, warnings=warned), estimator
+
+
+def _answering_at(estimator: PurchaseModel, horizon_days: int) -> PurchaseModel:
+    """``estimator`` (fitted on shorter labels) answering at ``horizon_days``: a shallow copy
+    with the horizon raised and the label window kept, which carries its answers forward.
+    The fitted model itself stays as it is, so the next family can share its classifier."""
+    if estimator.horizon_days == horizon_days:
+        return estimator
+    served = copy.copy(estimator)
+    served.__dict__ = {k: v for k, v in estimator.__dict__.items() if not k.endswith("_cache")}
+    return served.set_params(horizon_days=horizon_days, label_horizon_days=estimator.horizon_days)
+
+
+def _log_warnings(client, run_id: str, noted: list[str]) -> tuple[str, ...]:
+    if noted:
+        client.set_tag(run_id, "cdp.warnings", " | ".join(noted)[:5000])
+    return tuple(noted)
+
+
+def _churn_metrics(churned: np.ndarray, churn_probability: np.ndarray) -> dict[str, float]:
+    """The churn classifier's held-out metrics. Lift is measured on buyers, the rarer outcome:
+    among the 10% a model rates least at risk, how many times the average share bought. The
+    churners' lift in the riskiest 10% saturates where most customers leave (on CDNOW every
+    model's riskiest tenth all left, so it told nothing)."""
+    metrics = classification_metrics(churned, churn_probability, prefix="churn_")
+    metrics.pop("churn_lift_top10", None)
+    metrics["purchase_lift_top10"] = lift_at(1 - churned, 1.0 - churn_probability, 0.1)
+    return metrics
 
 
 def baseline_metrics(family: str, test: pd.DataFrame, horizon_days: int) -> tuple[dict[str, dict[str, float]],
@@ -219,8 +471,8 @@ def baseline_metrics(family: str, test: pd.DataFrame, horizon_days: int) -> tupl
     p_recency, days_recency = heuristic(test, horizon_days)
     if family == "churn":
         y = test["churned"].to_numpy(int)
-        return {"BG/NBD": classification_metrics(y, 1.0 - p_bgnbd, prefix="churn_"),
-                "recency heuristic": classification_metrics(y, 1.0 - p_recency, prefix="churn_")}, {}
+        return {"BG/NBD": _churn_metrics(y, 1.0 - p_bgnbd),
+                "recency heuristic": _churn_metrics(y, 1.0 - p_recency)}, {}
     days = test["purchase_days_in_horizon"].to_numpy(float)
     revenue = test["revenue_in_horizon"].to_numpy(float)
     summary = _spend_summary(test)
@@ -369,11 +621,16 @@ def _log_top20(table: pd.DataFrame, label: str, value: str, title: str, artifact
 
 
 def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,
-                    share: float = 1.0) -> FamilyResult:
-    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
-    previous = _previous_centroids(tracking)
+                    share: float = 1.0) -> _Trained:
+    buyers = int(features["recency_days"].notna().sum())
+    if buyers < MIN_BUYERS_TO_SEGMENT:
+        raise CdpError(f"too few customers to segment: {buyers} had bought by {settings.window.as_of}; "
+                       f"at least {MIN_BUYERS_TO_SEGMENT} are needed")
+    client = registry_client(tracking)
+    lineage = _lineage(settings, tracking, "segments", _offered_columns(features))
+    previous = _previous_centroids(tracking, lineage)
     with mlflow.start_run(experiment_id=experiment(tracking, "cdp-segments"),
-                          run_name=f"segments as of {settings.window.as_of}") as run:
+                          run_name=f"segments as of {settings.window.as_of}") as run, _noted_warnings() as noted:
         _log_common(settings, "segments", features.drop(columns=["customer_id"]), share)
         segmenter = CustomerSegmenter().fit(features, previous=previous)
         mlflow.log_params({"method": segmenter.method_, "k": segmenter.k_,
@@ -393,11 +650,16 @@ def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: T
         chosen = segmenter.selection_[segmenter.selection_["chosen"]].iloc[0]
         metrics = {"silhouette": float(chosen["silhouette"]), "k": float(segmenter.k_)}
         mlflow.log_metrics(metrics)
-        version = _register("segments", segmenter, required_columns(segmenter, "segments"), features,
-                            settings.window.horizon_days)
-        decision = promote(client, MODEL_NAMES["segments"], version, metric="silhouette",
-                           score=_silhouette(features, segmenter), force=settings.force, run_id=run.info.run_id)
-    return FamilyResult("segments", run.info.run_id, version, metrics, decision)
+        info = _log_model("segments", segmenter, required_columns(segmenter, "segments"), features,
+                          settings.window.horizon_days)
+        refuse = (f"only {buyers} buyers to judge segments on (at least {MIN_BUYERS_TO_PROMOTE_SEGMENTS} are needed)"
+                  if buyers < MIN_BUYERS_TO_PROMOTE_SEGMENTS else None)
+        decision = decide(client, MODEL_NAMES["segments"], load_model_uri(client, info.model_uri),
+                          metric="silhouette", score=_silhouette(features, segmenter), force=settings.force,
+                          lineage=lineage, refuse=refuse)
+    warned = _log_warnings(client, run.info.run_id, noted)
+    return _Trained("segments", run.info.run_id, info.model_uri, info.model_id, metrics, decision, lineage,
+                    warnings=warned)
 
 
 def _silhouette(features: pd.DataFrame, reference: CustomerSegmenter):
@@ -415,10 +677,15 @@ def _silhouette(features: pd.DataFrame, reference: CustomerSegmenter):
     return score
 
 
-def _previous_centroids(tracking: TrackingConfig) -> pd.DataFrame | None:
+def _previous_centroids(tracking: TrackingConfig, lineage: Lineage) -> pd.DataFrame | None:
+    """The centroids of the segments champion of the same lineage (same store and feature
+    set), whose names new segments inherit; None where there is no such champion."""
     try:
-        model, _ = load_champion(tracking, MODEL_NAMES["segments"])
-    except LookupError:
+        model, version = load_champion(tracking, MODEL_NAMES["segments"])
+    except NoChampionError:
+        return None
+    tags = registry_client(tracking).get_model_version(MODEL_NAMES["segments"], version).tags
+    if any(tags.get(key) != value for key, value in lineage.tags().items()):
         return None
     return model.unwrap_python_model().estimator.centroids_table()
 

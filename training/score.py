@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 
 from training.pyfunc import CdpModel, model_ready, predict_purchases
 from training.run import MODEL_NAMES
-from training.tracking import TrackingConfig, load_champion
+from cdp.errors import CdpError
+from training.tracking import TrackingConfig, champion_horizons, load_champion
 
 SCORE_COLUMNS = (
     "customer_id", "segment", "churn_probability", "purchase_probability", "expected_purchases",
@@ -26,9 +28,28 @@ CHURN_OUTPUTS = ["churn_probability", "purchase_probability", "days_to_next_purc
 COUNT_OUTPUTS = ["expected_purchases", "expected_revenue", "next_best_categories"]
 
 
-def champions(tracking: TrackingConfig) -> dict[str, tuple[object, str]]:
-    """The champion pyfunc and version of every family (a clear error naming the missing one)."""
-    return {family: load_champion(tracking, name) for family, name in MODEL_NAMES.items()}
+def champions(tracking: TrackingConfig, horizon_days: int | None = None) -> dict[str, tuple[object, str]]:
+    """The champion pyfunc and version of every family for ``tracking``'s store, the purchase
+    models' for ``horizon_days`` (a clear error naming the missing one)."""
+    return {family: load_champion(tracking, name, None if family == "segments" else horizon_days)
+            for family, name in MODEL_NAMES.items()}
+
+
+def scoring_horizon(tracking: TrackingConfig, horizon_days: int | None) -> int | None:
+    """``horizon_days`` if given, else the one horizon the store has churn champions for.
+
+    Raises
+    ------
+    CdpError
+        No horizon given and the store has champions for several.
+    """
+    if horizon_days is not None:
+        return horizon_days
+    found = champion_horizons(tracking, MODEL_NAMES["churn"])
+    if len(found) > 1:
+        raise CdpError(f"this store has models for horizons of {', '.join(map(str, found))} days: "
+                       "pass --horizon-days to choose one")
+    return found[0] if found else None
 
 
 def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: dt.date) -> pd.DataFrame:
@@ -61,7 +82,9 @@ def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: 
     counts = counts.reindex(columns=COUNT_OUTPUTS)
     out["expected_purchases"] = counts["expected_purchases"].to_numpy()
     out["expected_revenue"] = counts["expected_revenue"].to_numpy()
-    out["next_best_categories"] = counts["next_best_categories"].fillna("").to_numpy()
+    # Always a list per customer (empty where no recommender was trained).
+    out["next_best_categories"] = counts["next_best_categories"].map(
+        lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []).to_numpy()
     out["segments_version"] = segments_version
     out["churn_version"] = churn_version
     out["next_purchase_version"] = purchases_version

@@ -52,3 +52,18 @@ def test_malformed_files_name_the_line_and_field(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match=r"nope\.csv: not found"):
         read_paths_file(tmp_path / "nope.csv")
+
+
+def test_channels_of_any_other_text_round_trip_and_unwritable_ones_are_refused(tmp_path):
+    from attribution.paths import PathCounts
+    from cdp.errors import SchemaError
+
+    odd = ['face=book [ads]', '"organic" social', "insta {gram} 📸", "بحث جوجل", "e-mail, list: 1", "a\\b it's"]
+    paths = PathCounts.from_paths([odd[:3], odd[3:], [odd[0]]], [1, 2, 0], [10.0, 20.0, 0.0], [0, 1, 4])
+    write_paths_file(paths, tmp_path / "paths.csv")
+    again = read_paths_file(tmp_path / "paths.csv")
+    assert again.path_strings() == paths.path_strings() and set(again.channels) == set(odd)
+    for channel in ("a;b", "a > b", "line\nbreak", " padded"):
+        bad = PathCounts.from_paths([[channel]], [1], [1.0], [0])
+        with pytest.raises(SchemaError, match="cannot be written to paths file"):
+            write_paths_file(bad, tmp_path / "bad.csv")

@@ -14,6 +14,7 @@ import pytest
 from features._compat import ensure_duckdb_compat
 from features.labels import LABEL_COLUMNS, purchase_labels
 from features.rfm import rfm_features
+from features.text_items import split_items
 
 AS_OF = dt.date(2025, 3, 31)
 HORIZON_DAYS = 30
@@ -105,3 +106,20 @@ def test_labels_are_the_same_on_every_run(orders):
 def test_the_horizon_must_be_at_least_one_whole_day(orders, horizon_days):
     with pytest.raises(ValueError, match="horizon_days must be a whole number of days >= 1"):
         purchase_labels(orders, AS_OF, horizon_days)
+
+
+ODD_CATEGORIES = ["Oil, olive", "Oil olive", "a;b", "a:b", "100%", "%2C", '"q"', "[l]", "{s}", "k=v", "+1",
+                  "زيت زيتون", "olive 🌿", "back\\slash", "it's", "tab\there"]
+
+
+def test_categories_holding_any_text_come_back_exactly_from_the_label_text():
+    ensure_duckdb_compat()
+    rows = [order("G", "2025-03-01 10:00", 10, "x")]
+    rows += [order("G", f"2025-04-{i + 1:02d} 10:00", 10, name) for i, name in enumerate(ODD_CATEGORIES)]
+    rows += [order("H", "2025-03-01 10:00", 10, "x"), order("H", "2025-04-02 10:00", 10, "Oil, olive")]
+    table = ibis.duckdb.connect().create_table("odd_orders", pd.DataFrame(rows))
+    labels = purchase_labels(table, AS_OF, HORIZON_DAYS).to_pandas().set_index("customer_id")
+    # Each category escaped by hand: % → %25, "," → %2C, ":" → %3A, ";" → %3B; nothing else changes.
+    assert labels.loc["H", "categories_in_horizon"] == "Oil%2C olive"
+    assert sorted(split_items(labels.loc["G", "categories_in_horizon"])) == sorted(ODD_CATEGORIES)
+    assert "%252C" in labels.loc["G", "categories_in_horizon"].split(",")

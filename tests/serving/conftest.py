@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from cdp.cli import app
 
 STARTUP_SECONDS = 120
+SHOP_NAME = "serving-shop"
 KEY_LINE = re.compile(r"CDP_API_KEY is not set: the API key of this run is (\S+)")
 
 
@@ -59,6 +60,10 @@ def trained_shop(tmp_path_factory) -> TrainedShop:
     try:
         run_cli("sample", "--customers", "1000", "--seed", "3", "--end", "2026-10-31", "--out", str(root / "shop"),
                 tracking_uri=tracking_uri, log=log)
+        # The shop shares the session's registry with private copies that tests make of it: a
+        # name, not its path, tells the registry it is the same shop.
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            "[store]\n", f'[store]\nname = "{SHOP_NAME}"\n', 1), encoding="utf-8")
         for command in ("ingest", "unify"):
             run_cli(command, "--config", str(config), tracking_uri=tracking_uri, log=log)
         run_cli("train", "all", "--config", str(config), "--snapshots", "2", tracking_uri=tracking_uri, log=log)

@@ -11,6 +11,7 @@ import math
 import os
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +20,8 @@ from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
 from serving.scoring import score_rows
 from serving.settings import ChurnRiskBands
-from training.tracking import tracking_config
+from tests.serving.conftest import SHOP_NAME
+from training.tracking import store_scope, tracking_config
 
 BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
 
@@ -27,8 +29,9 @@ BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
 @pytest.fixture(scope="module")
 def served(trained_shop):
     tracking = tracking_config({**os.environ, "MLFLOW_TRACKING_URI": trained_shop.tracking_uri},
-                               trained_shop.root / "mlruns")
-    source = RegistryChampions(tracking)
+                               trained_shop.root / "mlruns", scope=store_scope(trained_shop.root / "shop" / "cdp.duckdb",
+                                                                               name=SHOP_NAME))
+    source = RegistryChampions(tracking, horizon_days=90)
     models = ModelSet({family: source.load(family) for family in FAMILIES})
     store = InMemoryFeatureStore.from_parquet(trained_shop.snapshot)
     return models, store, precompute(models, store, BANDS_USED)
@@ -80,6 +83,14 @@ def test_text_lists_become_lists_without_blanks():
     assert items("olive oil, za'atar") == ["olive oil", "za'atar"]
     assert items(",soap,,dates") == ["soap", "dates"]
     assert items("") == [] and items(None) == [] and items(float("nan")) == []
+
+
+def test_category_lists_are_kept_item_for_item():
+    # next_best_categories: a list per customer (an array once read back from Parquet or the store).
+    odd = ["Oil, olive", "Oil olive", " spaced ", 'a;b:"c" [d] {e}', "=x", "زيت 🌿"]
+    assert items(odd) == odd
+    assert items(np.array(odd, dtype=object)) == odd
+    assert items([]) == [] and items(np.array([], dtype=object)) == []
 
 
 def test_an_empty_frame_is_refused(served):

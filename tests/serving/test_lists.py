@@ -7,6 +7,8 @@ recomputed here from the store's own tables and the feature snapshot.
 
 from __future__ import annotations
 
+import html
+
 import duckdb
 import openpyxl
 import pandas as pd
@@ -349,3 +351,24 @@ def test_html_list_escapes_what_customers_typed_and_carries_the_summary(tmp_path
     page = write_list(churn_list(_inputs(rows), ListOptions()), tmp_path / "list.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "1 customer on the list, 118.36 revenue at risk over the next 90 days" in page
+
+
+# Names of every character class, as a shop's catalogue may hold them (and two differing by one comma).
+ODD_NAMES = ["Oil, olive", "Oil olive", "grains; maftoul: 1kg", 'dates "Medjool" [box] {12}', "k=v + 1",
+             "تطريز فلسطيني", "olive wood 🌿", "books\\kids it's\tnew", "=soap", "@mail", "100%"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_category_and_channel_names_reach_every_list_format_unaltered(tmp_path, name):
+    inputs = _inputs([_customer("a", 0.8, 1200.0, 730, reasons="top_category, preferred_channel")])
+    inputs = ListInputs(inputs.scores, inputs.customers,
+                        inputs.features.assign(top_category=name, preferred_channel=f"{name} (channel)"))
+    result = churn_list(inputs, ListOptions())
+    expected = f"mostly buys {name}; mostly buys through the {name} (channel) channel"
+    assert result.rows["reasons"].tolist() == [expected]
+    csv_rows = pd.read_csv(write_list(result, tmp_path / "list.csv"), dtype=str, keep_default_na=False)
+    assert csv_rows["reasons"].tolist() == [expected]
+    sheet = openpyxl.load_workbook(write_list(result, tmp_path / "list.xlsx"))["Churn risk"]
+    assert sheet.cell(row=2, column=LIST_COLUMNS.index("reasons") + 1).value == expected
+    page = write_list(result, tmp_path / "list.html").read_text(encoding="utf-8")
+    assert f"<td>{html.escape(expected)}</td>" in page

@@ -16,6 +16,8 @@ from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from cdp.cli import app
+from tests.serving.conftest import SHOP_NAME
+from training.tracking import CHAMPION, alias
 from serving.model_quality import ModelRun, quality_in_words
 
 from .conftest import run_cli
@@ -96,7 +98,7 @@ def test_report_headline_and_top_list_match_the_store(report, trained_shop, tmp_
 
 def test_report_states_the_churn_models_quality_from_its_registry_run(report, trained_shop, tmp_path):
     client = MlflowClient(tracking_uri=trained_shop.tracking_uri, registry_uri=trained_shop.tracking_uri)
-    version = client.get_model_version_by_alias("cdp-churn", "champion")
+    version = client.get_model_version_by_alias("cdp-churn", alias(CHAMPION, SHOP_NAME, 90))
     auc = client.get_run(version.run_id).data.metrics["churn_roc_auc"]
     shown = _render(report[0], tmp_path / "shot.png")
     assert any(f"{auc:.0%} of the time (ROC-AUC {auc:.2f}" in line for line in shown["quality"]), shown["quality"]
@@ -124,12 +126,12 @@ def test_report_refuses_a_file_that_is_not_html(trained_shop, tmp_path):
 
 def test_model_quality_reads_as_plain_sentences_with_the_metric_beside_them():
     runs = {"churn": ModelRun("churn", "3", {"churn_roc_auc": 0.88, "bgnbd_churn_roc_auc": 0.80,
-                                             "churn_lift_top10": 2.4}),
+                                             "purchase_lift_top10": 2.4}),
             "segments": ModelRun("segments", "2", {"silhouette": 0.12})}
     lines = quality_in_words(runs)
     assert lines[0] == ("Churn model (version 3): on customers it never saw in training, it ranks a customer who "
                         "left above one who stayed 88% of the time (ROC-AUC 0.88; 50% would be a coin toss).")
     assert lines[1] == "That is better than the classical BG/NBD model on the same customers (80%)."
-    assert lines[2] == "Among the 10% of customers it rates riskiest, 2.4 times as many left as on average."
+    assert lines[2] == "Among the 10% of customers it rates safest, 2.4 times as many bought again as on average."
     assert lines[3].startswith("Segments (version 2): the groups are overlapping")
     assert quality_in_words({}) == []

@@ -14,9 +14,10 @@ from training.tracking import TrackingConfig
 
 
 def test_settings_survive_the_trip_through_the_environment(tmp_path):
-    tracking = TrackingConfig("sqlite:////x/mlflow.db", artifact_location="/x/artifacts")  # as read back
+    tracking = TrackingConfig("sqlite:////x/mlflow.db", artifact_location="/x/artifacts", scope="s0a1b2c3d4e")
     settings = ServeSettings(tracking=tracking, snapshot_path=tmp_path / "f.parquet",
-                             api_key="k" * 32, poll_seconds=5.0, risk_bands=ChurnRiskBands(0.4, 0.8), public_docs=True)
+                             api_key="k" * 32, poll_seconds=5.0, risk_bands=ChurnRiskBands(0.4, 0.8), public_docs=True,
+                             horizon_days=91)
     back = settings_from_env(settings.to_env())
     assert back == settings
     assert "k" * 32 not in repr(back)  # the key stays out of reprs and logs

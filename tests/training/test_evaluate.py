@@ -90,7 +90,7 @@ def test_cdp_evaluate_refuses_a_window_beyond_the_data(shop):
     result = CliRunner().invoke(app, ["evaluate", "--config", str(shop.root / "cdp.toml"),
                                       "--as-of", shop.end.isoformat()])
     assert result.exit_code == 1
-    assert "needs data through" in result.output
+    assert "after the data ends" in result.output and "the latest as-of day with a whole 90-day window" in result.output
 
 
 def test_backtest_checks_its_dates_before_any_query(shop, monkeypatch):

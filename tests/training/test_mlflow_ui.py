@@ -116,7 +116,7 @@ def test_the_registry_page_lists_the_model_with_champion_and_challenger_aliases(
     models = _json(ui, "/ajax-api/2.0/mlflow/registered-models/search")["registered_models"]
     churn = next(m for m in models if m["name"] == "cdp-churn")
     assert {a["alias"]: a["version"] for a in churn["aliases"]} == \
-        {"champion": result.version, "challenger": result.version}
+        {"champion-h90d": result.version, "challenger-h90d": result.version}   # one registry, the 90-day lineage
     version = _json(ui, "/ajax-api/2.0/mlflow/model-versions/get", name="cdp-churn",
                     version=result.version)["model_version"]
     assert version["run_id"] == result.run_id and version["status"] == "READY"

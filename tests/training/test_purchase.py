@@ -63,6 +63,33 @@ def test_derived_columns_are_named_by_their_feature():
     assert source_feature("btyd_p_alive", inputs) == HISTORY_REASON
 
 
+@pytest.mark.filterwarnings("ignore:BetaGeoModel fit did not converge")  # made-up histories: BG/NBD is beside the point
+def test_one_hot_columns_of_categories_with_json_characters_reach_the_boosters_by_position():
+    # LightGBM refuses feature names holding , : " [ ] { }; two names differing by one such
+    # character must stay two columns, and reasons are still given by feature-table column.
+    rng = np.random.default_rng(0)
+    n = 600
+    names = np.array(["Oil, olive", "Oil olive", 'x: "y" [z] {w}', "زيت 🌿"], dtype=object)
+    frame = pd.DataFrame({
+        "recency_days": rng.integers(1, 300, n).astype(float), "tenure_days": 400.0,
+        "purchase_days": rng.integers(1, 6, n).astype(float), "mean_order_value": 50.0,
+        "top_category": names[rng.integers(0, len(names), n)],
+    })
+    once = frame["purchase_days"] == 1
+    frame.loc[once, "recency_days"] = frame.loc[once, "tenure_days"]  # one purchase day: bought on the first day
+    frame["purchased_in_horizon"] = (rng.random(n) < 1 / (1 + frame["recency_days"] / 60)).astype(int)
+    frame["purchase_days_in_horizon"] = frame["purchased_in_horizon"]
+    frame["revenue_in_horizon"] = 50.0 * frame["purchased_in_horizon"]
+    model = PurchaseModel(parts=("purchase",), numeric=["recency_days", "purchase_days"],
+                          categorical=["top_category"], min_child_samples=20, n_estimators=20,
+                          refit=False).fit(frame.iloc[:400], frame.iloc[400:])
+    assert sorted(c for c in model.columns_ if c.startswith("top_category_")) == sorted(f"top_category_{x}" for x in names)
+    assert model.classifier_.booster_.feature_name() == [f"f{i}" for i in range(len(model.columns_))]
+    reasons = model.predict(frame.iloc[:50])["top_reasons"]
+    named = {r for listed in reasons for r in listed.split(", ") if r}
+    assert named and named <= {"recency_days", "purchase_days", "top_category", HISTORY_REASON}
+
+
 def test_top_names_are_the_largest_positive_values_first_ties_to_the_earlier_name():
     names = ["a", "b", "c", "d"]
     values = np.array([[0.5, 0.5, -1.0, 2.0],     # d, then the tie a/b in name order

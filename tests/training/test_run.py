@@ -24,6 +24,10 @@ from training.score import SCORE_COLUMNS, champions, score
 from training.tracking import TrackingConfig
 
 
+# An unscoped registry (no store key): segments keep one champion, purchase models one per horizon.
+CHAMPION = {"segments": "champion", "churn": "champion-h90d", "next-purchase": "champion-h90d"}
+
+
 @pytest.fixture(scope="module")
 def trained(shop, tmp_path_factory):
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -50,9 +54,10 @@ def test_each_family_is_registered_and_the_first_version_becomes_champion(traine
     assert [r.family for r in first] == ["segments", "churn", "next-purchase"]
     for result in first:
         aliases = client.get_registered_model(MODEL_NAMES[result.family]).aliases
-        assert result.decision.promoted and result.decision.reason == "no champion yet"
+        assert result.decision.promoted and not result.decision.compared
+        assert result.decision.reason.startswith("no champion yet") and "no comparison made" in result.decision.reason
         if result.family != "churn":  # churn's champion was later forced to a third version
-            assert str(aliases["champion"]) == result.version
+            assert str(aliases[CHAMPION[result.family]]) == result.version
 
 
 def test_a_retrain_that_is_not_better_stays_challenger_unless_forced(trained):
@@ -64,10 +69,11 @@ def test_a_retrain_that_is_not_better_stays_challenger_unless_forced(trained):
         assert not after.decision.promoted and after.decision.champion_version == before.version
         aliases = client.get_registered_model(MODEL_NAMES[after.family]).aliases
         if after.family != "churn":  # churn was then forced (below)
-            assert str(aliases["champion"]) == before.version and str(aliases["challenger"]) == after.version
+            assert str(aliases[CHAMPION[after.family]]) == before.version
+            assert str(aliases[CHAMPION[after.family].replace("champion", "challenger")]) == after.version
     (churn,) = forced
     assert churn.decision.promoted and churn.decision.reason.startswith("forced")
-    assert str(client.get_registered_model("cdp-churn").aliases["champion"]) == churn.version
+    assert str(client.get_registered_model("cdp-churn").aliases["champion-h90d"]) == churn.version
 
 
 def test_runs_carry_params_metrics_digest_plots_and_the_gate(trained):
@@ -106,7 +112,7 @@ def test_nothing_personal_reaches_mlflow(trained, shop):
 
 def test_scores_cover_every_customer_with_consistent_outputs(trained):
     tracking, _, _, forced, features, _ = trained
-    models = champions(tracking)
+    models = champions(tracking, 90)
     scores = score(features, models, dt.date(2026, 10, 31))
     assert list(scores.columns) == list(SCORE_COLUMNS)
     assert len(scores) == len(features) and scores["customer_id"].is_unique
@@ -122,21 +128,21 @@ def test_scores_cover_every_customer_with_consistent_outputs(trained):
     assert np.corrcoef(buyers["churn_probability"], buyers["expected_purchases"])[0, 1] < -0.5
     assert set(buyers["segment"]) - {"Prospects"} and pd.notna(scores["features_as_of"]).all()
     # No empty entry among the next-best categories.
-    listed = buyers["next_best_categories"].str.split(",").explode()
-    assert (listed.str.len() > 0).all()
+    listed = buyers["next_best_categories"].explode()
+    assert (listed.str.len() > 0).all() and (buyers["next_best_categories"].map(len) == 3).all()
 
 
 def test_a_frame_of_prospects_alone_scores_with_empty_purchase_columns(trained):
     tracking, _, _, _, features, _ = trained
     prospects = features[features["recency_days"].isna()].head(3)
     assert len(prospects) == 3
-    scores = score(prospects, champions(tracking), dt.date(2026, 10, 31))
+    scores = score(prospects, champions(tracking, 90), dt.date(2026, 10, 31))
     assert (scores["segment"] == "Prospects").all()
     assert scores[["churn_probability", "expected_purchases", "expected_revenue"]].isna().all().all()
     # With no history of their own, prospects are shown what buyers buy most.
-    popular = champions(tracking)["next-purchase"][0].unwrap_python_model().recommender.popularity_
-    top = ",".join(popular.sort_values(ascending=False, kind="stable").index[:3])
-    assert (scores["next_best_categories"] == top).all()
+    popular = champions(tracking, 90)["next-purchase"][0].unwrap_python_model().recommender.popularity_
+    top = list(popular.sort_values(ascending=False, kind="stable").index[:3])
+    assert all(listed == top for listed in scores["next_best_categories"])
 
 
 def _held_out(shop) -> pd.DataFrame:
@@ -221,3 +227,76 @@ def test_training_prints_no_registration_lines_and_no_few_category_levels_warnin
     *_, (printed, caught) = trained
     assert "registered model" not in printed.lower() and "created version" not in printed.lower()
     assert not [w for w in caught if "n_categories" in str(w.message)]
+
+
+def test_the_lift_is_measured_on_buyers_so_it_tells_models_apart():
+    from training.run import _churn_metrics
+
+    # 20 customers, 4 buyers (churned = 0). The two least at-risk (top 10%) are a buyer and a
+    # churner: half of them bought, against 4 in 20 overall, a lift of 0.5 / 0.2 = 2.5.
+    churned = np.array([0, 1, 0, 0, 0] + [1] * 15)
+    risk = np.array([0.01, 0.02, 0.5, 0.6, 0.7] + [0.9] * 15)
+    metrics = _churn_metrics(churned, risk)
+    assert metrics["purchase_lift_top10"] == pytest.approx(2.5)
+    assert "churn_lift_top10" not in metrics
+
+
+def test_the_churn_run_logs_a_lift_that_differs_between_the_model_and_its_baselines(trained):
+    _, first, *_ = trained
+    churn = next(r for r in first if r.family == "churn")
+    lifts = {churn.metrics["purchase_lift_top10"], churn.baselines["bgnbd_purchase_lift_top10"],
+             churn.baselines["recency_purchase_lift_top10"]}
+    assert len(lifts) == 3 and all(lift > 1 for lift in lifts)
+
+
+def test_the_input_example_is_a_history_bg_nbd_accepts_and_no_customer_had():
+    """On CDNOW most buyers bought on one day, so the per-column medians (1 purchase day, a
+    200-day tenure, a 100-day recency) are a history nobody can have: a one-day buyer's last
+    purchase is their first, so recency must equal tenure. The example fixes that by
+    construction (worked out by hand: 1 day, tenure 200, recency 200)."""
+    from training.btyd import BetaGeoModel
+    from training.purchase import btyd_summary
+    from training.run import _input_example
+
+    frame = pd.DataFrame({"purchase_days": [1, 1, 1, 2, 5], "tenure_days": [100, 200, 300, 50, 400],
+                          "recency_days": [100, 150, 300, 10, 20], "mean_order_value": [10.0, 12.0, 30.0, 8.0, 9.0],
+                          "country": ["PS", "PS", "IL", None, "PS"]})
+    example = _input_example(frame, list(frame.columns))
+    assert example.iloc[0].to_dict() == {"purchase_days": 1.0, "tenure_days": 200.0, "recency_days": 200.0,
+                                         "mean_order_value": 10.0, "country": "PS"}
+    summary = btyd_summary(example)
+    assert (summary["frequency"].iloc[0], summary["recency"].iloc[0]) == (0.0, 0.0)
+    fitted = BetaGeoModel().fit(btyd_summary(frame.assign(recency_days=[100, 200, 300, 10, 20])))
+    assert 0 < fitted.probability_alive(summary)[0] <= 1
+    # A repeat buyer keeps the median recency, which leaves room for three buying days within the tenure.
+    repeat = _input_example(frame.assign(purchase_days=[3, 3, 4, 2, 5]), list(frame.columns)).iloc[0]
+    assert (repeat["purchase_days"], repeat["tenure_days"], repeat["recency_days"]) == (3.0, 200.0, 100.0)
+
+
+def test_a_failed_command_registers_nothing_and_its_finished_runs_say_so(shop, tmp_path, monkeypatch):
+    import training.run
+
+    tracking = TrackingConfig.local(tmp_path / "mlruns")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the recommender broke")
+    monkeypatch.setattr(training.run.CategoryRecommender, "fit", broken)
+    con = shop.connect()
+    settings = TrainSettings(window=Window(as_of=shop.end, horizon_days=90, n_snapshots=2, step_days=30),
+                             families=("segments", "next-purchase"), max_customers=1500)
+    saved = mlflow.get_tracking_uri()
+    try:
+        with pytest.raises(RuntimeError, match="the recommender broke"):
+            train(duckdb_tables(con), settings, tracking)
+    finally:
+        con.close()
+        mlflow.set_tracking_uri(saved)
+    client = MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    assert [len(client.search_model_versions(f"name = '{m.name}'")) for m in client.search_registered_models()] \
+        in ([], [0], [0, 0])
+    runs = {r.data.tags["mlflow.runName"]: r for r in
+            client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    segments = runs[f"segments as of {shop.end}"]
+    assert segments.info.status == "FINISHED"
+    assert segments.data.tags["cdp.registered"] == "not registered: the command failed later (RuntimeError)"
+    assert runs[f"next-purchase as of {shop.end}"].info.status == "FAILED"

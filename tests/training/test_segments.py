@@ -8,10 +8,21 @@ with a higher rate, and recent one-off ``hibernating`` bargain hunters look like
 even a *supervised* gradient-boosted classifier given the truth and every feature reaches
 only ARI 0.587 (5-fold out-of-fold predictions; 0.646 with at_risk and loyal merged), so
 the brief's ARI ≥ 0.6 is out of reach for any clustering. The segmenter reaches ARI
-0.431 and NMI 0.370 (k-means, k = 4); a greedy search over feature sets with the truth
-in hand at k = 5 topped out near 0.457. The tests therefore assert ARI ≥ 0.35 and NMI ≥
-0.30, and, more to the point for a marketer, that each named segment holds the people
-its name promises (per-segment purity against the truth, thresholds measured with margin).
+0.427 and NMI 0.369 (k-means, k = 4; 0.431 when first measured, before generator change
+c0f8603); on other shops of 4,000 customers, seeds 1, 2 and 3, ARI 0.449, 0.416 and
+0.449 (k = 4 each), and 0.437 on a 20,000-customer shop (seed 7, 17,552 buyers). A greedy
+search over feature sets with the truth in hand at k = 5 topped out near 0.457. Tried in
+2026-12 and not adopted (ARI on seeds 5 / 1, k chosen without the truth): the discount
+share added to the features, 0.433 / 0.473 (k falls to 3 on seed 5; 0.407 on seed 2);
+log or empirical-Bayes purchase rates, discount logits, overdue and recency ÷ tenure
+ratios, 0.34–0.41 / 0.35–0.42; Gaussian mixtures chosen by BIC, 0.17–0.34 (BIC always
+wants k = 8, the count features' ties); a latent-class mixture of Pareto/NBD purchase
+processes (gamma rates on a grid) with tenure, order value, discounts and engagement,
+0.30 on seed 5 even from a start at the truth: fitted *on* the truth it classifies at
+0.557, but EM leaves the groups for a better-fitting split. The tests therefore assert
+ARI ≥ 0.35 and NMI ≥ 0.30, and, more to the point for a marketer, that each named
+segment holds the people its name promises (per-segment purity against the truth,
+thresholds measured with margin).
 """
 
 from __future__ import annotations
@@ -83,7 +94,7 @@ def _buyers_with_truth(frame, truth):
 # --- recovery of the generator's groups ---------------------------------------------------
 
 def test_buyer_segments_recover_the_behavioural_groups(frame, truth, segments):
-    """Measured: ARI 0.431, NMI 0.370 (the supervised ceiling is ARI 0.587; see above)."""
+    """Measured: ARI 0.427, NMI 0.369 (the supervised ceiling is ARI 0.587; see above)."""
     keep = _buyers_with_truth(frame, truth)
     groups = truth["group"].to_numpy(dtype=object)[keep]
     assert adjusted_rand_score(groups, segments[keep]) >= 0.35

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -24,13 +25,18 @@ from mlflow import MlflowClient
 
 from training.tracking import (
     Decision,
+    Lineage,
     NoChampionError,
     TrackingConfig,
+    champion_horizons,
     champion_version,
+    decide,
+    default_root,
     experiment,
     load_champion,
     promote,
     register_pyfunc,
+    store_scope,
     tracking_config,
     versions_created_before,
 )
@@ -157,6 +163,22 @@ def test_tracking_config_prefers_the_env_uri_else_the_local_default(tmp_path):
         TrackingConfig(tracking_uri="http://mlflow:5000", artifact_location=None)
     assert tracking_config({}, root) == TrackingConfig.local(root)
     assert tracking_config({"MLFLOW_TRACKING_URI": "  "}, root) == TrackingConfig.local(root)
+    # cdp.toml's [tracking] uri, unless the environment says otherwise; the store's scope travels along
+    assert tracking_config({}, root, uri="http://shared:5000", scope="s1") == \
+        TrackingConfig(tracking_uri="http://shared:5000", artifact_location=None, scope="s1")
+    assert tracking_config({}, root, scope="s1") == TrackingConfig.local(root)   # its own registry: unscoped
+    assert tracking_config({"MLFLOW_TRACKING_URI": "http://env:5000"}, root, uri="http://shared:5000").tracking_uri \
+        == "http://env:5000"
+
+
+def test_each_store_has_its_own_default_tracking_folder_beside_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_root(Path("shop/cdp.duckdb")) == tmp_path / "shop" / "cdp.mlflow"
+    assert default_root(Path("shop/cdnow.duckdb")) == tmp_path / "shop" / "cdnow.mlflow"
+    # a store is told apart by its path, or by the name it is given in cdp.toml
+    a, b = store_scope(Path("shop/cdp.duckdb")), store_scope(Path("other/cdp.duckdb"))
+    assert a != b and a == store_scope(tmp_path / "shop" / "cdp.duckdb") and re.fullmatch(r"s[0-9a-f]{10}", a)
+    assert store_scope(Path("x.duckdb"), name="Olive shop / prod") == "Olive-shop-prod"
 
 
 def test_a_sqlite_uri_keeps_artifacts_beside_its_database_not_in_the_working_directory(tmp_path):
@@ -209,7 +231,8 @@ def test_first_version_becomes_champion_and_challenger(client):
     version, run_id = register("m_first", k=0.5)
     decision = gate(client, "m_first", version, run_id=run_id)
     assert decision == Decision(model_name="m_first", version=version, promoted=True, reason="no champion yet",
-                                metric="auc", challenger_score=0.5, champion_version=None, champion_score=None)
+                                metric="auc", challenger_score=0.5, champion_version=None, champion_score=None,
+                                compared=False)
     assert champion_and_challenger(client, "m_first") == (version, version)
     run = client.get_run(run_id).data
     assert run.metrics == {"gate_challenger_auc": 0.5}
@@ -270,6 +293,74 @@ def test_better_version_becomes_champion_and_force_promotes_a_worse_one(client):
     with pytest.raises(ValueError, match="m_better version 2"):
         gate(client, "m_better", v2, score=lambda model: float("nan"))
     assert champion_and_challenger(client, "m_better") == (v3, v1)
+
+
+# --- lineages: one store, one horizon, one feature set -----------------------------------------
+
+def test_a_challenger_meets_only_the_champion_of_its_own_store_and_horizon(client, config):
+    shop_91, shop_273 = Lineage("shop", 91, "f1"), Lineage("shop", 273, "f1")
+    cdnow_91 = Lineage("cdnow", 91, "f1")
+    v1, _ = register("m_lines", k=0.9)
+    first = gate(client, "m_lines", v1, lineage=shop_91)
+    assert first.promoted and not first.compared and "no comparison made" in first.reason
+    # Another store's worse model is not measured against the shop's: it starts its own lineage.
+    v2, run_id = register("m_lines", k=0.1)
+    other = gate(client, "m_lines", v2, lineage=cdnow_91, run_id=run_id)
+    assert (other.promoted, other.compared, other.champion_version) == (True, False, None)
+    # A second horizon lives beside the first.
+    v3, _ = register("m_lines", k=0.2)
+    assert gate(client, "m_lines", v3, lineage=shop_273).promoted
+    aliases = {k: str(v) for k, v in client.get_registered_model("m_lines").aliases.items()}
+    assert {k: v for k, v in aliases.items() if k.startswith("champion")} == {
+        "champion-shop-h91d": v1, "champion-cdnow-h91d": v2, "champion-shop-h273d": v3}
+    assert client.get_run(run_id).data.tags["gate.compared"] == "no"
+    assert client.get_model_version("m_lines", v2).tags["cdp.store"] == "cdnow"
+    # Within a lineage the gate compares as before.
+    v4, _ = register("m_lines", k=0.5)
+    kept = gate(client, "m_lines", v4, lineage=shop_91)
+    assert (kept.promoted, kept.compared, kept.champion_version, kept.champion_score) == (False, True, v1, 0.9)
+    shop = TrackingConfig(config.tracking_uri, config.artifact_location, scope="shop")
+    assert champion_version(shop, "m_lines", 91) == v1 and champion_version(shop, "m_lines", 273) == v3
+    assert champion_horizons(shop, "m_lines") == (91, 273)
+    assert champion_horizons(TrackingConfig(config.tracking_uri, scope="cdnow"), "m_lines") == (91,)
+    with pytest.raises(NoChampionError, match="horizons of 91, 273 days: pass --horizon-days 91"):
+        load_champion(shop, "m_lines", 90)
+
+
+def test_a_changed_feature_set_starts_a_new_lineage_with_a_note(client):
+    v1, _ = register("m_features", k=0.9)
+    gate(client, "m_features", v1, lineage=Lineage("shop", 91, "orders-only"))
+    v2, run_id = register("m_features", k=0.1)   # worse, but on another feature set: no comparison
+    decision = gate(client, "m_features", v2, lineage=Lineage("shop", 91, "with-events"), run_id=run_id)
+    assert decision.promoted and not decision.compared and decision.champion_score is None
+    assert decision.reason == ("new lineage: champion version 1 was trained on another feature set (orders-only); "
+                               "no comparison made")
+    assert client.get_run(run_id).data.tags["gate.reason"] == decision.reason
+
+
+def test_a_champion_that_cannot_score_the_new_data_is_no_rival(client):
+    lineage = Lineage("shop", 91, "f")
+    v1, _ = register("m_broken", k=0.9)
+    gate(client, "m_broken", v1, lineage=lineage)
+    v2, _ = register("m_broken", k=0.3)
+
+    def score(model):
+        value = float(pd.Series(model.predict(HOLDOUT)).iloc[0])
+        if value == 0.9:
+            raise KeyError("feature table lacks column(s) the model reads: email_opens")
+        return value
+    decision = gate(client, "m_broken", v2, lineage=lineage, score=score)
+    assert decision.promoted and not decision.compared
+    assert "champion version 1 cannot score this data (KeyError)" in decision.reason
+
+
+def test_too_little_data_to_judge_keeps_a_challenger_unless_forced(client):
+    v1, _ = register("m_small", k=0.9)
+    model = mlflow.pyfunc.load_model(f"models:/m_small/{v1}")
+    refused = decide(client, "m_small", model, metric="auc", score=RecordingScore(), refuse="only 12 held-out rows")
+    assert not refused.promoted and refused.reason == "not promoted: only 12 held-out rows (pass --force to promote anyway)"
+    forced = decide(client, "m_small", model, metric="auc", score=RecordingScore(), refuse="x", force=True)
+    assert forced.promoted and forced.reason == "no champion yet"
 
 
 # --- loading the champion --------------------------------------------------------------------
