@@ -314,7 +314,7 @@ class Lineage:
 
     def describe(self) -> str:
         horizon = "" if self.horizon_days is None else f", horizon {self.horizon_days} days"
-        return f"store {self.store or '(unscoped)'}{horizon}"
+        return f"{'store ' + self.store if self.store else 'this store'}{horizon}"
 
 
 def alias(role: str, scope: str = "", horizon_days: int | None = None) -> str:
