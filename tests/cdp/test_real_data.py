@@ -92,6 +92,12 @@ def loop(workdir):
     cdp("unify", "--config", "shop/cdp.toml")
     outputs["shop"] = cdp("train", "all", "--config", "shop/cdp.toml", "--snapshots", "2")
     outputs["retrain"] = cdp("train", "churn", "--config", "cdnow.toml", *TRAIN_CDNOW)
+    # A 39-week churn model beside the 13-week one: the cohort's history holds no 39-week label
+    # window by 1997-09-30, so it learns 13-week labels and carries them forward.
+    outputs["long"] = cdp("train", "churn", "--config", "cdnow.toml", *TRAIN_CDNOW[:2], "--horizon-days", "273",
+                          *TRAIN_CDNOW[4:])
+    outputs["ambiguous"] = CliRunner().invoke(app, ["score", "--config", "cdnow.toml", "--out", "again.parquet"],
+                                              env={"MLFLOW_TRACKING_URI": None})
     return outputs
 
 
@@ -122,7 +128,7 @@ def test_two_stores_trained_from_one_directory_keep_their_own_registries(workdir
     cdnow_db, shop_db = workdir / "cdnow.mlflow" / "mlflow.db", workdir / "shop" / "cdp.mlflow" / "mlflow.db"
     assert cdnow_db.is_file() and shop_db.is_file()
     for db, store, versions in (
-            (cdnow_db, workdir / "cdnow.duckdb", {"cdp-segments": 1, "cdp-churn": 2, "cdp-next-purchase": 1}),
+            (cdnow_db, workdir / "cdnow.duckdb", {"cdp-segments": 1, "cdp-churn": 3, "cdp-next-purchase": 1}),
             (shop_db, workdir / "shop" / "cdp.duckdb", {"cdp-segments": 1, "cdp-churn": 1, "cdp-next-purchase": 1})):
         client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
         found = {m.name: len(client.search_model_versions(f"name = '{m.name}'"))
@@ -143,3 +149,17 @@ def test_two_stores_trained_from_one_directory_keep_their_own_registries(workdir
     cdnow = MlflowClient(f"sqlite:///{cdnow_db}", registry_uri=f"sqlite:///{cdnow_db}")
     second = cdnow.get_model_version("cdp-churn", "2").tags
     assert second["gate.compared"] == "yes" and "champion version 1's" in second["gate.reason"]
+
+
+def test_a_longer_horizon_lives_beside_the_shorter_one_and_scoring_asks_which(workdir, loop):
+    db = workdir / "cdnow.mlflow" / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    aliases = {k: str(v) for k, v in client.get_registered_model("cdp-churn").aliases.items()}
+    assert aliases["champion-h91d"] == "2" and aliases["champion-h273d"] == "3"
+    long_run = client.get_run(client.get_model_version("cdp-churn", "3").run_id).data
+    assert long_run.params["horizon_days"] == "273" and long_run.params["label_horizon_days"] == "91"
+    assert long_run.tags["cdp.carried_forward"].startswith("273-day forecast carried forward from 91-day labels")
+    assert "carried forward" in " ".join(loop["long"].split())
+    # Two horizons: cdp score will not guess which one is meant.
+    assert loop["ambiguous"].exit_code == 1
+    assert "horizons of 91, 273 days: pass --horizon-days" in " ".join(loop["ambiguous"].output.split())
