@@ -351,15 +351,19 @@ class Decision:
     compared: bool = True
 
 
-def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
-    """The version behind ``alias``, or ``None`` if the alias (or the model) does not exist."""
+def _aliases(client: MlflowClient, model_name: str) -> dict:
+    """Every alias of ``model_name`` and its version; empty if the model does not exist."""
     try:
-        aliases = client.get_registered_model(model_name).aliases
+        return dict(client.get_registered_model(model_name).aliases)
     except MlflowException as error:
         if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            return None
+            return {}
         raise
-    version = aliases.get(alias)
+
+
+def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version behind ``alias``, or ``None`` if the alias (or the model) does not exist."""
+    version = _aliases(client, model_name).get(alias)
     return None if version is None else str(version)
 
 
@@ -565,12 +569,7 @@ def champion_horizons(config: TrackingConfig, model_name: str) -> tuple[int, ...
     """The horizons (days) for which ``config``'s store has a champion of ``model_name``, sorted."""
     if not has_store(config):
         return ()
-    try:
-        aliases = registry_client(config).get_registered_model(model_name).aliases
-    except MlflowException as error:
-        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
-            return ()
-        raise
+    aliases = _aliases(registry_client(config), model_name)
     prefix = alias(CHAMPION, config.scope) + "-h"
     found = {int(name[len(prefix):-1]) for name in aliases
              if name.startswith(prefix) and name.endswith("d") and name[len(prefix):-1].isdigit()}
