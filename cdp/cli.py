@@ -478,7 +478,7 @@ def train(
             task = progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
             settings = TrainSettings(window=horizon_window(day, horizon_days, snapshots, step_days),
                                      families=families, force=force, max_customers=max_customers or None,
-                                     data=_data_source(store, cfg, tracking))
+                                     data=_data_source(store, cfg, tracking), model_params=cfg.model.params())
             results = run_training(tables, settings, tracking,
                                    on_stage=lambda text: progress.update(task, description=text))
         table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
@@ -641,7 +641,8 @@ def evaluate(
             # Checked before any work: the day must be in the data and the next H days too.
             day = _as_of(store, as_of, label_horizon_days=horizon_days)
             progress.add_task(f"backtest as of {day}: training on what was known, then scoring", total=None)
-            found = backtest(_tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days)
+            found = backtest(_tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days,
+                             model_params=cfg.model.params())
         table = found.table
         if found.window.carried_forward:
             out.print(escape(f"note: {found.window.note}"), highlight=False, soft_wrap=True)

@@ -44,6 +44,31 @@ class TrackingSettings:
     uri: str | None = None
 
 
+MODEL_BTYD = ("bgnbd", "pareto_nbd")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The purchase models' settings (`training.purchase.PurchaseModel`); None keeps its default.
+
+    ``btyd``: the classical model the boosters start from and carry forward with,
+    ``"bgnbd"`` (the default: fitted in seconds on millions of customers) or
+    ``"pareto_nbd"`` (better on CDNOW-sized stores, but its likelihood needs a
+    hypergeometric function per customer: minutes to fit on 200,000 distinct histories).
+    ``learning_rate``, ``n_estimators``, ``num_leaves``, ``min_child_samples``: LightGBM's.
+    """
+
+    btyd: str | None = None
+    learning_rate: float | None = None
+    n_estimators: int | None = None
+    num_leaves: int | None = None
+    min_child_samples: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The settings given, as `PurchaseModel` keyword arguments."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """One source file and how its columns map onto the canonical fields of its kind.
@@ -112,6 +137,7 @@ class Config:
     unify: UnifyConfig = field(default_factory=UnifyConfig)
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -142,10 +168,10 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking"}
+    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          "expected store, sources, unify, currency, tracking")
+                          "expected store, sources, unify, currency, tracking, model")
     store_raw = _table(raw.get("store", {}), path, "store")
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
@@ -190,7 +216,32 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     unify = UnifyConfig(blocked_identifiers=tuple(blocked), max_linked_identifiers=max_linked)
     currency = _parse_currency(raw.get("currency"), path)
     tracking = _parse_tracking(raw.get("tracking"), path)
-    return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking)
+    model = _parse_model(raw.get("model"), path)
+    return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
+                  model=model)
+
+
+def _parse_model(raw: Any, path: Path) -> ModelSettings:
+    if raw is None:
+        return ModelSettings()
+    raw = _table(raw, path, "model")
+    known = ("btyd", "learning_rate", "n_estimators", "num_leaves", "min_child_samples")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{path}: model: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
+    btyd = raw.get("btyd")
+    if btyd is not None and btyd not in MODEL_BTYD:
+        raise ConfigError(f"{path}: model.btyd {btyd!r} must be one of {', '.join(MODEL_BTYD)}")
+    rate = raw.get("learning_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1):
+        raise ConfigError(f"{path}: model.learning_rate {rate!r} must be a number above 0 and at most 1")
+    whole = {}
+    for key, least in (("n_estimators", 1), ("num_leaves", 2), ("min_child_samples", 1)):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ConfigError(f"{path}: model.{key} {value!r} must be a whole number >= {least}")
+        whole[key] = value
+    return ModelSettings(btyd=btyd, learning_rate=None if rate is None else float(rate), **whole)
 
 
 def _parse_tracking(raw: Any, path: Path) -> TrackingSettings:

@@ -28,6 +28,7 @@ from scipy.stats import poisson
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from cdp.errors import CdpError
+from features.labels import LABEL_COLUMNS
 from training.btyd import BetaGeoModel
 from training.data import Window, features_as_of, labelled_snapshots
 from training.horizons import TrainableWindow, trainable_window
@@ -244,13 +245,18 @@ def backtest_data(tables, as_of: dt.date, horizon_days: int, n_snapshots: int = 
 
 
 def backtest_on(data: BacktestData, model_params: dict | None = None, resamples: int = 1000,
-                seed: int = 0) -> Backtest:
+                seed: int = 0, anchor: bool = True) -> Backtest:
     """`backtest` on rows already queried: fit cdp-ml (the latest snapshot for early
-    stopping and calibration), forecast with every contender and compare."""
+    stopping and calibration), anchor its level on the as-of customers' histories as
+    `cdp train` does (`PurchaseModel.anchor_level`; ``anchor=False`` leaves the boosters'
+    own level), forecast with every contender and compare."""
     window, train_rows = data.window, data.train_rows
     latest = train_rows["as_of"] == train_rows["as_of"].max()
     model = PurchaseModel(horizon_days=window.horizon_days, label_horizon_days=window.label_horizon_days,
                           **(model_params or {})).fit(train_rows[~latest], train_rows[latest])
+    if anchor:
+        # What was known on the as-of day: its feature rows, never the labels after it.
+        model.anchor_level(data.test.drop(columns=[c for c in LABEL_COLUMNS if c in data.test.columns]))
     answers = forecasts(model, data.test, window.horizon_days)
     return Backtest(window=window, table=compare(answers, data.test),
                     differences=paired_differences(answers, data.test, resamples=resamples, seed=seed),

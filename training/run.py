@@ -22,9 +22,10 @@ import copy
 import datetime as dt
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -114,6 +115,8 @@ class TrainSettings:
     """Train on a hash sample of about this many customers when the store has more (None: all)."""
     data: DataSource | None = None
     """Where the training data came from, recorded on every run (MLflow dataset, tags)."""
+    model_params: Mapping[str, Any] = field(default_factory=dict)
+    """Extra `PurchaseModel` settings (cdp.toml's ``[model]``), logged on the runs."""
 
 
 @dataclass(frozen=True)
@@ -175,17 +178,27 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
         _check_snapshots(snapshots, labelled)
     trained: list[_Trained] = []
     churn_model = None
+    as_of_features: list[pd.DataFrame] = []
+
+    def features_now() -> pd.DataFrame:
+        """The feature rows as of the as-of day, queried once for every family that needs them."""
+        if not as_of_features:
+            stage(f"features as of {window.as_of}")
+            as_of_features.append(features_as_of(tables, window.as_of))
+        return as_of_features[0]
+
     try:
         for family in settings.families:
             if family == "segments":
-                stage(f"segments: features as of {window.as_of}")
-                features = features_as_of(tables, window.as_of)
+                features = features_now()
                 stage("segments: clustering")
                 trained.append(_train_segments(features, settings, tracking, share))
             else:
+                population = features_now() if family == "next-purchase" else None
                 stage(f"{family}: fitting and measuring on held-out customers")
                 result, estimator = _train_purchase(family, snapshots, settings, tracking, share, churn_model,
-                                                    label_days=label_days, carry_note=carry_note)
+                                                    label_days=label_days, carry_note=carry_note,
+                                                    population=population)
                 trained.append(result)
                 churn_model = estimator if family == "churn" else churn_model
     except BaseException as error:
@@ -330,7 +343,8 @@ def _log_common(settings: TrainSettings, family: str, frame: pd.DataFrame, share
     data_digest = digest(frame)
     mlflow.log_params({"family": family, "as_of": w.as_of.isoformat(), "horizon_days": w.horizon_days,
                        "n_snapshots": w.n_snapshots, "step_days": w.step_days, "forced": settings.force,
-                       "max_customers": settings.max_customers, "customer_share": round(share, 6)})
+                       "max_customers": settings.max_customers, "customer_share": round(share, 6),
+                       **{f"model.{k}": v for k, v in settings.model_params.items()}})
     mlflow.set_tag("data.digest", data_digest)
     mlflow.log_metric("training_rows", len(frame))
     source = settings.data
@@ -365,8 +379,12 @@ def _offered_columns(frame: pd.DataFrame) -> list[str]:
 
 def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,
                     share: float, churn_model: PurchaseModel | None = None, label_days: int | None = None,
-                    carry_note: str = "") -> tuple[_Trained, PurchaseModel]:
+                    carry_note: str = "", population: pd.DataFrame | None = None) -> tuple[_Trained, PurchaseModel]:
     """Fit and measure one purchase family on ``snapshots`` labelled over ``label_days``.
+
+    ``population`` (the feature rows as of the as-of day) anchors the level of the
+    next-purchase model's expected purchase days, at the label window for its measures
+    and at the horizon for the model registered (`PurchaseModel.anchor_level`).
 
     Where the history holds no window as long as the horizon, the model learns (and is
     measured, and gated) at ``label_days``; the model registered answers at the horizon,
@@ -383,7 +401,11 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
                           run_name=f"{family} as of {settings.window.as_of}") as run, _noted_warnings() as noted:
         _log_common(settings, family, train_rows, share)
         # The churn run's classifier serves next-purchase too: same snapshots, same model.
-        estimator = PurchaseModel(horizon_days=label_days, parts=parts).fit(train_rows, tune, purchase_from=churn_model)
+        estimator = PurchaseModel(horizon_days=label_days, parts=parts, **settings.model_params).fit(
+            train_rows, tune, purchase_from=churn_model)
+        if population is not None and "count" in parts:
+            estimator.anchor_level(population)
+            mlflow.log_metric(f"count_level_{label_days}d", estimator.level_)
         if carry_note:
             mlflow.set_tag("cdp.carried_forward", carry_note)
         mlflow.log_param("label_horizon_days", label_days)
@@ -411,6 +433,9 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
         baselines = _log_baselines(family, metrics, compared)
         mlflow.set_tags(notes)
         served = _answering_at(estimator, horizon)
+        if served is not estimator and population is not None and "count" in parts:
+            served.anchor_level(population)
+            mlflow.log_metric(f"count_level_{horizon}d", served.level_)
         info = _log_model(family, served, columns, train_rows, horizon, recommender)
         decision = decide(client, MODEL_NAMES[family], load_model_uri(client, info.model_uri), metric=metric,
                           score=scorer, higher_is_better=higher, force=settings.force, lineage=lineage,

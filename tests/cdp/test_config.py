@@ -181,3 +181,23 @@ def test_without_a_currency_section_there_is_no_base_currency(tmp_path):
 def test_bad_currency_settings_name_the_key(tmp_path, section, key):
     message = config_error(write(tmp_path, f"[currency]\n{section}\n" + ORDERS))
     assert key in message
+
+
+def test_model_settings_are_read_as_purchase_model_arguments(tmp_path):
+    config = load_config(write(tmp_path, '[model]\nbtyd = "pareto_nbd"\nlearning_rate = 0.03\nnum_leaves = 8\n' + ORDERS))
+    assert config.model.params() == {"btyd": "pareto_nbd", "learning_rate": 0.03, "num_leaves": 8}
+    assert load_config(write(tmp_path, ORDERS)).model.params() == {}
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ('btyd = "gamma"', "model.btyd"),
+    ("learning_rate = 0", "model.learning_rate"),
+    ('learning_rate = "fast"', "model.learning_rate"),
+    ("num_leaves = 1", "model.num_leaves"),
+    ("n_estimators = 2.5", "model.n_estimators"),
+    ("min_child_samples = true", "model.min_child_samples"),
+    ("depth = 3", "depth"),
+])
+def test_bad_model_settings_name_the_key(tmp_path, section, key):
+    message = config_error(write(tmp_path, f"[model]\n{section}\n" + ORDERS))
+    assert key in message

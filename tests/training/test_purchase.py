@@ -185,6 +185,40 @@ def test_expected_purchase_days_and_revenue_add_up_to_what_happened(trained):
     assert np.abs(days - out["median_purchases"]).mean() < np.abs(days - out["expected_purchases"]).mean()
 
 
+def test_anchoring_gives_the_cohort_bgnbds_total_and_leaves_each_customers_share_and_probability(trained):
+    """`anchor_level` on the as-of population: expected purchase days add up to BG/NBD's
+    total for the same customers (BG/NBD fitted here on their histories, independently of
+    the model), each customer's share of the total and the purchase probability unchanged."""
+    import copy
+
+    model, test, _ = trained
+    population = test.drop(columns=[c for c in test.columns if c.endswith("_in_horizon")])
+    before = model.predict(population)
+    anchored = copy.deepcopy(model).anchor_level(population)
+    after = anchored.predict(population)
+    _, bgnbd_expected = bgnbd(population, HORIZON)
+    assert after["expected_purchases"].sum() == pytest.approx(bgnbd_expected.sum(), rel=1e-9)
+    assert anchored.level_ == pytest.approx(bgnbd_expected.sum() / before["expected_purchases"].sum(), rel=1e-9)
+    np.testing.assert_allclose(after["expected_purchases"] / after["expected_purchases"].sum(),
+                               before["expected_purchases"] / before["expected_purchases"].sum(), rtol=1e-9)
+    np.testing.assert_array_equal(after["purchase_probability"], before["purchase_probability"])
+    # The median follows the scaled mean: never below zero, higher where the level rose.
+    assert (after["median_purchases"] >= 0).all()
+    if anchored.level_ > 1:
+        assert (after["median_purchases"] >= before["median_purchases"]).all()
+    # Carried forward to twice the label window, the level is BG/NBD's at that horizon.
+    longer = copy.deepcopy(model).set_params(horizon_days=2 * HORIZON, label_horizon_days=HORIZON)
+    _, bgnbd_longer = bgnbd(population, 2 * HORIZON)
+    assert longer.anchor_level(population).predict(population)["expected_purchases"].sum() == pytest.approx(
+        bgnbd_longer.sum(), rel=1e-9)
+    # A refit forgets the level it was anchored with: it belonged to the old boosters.
+    half = holdout_split(test["customer_id"])
+    refitted = copy.deepcopy(anchored).fit(test[half], test[~half])
+    assert not hasattr(refitted, "level_")
+    with pytest.raises(ValueError, match="'count' part"):
+        PurchaseModel(horizon_days=HORIZON, parts=("purchase",)).fit(test[half], test[~half]).anchor_level(population)
+
+
 def test_boosters_are_refitted_on_every_snapshot_for_the_trees_early_stopping_chose(trained):
     model, _, _ = trained
     assert model.classifier_.n_estimators == model.best_iterations_["purchase"]

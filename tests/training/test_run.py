@@ -132,6 +132,21 @@ def test_scores_cover_every_customer_with_consistent_outputs(trained):
     assert (listed.str.len() > 0).all() and (buyers["next_best_categories"].map(len) == 3).all()
 
 
+def test_the_next_purchase_model_forecasts_the_as_of_cohort_bgnbds_total(trained):
+    """Its level is anchored on the customers as of the training day: their expected purchase
+    days add up to what BG/NBD, fitted here on their histories, expects of them."""
+    from training.purchase import WEEK, btyd_summary
+
+    tracking, first, *_, features, _ = trained
+    scores = score(features, champions(tracking, 90), dt.date(2026, 10, 31))
+    buyers = features["recency_days"].notna().to_numpy()
+    summary = btyd_summary(features[buyers])
+    expected = BetaGeoModel().fit(summary).expected_purchases(summary, 90 / WEEK)
+    assert scores.loc[buyers, "expected_purchases"].sum() == pytest.approx(expected.sum(), rel=1e-6)
+    run = MlflowClient(tracking.tracking_uri).get_run(next(r.run_id for r in first if r.family == "next-purchase"))
+    assert 0.3 < run.data.metrics["count_level_90d"] < 3.0
+
+
 def test_a_frame_of_prospects_alone_scores_with_empty_purchase_columns(trained):
     tracking, _, _, _, features, _ = trained
     prospects = features[features["recency_days"].isna()].head(3)
