@@ -11,10 +11,8 @@ setup: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdp-ml needs Python >= 3.11")'
-	@command -v java >/dev/null 2>&1 || { echo "installing Java 17 for the Spark engine"; \
-		apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
-	@command -v chromium >/dev/null 2>&1 || { echo "installing Chromium for the report's page tests"; \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@./scripts/system-packages java openjdk-17-jre-headless "Java 17: the Spark engine (cdp features --engine spark and its tests)"
+	@./scripts/system-packages chromium chromium "Chromium: the tests that open the HTML report and attribution pages"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -44,8 +42,12 @@ test: setup
 serve: setup
 	$(BIN)/cdp serve --config $(or $(CONFIG),$(DEMO)/cdp.toml) --port $(or $(PORT),3000)
 
+# make bench: every benchmark, in the order the data flows (each prints its figures; BENCHMARKS.md
+# says what each one measures and its floor). About an hour and a half on a 2-core machine.
+BENCHMARKS := ingest_unify features training serving attribution cdnow_backtest
+
 bench: setup
-	$(BIN)/python -m bench.ingest_unify
+	@for b in $(BENCHMARKS); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO) bench/out .pytest_cache
