@@ -171,16 +171,6 @@ def test_without_a_currency_section_there_is_no_base_currency(tmp_path):
     assert load_config(write(tmp_path, ORDERS)).currency.base is None
 
 
-@pytest.mark.parametrize(("section", "key"), [
-    ('base = "shekel"', "currency.base"),
-    ('base = "ILS"\nrates = { usd = 3.7 }', "currency.rates.usd"),
-    ('base = "ILS"\nrates = { USD = 0 }', "currency.rates.USD"),
-    ('base = "ILS"\nrates = { USD = "3.7" }', "currency.rates.USD"),
-    ('base = "ILS"\nrate = { USD = 3.7 }', "rate"),
-])
-def test_bad_currency_settings_name_the_key(tmp_path, section, key):
-    message = config_error(write(tmp_path, f"[currency]\n{section}\n" + ORDERS))
-    assert key in message
 
 
 def test_model_settings_are_read_as_purchase_model_arguments(tmp_path):
@@ -189,15 +179,20 @@ def test_model_settings_are_read_as_purchase_model_arguments(tmp_path):
     assert load_config(write(tmp_path, ORDERS)).model.params() == {}
 
 
-@pytest.mark.parametrize(("section", "key"), [
-    ('btyd = "gamma"', "model.btyd"),
-    ("learning_rate = 0", "model.learning_rate"),
-    ('learning_rate = "fast"', "model.learning_rate"),
-    ("num_leaves = 1", "model.num_leaves"),
-    ("n_estimators = 2.5", "model.n_estimators"),
-    ("min_child_samples = true", "model.min_child_samples"),
-    ("depth = 3", "depth"),
+@pytest.mark.parametrize(("section", "body", "key"), [
+    ("currency", 'base = "shekel"', "currency.base"),
+    ("currency", 'base = "ILS"\nrates = { usd = 3.7 }', "currency.rates.usd"),
+    ("currency", 'base = "ILS"\nrates = { USD = 0 }', "currency.rates.USD"),
+    ("currency", 'base = "ILS"\nrates = { USD = "3.7" }', "currency.rates.USD"),
+    ("currency", 'base = "ILS"\nrate = { USD = 3.7 }', "rate"),
+    ("model", 'btyd = "gamma"', "model.btyd"),
+    ("model", "learning_rate = 0", "model.learning_rate"),
+    ("model", 'learning_rate = "fast"', "model.learning_rate"),
+    ("model", "num_leaves = 1", "model.num_leaves"),
+    ("model", "n_estimators = 2.5", "model.n_estimators"),
+    ("model", "min_child_samples = true", "model.min_child_samples"),
+    ("model", "depth = 3", "depth"),
 ])
-def test_bad_model_settings_name_the_key(tmp_path, section, key):
-    message = config_error(write(tmp_path, f"[model]\n{section}\n" + ORDERS))
+def test_bad_currency_and_model_settings_name_the_key(tmp_path, section, body, key):
+    message = config_error(write(tmp_path, f"[{section}]\n{body}\n" + ORDERS))
     assert key in message
