@@ -591,7 +591,8 @@ def serve(
         import secrets
 
         from serving.online_store import snapshot_path
-        from serving.settings import API_KEY, ChurnRiskBands, ServeSettings
+        from serving.settings import API_KEY, ServeSettings
+        from training.risk_bands import ChurnRiskBands
         from training.score import scoring_horizon
 
         cfg = _config(config)
@@ -697,7 +698,7 @@ def attribution(
 
         from attribution import ModelSettings, attribute, bootstrap_shares, parse_model_names, read_paths_file
         from attribution.journeys import JourneySettings, journeys_from_tables
-        from attribution.report import output_format, summary_table, write_report
+        from marketing.attribution_report import output_format, summary_table, write_report
         from attribution.tracking import log_attribution
         from profiles.store import Store
 
@@ -769,9 +770,9 @@ def _marketing_inputs(cfg, horizon_days: Optional[int]):
     """The scores, contacts and feature snapshot of the store, the scoring models' training
     runs (with a note when the registry cannot tell), and the horizon to value revenue over."""
     from profiles.store import Store
-    from serving.lists import read_list_inputs
-    from serving.model_quality import horizon_days as model_horizon
-    from serving.model_quality import scored_model_runs, scored_versions
+    from marketing.lists import read_list_inputs
+    from marketing.model_quality import horizon_days as model_horizon
+    from marketing.model_quality import scored_model_runs, scored_versions
     from serving.online_store import snapshot_path
 
     with Store(cfg.store.path, read_only=True) as store:
@@ -797,9 +798,9 @@ def churn_list(
     """Customers likely to leave, ranked by revenue at risk, with reasons and a next step: cdp churn-list --out list.csv."""
 
     def action() -> None:
-        from serving.lists import ListOptions, list_format, summary_lines, write_list
-        from serving.lists import churn_list as build_list
-        from serving.settings import ChurnRiskBands
+        from marketing.lists import ListOptions, list_format, summary_lines, write_list
+        from marketing.lists import churn_list as build_list
+        from training.risk_bands import ChurnRiskBands
 
         list_format(out_file)
         bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
@@ -832,9 +833,9 @@ def report(
     """A self-contained HTML report for marketers: segments, churn risk, the top list, model quality."""
 
     def action() -> None:
-        from serving.lists import ListOptions
-        from serving.report import report_html
-        from serving.settings import ChurnRiskBands
+        from marketing.lists import ListOptions
+        from marketing.report import report_html
+        from training.risk_bands import ChurnRiskBands
 
         if out_file.suffix.lower() not in (".html", ".htm"):
             raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
@@ -903,7 +904,7 @@ def _models_trained_before(cfg: Config, moment: datetime):
     """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
     when the registry cannot be read (the erasure goes ahead either way)."""
     from profiles.erasure import ModelVersion
-    from training.run import MODEL_NAMES
+    from training.tracking import MODEL_NAMES
     from training.tracking import versions_created_before
 
     found, note = versions_created_before(_tracking(cfg), tuple(MODEL_NAMES.values()), moment)

@@ -22,7 +22,7 @@ import pandas as pd
 
 from serving.models import ModelSet
 from serving.online_store import InMemoryFeatureStore
-from serving.settings import BAND_LABELS, ChurnRiskBands
+from training.risk_bands import BAND_LABELS, ChurnRiskBands
 from training.score import score
 
 # Rows scored per pass: bounds the preprocessing's copies of the feature frame

@@ -17,8 +17,7 @@ import pandas as pd
 from mlflow.types import DataType
 
 from cdp.errors import CdpError
-from training.run import MODEL_NAMES
-from training.tracking import TrackingConfig, champion_version, load_champion
+from training.tracking import MODEL_NAMES, TrackingConfig, champion_version, load_champion
 
 FAMILIES = tuple(MODEL_NAMES)  # segments, churn, next-purchase
 PURCHASE_FAMILIES = ("churn", "next-purchase")

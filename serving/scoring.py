@@ -19,7 +19,7 @@ import pandas as pd
 from cdp.errors import CdpError
 from serving.answers import AnswerTable
 from serving.models import ModelSet
-from serving.settings import ChurnRiskBands
+from training.risk_bands import ChurnRiskBands
 
 MAX_FEATURES = 200
 

@@ -74,3 +74,7 @@ class Project:
 @pytest.fixture
 def project(tmp_path) -> Project:
     return Project(tmp_path)
+
+
+# The trained sample shop of the serving and marketing tests (one per session, built on first use).
+from tests.trained_shop import trained_shop  # noqa: E402,F401

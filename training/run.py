@@ -53,6 +53,8 @@ from training.purchase import PurchaseModel, btyd_summary, classification_metric
 from training.pyfunc import CdpModel, model_frame, model_ready, required_columns  # noqa: E402
 from training.segments import CustomerSegmenter  # noqa: E402
 from training.tracking import (  # noqa: E402
+    FAMILIES,
+    MODEL_NAMES,
     Decision,
     Lineage,
     NoChampionError,
@@ -69,8 +71,6 @@ from training.tracking import (  # noqa: E402
     registry_client,
 )
 
-MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase"}
-FAMILIES = tuple(MODEL_NAMES)
 PIP_REQUIREMENTS = ["mlflow", "lightgbm", "scikit-learn", "feature-engine", "pandas", "scipy"]
 MODEL_CONTENDER = "cdp-ml"
 # Each baseline's metrics are logged under the model's metric names with its prefix.

@@ -13,10 +13,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from training.pyfunc import CdpModel, model_ready, predict_purchases
-from training.run import MODEL_NAMES
 from cdp.errors import CdpError
-from training.tracking import TrackingConfig, champion_horizons, load_champion
+from training.pyfunc import CdpModel, model_ready, predict_purchases
+from training.tracking import MODEL_NAMES, TrackingConfig, champion_horizons, load_champion
 
 SCORE_COLUMNS = (
     "customer_id", "segment", "churn_probability", "purchase_probability", "expected_purchases",

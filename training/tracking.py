@@ -52,10 +52,15 @@ from cdp.errors import CdpError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+# The registry's names of the model families: the one place they are spelled.
+MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase"}
+FAMILIES = tuple(MODEL_NAMES)
 
 __all__ = [
     "CHALLENGER",
     "CHAMPION",
+    "FAMILIES",
+    "MODEL_NAMES",
     "Decision",
     "Lineage",
     "NoChampionError",

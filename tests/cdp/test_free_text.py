@@ -25,8 +25,8 @@ import pytest
 
 from features.text_items import split_items
 from profiles.synthetic import write_sample
-from serving.lists import safe_cell
-from tests.attribution.test_report import html_text
+from marketing.lists import safe_cell
+from tests.marketing.test_attribution_report import html_text
 from tests.serving.conftest import Server, TrainedShop, run_cli
 from training.categories import decode_history
 from training.tracking import TrackingConfig, load_champion, store_scope
@@ -178,7 +178,7 @@ def test_the_features_hold_the_names_and_the_history_decodes_to_them(outputs):
 
 
 def test_churn_lists_agree_across_csv_xlsx_and_html(outputs):
-    """Which reasons name a category depends on the model; `tests/serving/test_lists.py` puts every
+    """Which reasons name a category depends on the model; `tests/marketing/test_lists.py` puts every
     character class through each format. Here the three files of one run must agree cell for cell."""
     rows = pd.read_csv(outputs.dir / "list.csv", dtype=str, keep_default_na=False)
     assert len(rows) > 0

@@ -19,7 +19,7 @@ from serving.answers import AnswerTable, items, precompute
 from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
 from serving.scoring import score_rows
-from serving.settings import ChurnRiskBands
+from training.risk_bands import ChurnRiskBands
 from tests.serving.conftest import SHOP_NAME
 from training.tracking import store_scope, tracking_config
 

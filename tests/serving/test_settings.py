@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cdp.errors import ConfigError
-from serving.settings import ChurnRiskBands, ServeSettings, settings_from_env
+from serving.settings import ServeSettings, settings_from_env
+from training.risk_bands import ChurnRiskBands
 from training.tracking import TrackingConfig
 
 

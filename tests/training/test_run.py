@@ -19,7 +19,8 @@ from features.engine import duckdb_tables
 from training.btyd import BetaGeoModel, GammaGammaModel
 from training.data import Window, features_as_of, labelled_snapshots
 from training.purchase import holdout_split
-from training.run import MODEL_NAMES, TrainSettings, train
+from training.run import TrainSettings, train
+from training.tracking import MODEL_NAMES
 from training.score import SCORE_COLUMNS, champions, score
 from training.tracking import TrackingConfig
 

@@ -16,11 +16,11 @@ from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from cdp.cli import app
-from tests.serving.conftest import SHOP_NAME
+from tests.trained_shop import SHOP_NAME
 from training.tracking import CHAMPION, alias
-from serving.model_quality import ModelRun, quality_in_words
+from marketing.model_quality import ModelRun, quality_in_words
 
-from .conftest import run_cli
+from tests.trained_shop import run_cli
 
 CHROMIUM = "/usr/bin/chromium"
 CHARTS = 4

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pandas as pd
 
-from attribution.report import shares_chart, write_report
+from marketing.attribution_report import shares_chart, write_report
 
 CHANNELS = ["face=book [ads]", '"organic" social', "insta {gram} 📸", "بحث جوجل", "e-mail, list: 1; 2",
             "cost $x^$ 100%", "=SUM(1)", "+1 push", "-direct", "@mention", "a\\b it's\ttab"]

@@ -21,9 +21,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from serving.charts import data_uri, revenue_at_risk_chart, risk_by_segment_chart, risk_histogram, segment_share_chart
-from serving.lists import PAGE_STYLE, ChurnList, ListInputs, ListOptions, churn_list, suggested_action, table_html
-from serving.model_quality import ModelRun, quality_in_words
+from marketing.charts import data_uri, revenue_at_risk_chart, risk_by_segment_chart, risk_histogram, segment_share_chart
+from marketing.lists import PAGE_STYLE, ChurnList, ListInputs, ListOptions, churn_list, suggested_action, table_html
+from marketing.model_quality import ModelRun, quality_in_words
 
 __all__ = ["REPORT_TOP", "report_html", "risk_by_segment", "segment_overview"]
 

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from cdp.cli import app
 from cdp.errors import CdpError
 from features.catalog import catalog
-from serving.lists import LIST_COLUMNS, ListInputs, ListOptions, churn_list, suggested_action, write_list
-from serving.reasons import Customer, plain_reasons, reason_sentence
+from marketing.lists import LIST_COLUMNS, ListInputs, ListOptions, churn_list, suggested_action, write_list
+from training.reasons import Customer, plain_reasons, reason_sentence
 from training.purchase import HISTORY_REASON, model_inputs
 
-from .conftest import run_cli
+from tests.trained_shop import run_cli
 
 AS_OF = pd.Timestamp("2026-10-31")
 

@@ -42,8 +42,8 @@ import pandas as pd
 
 from cdp.errors import CdpError
 from serving.online_store import InMemoryFeatureStore
-from serving.reasons import reasons_in_words, typical_values
-from serving.settings import ChurnRiskBands
+from training.reasons import reasons_in_words, typical_values
+from training.risk_bands import ChurnRiskBands
 
 __all__ = [
     "LIST_COLUMNS",

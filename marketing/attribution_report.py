@@ -13,8 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from cdp.errors import CdpError
-from serving.charts import data_uri, png_bytes
-from serving.lists import safe_cell
+from marketing.charts import data_uri, png_bytes
+from marketing.lists import safe_cell
 
 __all__ = ["FORMATS", "output_format", "shares_chart", "summary_table", "write_report"]
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from training.run import MODEL_NAMES
-from training.tracking import TrackingConfig, has_store, registry_client
+from training.tracking import MODEL_NAMES, TrackingConfig, has_store, registry_client
 
 __all__ = ["ModelRun", "VERSION_COLUMNS", "horizon_days", "quality_in_words", "scored_model_runs", "scored_versions"]
 

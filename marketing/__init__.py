@@ -1,0 +1,1 @@
+"""What marketers receive: churn-risk lists, the marketing report, the attribution report and their charts."""
