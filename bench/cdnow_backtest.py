@@ -76,7 +76,7 @@ def queried(config: Path, horizon_days: int, n_snapshots: int, step_days: int, r
     from cdp.config import load_config
     from features.currency import tables_in_base_currency
     from features.engine import duckdb_tables
-    from profiles.store import Store
+    from store.duckdb_store import Store
     from training.evaluate import backtest_data
 
     cache = config.parent / f"rows_{horizon_days}d_{n_snapshots}x{step_days}.pkl"

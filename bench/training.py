@@ -130,7 +130,7 @@ def breakdown(config: Path, work: Path) -> dict:
     from cdp.config import load_config
     from features.currency import tables_in_base_currency
     from features.engine import duckdb_tables
-    from profiles.store import Store
+    from store.duckdb_store import Store
     from training.categories import CategoryRecommender
     from training.purchase import PurchaseModel
     from training.segments import CustomerSegmenter

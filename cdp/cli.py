@@ -121,7 +121,7 @@ def ingest(
 
     def action() -> None:
         from profiles.ingest import ingest as run_ingest
-        from profiles.store import Store
+        from store.duckdb_store import Store
 
         cfg = _config(config)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
@@ -168,7 +168,7 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Resolve identities into one profile per person, keeping customer ids stable."""
 
     def action() -> None:
-        from profiles.store import Store
+        from store.duckdb_store import Store
         from profiles.unify import unify as run_unify
 
         cfg = _config(config)
@@ -211,12 +211,9 @@ def features(
         return
 
     def action() -> None:
-        import pyarrow as pa
-
-        from features.build import available_families, build_features, check_output, with_labels, write_table
-        from features.currency import tables_in_base_currency
-        from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
-        from profiles.store import Store
+        from features.build import check_output, store_feature_table, write_table
+        from features.engine import ENGINES
+        from features.materialized import TABLE, materialize as materialize_store
 
         if out_file is None and not materialize:
             raise CdpError("cdp features needs --out FILE (.parquet or .csv) and --as-of YYYY-MM-DD, or --materialize; "
@@ -235,53 +232,18 @@ def features(
         if out_file is not None:
             check_output(out_file)
         cfg = _config(config)
-        # No memory_limit here: the feature queries' window operators do not spill well, and a
-        # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
-        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
-            if not store.has_table("customers"):
-                raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
-            day = _as_of(store, as_of, label_horizon_days)
-            if materialize:
-                from features.materialized import latest_unify_run
-
-                built_from = latest_unify_run(store.con)
-            progress.add_task(f"building features as of {day} on {engine}", total=None)
-            def snapshot(tables):
-                tables = tables_in_base_currency(tables, cfg.currency)
-                if materialize:  # what scoring reads: the features and each customer's purchase history
-                    from training.data import features_as_of
-
-                    return pa.Table.from_pandas(features_as_of(tables, day), preserve_index=False)
-                table = build_features(tables, day, available_families(tables), materialize=True)
-                if label_horizon_days:
-                    table = with_labels(table, tables.orders, day, label_horizon_days)
-                return table.to_pyarrow()
-
-            if engine == "duckdb":
-                frame = snapshot(duckdb_tables(store.con))
-            else:
-                import tempfile
-
-                with tempfile.TemporaryDirectory(prefix="cdp-spark-") as work:
-                    parquet = export_parquet(store.con, Path(work) / "tables")
-                    session = spark_session(Path(work))
-                    try:
-                        frame = snapshot(spark_tables(session, parquet))
-                    finally:
-                        session.stop()
+        day = _parse_day(as_of, "--as-of") if as_of else None
         places = []
-        if materialize:
-            from features.materialized import TABLE, currency_key, write_snapshot
-
-            from serving.online_store import snapshot_path, write_snapshot_file
-
-            scoring = frame.to_pandas()
-            with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
-                stamp = write_snapshot(con, scoring, day, currency_key(cfg.currency), _scoring_feature_code(),
-                                       datetime.now(timezone.utc).replace(tzinfo=None), built_from)
-            serving = snapshot_path(cfg.store.path)
-            write_snapshot_file(scoring, day, serving, stamp.key())
-            places.append(f"the store's {TABLE} table (read by cdp score) and {serving} (read by cdp serve)")
+        with _spinner() as progress:
+            task = progress.add_task("building features", total=None)
+            on_stage = lambda text: progress.update(task, description=text)  # noqa: E731
+            if materialize:
+                kept = materialize_store(cfg, day, on_stage=on_stage)
+                frame, day = _pa_table(kept.features), date.fromisoformat(kept.stamp.as_of)
+                places.append(f"the store's {TABLE} table (read by cdp score) and {kept.serving_snapshot} "
+                              "(read by cdp serve)")
+            else:
+                frame = store_feature_table(cfg, day, engine, label_horizon_days, on_stage=on_stage)
         if out_file is not None:
             write_table(frame, out_file)
             places.append(str(out_file))
@@ -300,9 +262,9 @@ def features_catalog(
     """List every feature: name, family, window, whether models use it, and what it means."""
 
     def action() -> None:
-        from features.catalog import catalog, markdown
+        from features.catalog import SCORING_FAMILIES, catalog, markdown
 
-        specs = catalog()
+        specs = catalog(SCORING_FAMILIES)
         table = Table(title=f"{len(specs)} features")
         for column in ("feature", "family", "window", "model input", "description"):
             table.add_column(column)
@@ -322,29 +284,25 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Show what the store holds: table sizes and the last runs."""
 
     def action() -> None:
-        from profiles.store import Store
+        from store.duckdb_store import Store
+        from store.status import store_status
 
         cfg = _config(config)
         with Store(cfg.store.path, read_only=True) as store:
-            table = Table(title=f"store {cfg.store.path}")
-            table.add_column("table")
-            table.add_column("rows", justify="right")
-            for name in ("customers", "orders", "events", "record_map", "identifier_map",
-                         "identifier_exclusions", "rejects", "source_customers", "source_orders", "source_events"):
-                if store.has_table(name):
-                    table.add_row(name, f"{store.count(name):,}")
-            out.print(table)
-            runs = store.frame("""SELECT 'ingest' AS step, max(ingested_at) AS at
-                                  FROM ingestions WHERE run_id = (SELECT run_id FROM ingestions ORDER BY rowid DESC LIMIT 1)
-                                  UNION ALL SELECT 'unify', max(ran_at) FROM unify_runs""")
-            for row in runs.itertuples():
-                if pd.notna(row.at):
-                    out.print(f"last {row.step}: {row.at:%Y-%m-%d %H:%M} UTC")
-            if store.has_table("customers"):
-                top = store.frame("SELECT sources, count(*) AS n FROM customers GROUP BY sources ORDER BY n DESC LIMIT 8")
-                out.print("customers by the sources they appear in:")
-                for row in top.itertuples():
-                    out.print(f"  {row.n:>8,}  {row.sources}")
+            status = store_status(store)
+        table = Table(title=f"store {cfg.store.path}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, n in status.rows.items():
+            table.add_row(name, f"{n:,}")
+        out.print(table)
+        for step, at in (("ingest", status.last_ingest), ("unify", status.last_unify)):
+            if at is not None:
+                out.print(f"last {step}: {at:%Y-%m-%d %H:%M} UTC")
+        if not status.customers_by_sources.empty:
+            out.print("customers by the sources they appear in:")
+            for row in status.customers_by_sources.itertuples():
+                out.print(f"  {row.n:>8,}  {row.sources}")
         out.print(escape(f"models and MLflow runs: {_tracking(cfg).tracking_uri}"), highlight=False, soft_wrap=True)
 
     _run(action)
@@ -359,13 +317,12 @@ def rejects(
     """List rejected rows with their reasons (raw values are not printed: they may hold personal data)."""
 
     def action() -> None:
-        from profiles.store import Store
+        from store.duckdb_store import Store
+        from store.status import rejected_rows
 
         cfg = _config(config)
         with Store(cfg.store.path, read_only=True) as store:
-            frame = store.frame(
-                "SELECT source, file, row_number, reason FROM rejects WHERE ? IS NULL OR source = ? "
-                "ORDER BY source, file, row_number LIMIT ?", [source, source, limit])
+            frame = rejected_rows(store, source, limit)
         table = Table(title="rejected rows")
         for column in ("source", "file", "row", "reason"):
             table.add_column(column)
@@ -387,56 +344,34 @@ def _tracking(cfg: Config):
     # MLflow 3 reports usage to its makers unless told not to; a customer-data tool stays
     # quiet by default (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from training.tracking import default_root, store_scope, tracking_config
+    from training.tracking import store_tracking
 
-    return tracking_config(os.environ, default_root(cfg.store.path), uri=cfg.tracking.uri,
-                           scope=store_scope(cfg.store.path, cfg.store.name))
+    return store_tracking(cfg, os.environ)
 
 
 def _last_day(store) -> date:
     """The last day with an order or event in the store (the default as-of date)."""
-    return _data_days(store)[1]
-
-
-def _data_days(store) -> tuple[date, date]:
-    """The first and last days with an order or event in the store."""
-    if not store.has_table("orders"):
-        raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
-    row = store.con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
-                        "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
-                        ).fetchall()
-    if not row or row[0][1] is None:
-        raise CdpError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
-    return row[0][0], row[0][1]
+    return store.data_days()[1]
 
 
 def _as_of(store, text: Optional[str], label_horizon_days: Optional[int] = None) -> date:
-    """``--as-of`` (default: the last day with data), checked against the data's first and
-    last days and, with ``label_horizon_days``, that its label window ends within the data."""
-    from features.as_of import check_as_of
+    """``--as-of`` (default: the last day with data), checked against the store's data
+    (`features.as_of.resolve_as_of`)."""
+    from features.as_of import resolve_as_of
 
-    first, last = _data_days(store)
-    day = _parse_day(text, "--as-of") if text else last
-    check_as_of(day, first, last, label_horizon_days=label_horizon_days)
-    return day
+    return resolve_as_of(store, _parse_day(text, "--as-of") if text else None, label_horizon_days)
 
 
-def _scoring_feature_code() -> str:
-    """The hash of the code behind `cdp score`'s features: `features/` and training's
-    purchase histories (`training.data.features_as_of`)."""
-    import training.data
-    from features.materialized import feature_code
+def _pa_table(frame):
+    import pyarrow as pa
 
-    return feature_code(Path(training.data.__file__))
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def _tables(store, cfg):
-    from features.currency import tables_in_base_currency
-    from features.engine import duckdb_tables
+    from features.engine import store_tables
 
-    if not store.has_table("customers"):
-        raise CdpError(f"store {cfg.store.path} has no unified profiles yet: run `cdp unify` first")
-    return tables_in_base_currency(duckdb_tables(store.con), cfg.currency)
+    return store_tables(store, cfg)
 
 
 HorizonOption = Annotated[int, typer.Option("--horizon-days", min=1, help="Days ahead the models look (label window).")]
@@ -463,24 +398,17 @@ def train(
     """Train, log to MLflow, register and gate models: cdp train all --as-of DATE --horizon-days 90."""
 
     def action() -> None:
-        from profiles.store import Store
-        from training.run import FAMILIES, TrainSettings, horizon_window
-        from training.run import train as run_training
+        from training.run import FAMILIES, train_store
 
         families = FAMILIES if family == "all" else (family,)
-        if family != "all" and family not in FAMILIES:
-            raise CdpError(f"unknown model family {family!r}: use {', '.join(FAMILIES)} or all")
         cfg = _config(config)
         tracking = _tracking(cfg)
-        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
-            day = _as_of(store, as_of)
-            tables = _tables(store, cfg)
-            task = progress.add_task(f"training {', '.join(families)} as of {day}", total=None)
-            settings = TrainSettings(window=horizon_window(day, horizon_days, snapshots, step_days),
-                                     families=families, force=force, max_customers=max_customers or None,
-                                     data=_data_source(store, cfg, tracking), model_params=cfg.model.params())
-            results = run_training(tables, settings, tracking,
-                                   on_stage=lambda text: progress.update(task, description=text))
+        with _spinner() as progress:
+            task = progress.add_task(f"training {', '.join(families)}", total=None)
+            trained = train_store(cfg, tracking, families, _parse_day(as_of, "--as-of") if as_of else None,
+                                  horizon_days, snapshots, step_days, force=force, max_customers=max_customers or None,
+                                  on_stage=lambda text: progress.update(task, description=text))
+        day, results = trained.as_of, trained.results
         table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
         for column in ("family", "version", "held-out metrics", "gate"):
             table.add_column(column)
@@ -496,18 +424,6 @@ def train(
     _run(action)
 
 
-def _data_source(store, cfg: Config, tracking):
-    """What a training run records of where its data came from: the store, its registry
-    scope, the config file and each source file's name and digest as last ingested."""
-    from training.run import DataSource
-
-    rows = store.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
-                         "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall() \
-        if store.has_table("ingestions") else []
-    return DataSource(store=str(Path(cfg.store.path).resolve()), scope=tracking.scope, config=str(cfg.path.resolve()),
-                      sources=tuple((name, Path(file).name, sha) for name, file, sha in rows))
-
-
 @app.command()
 def score(
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the scores (.parquet or .csv).")],
@@ -521,47 +437,19 @@ def score(
         import pyarrow as pa
 
         from features.build import check_output, write_table
-        from features.materialized import currency_key, read_snapshot
-        from profiles.store import Store
-        from profiles.store import register
-        from serving.online_store import snapshot_path, snapshot_stamp, write_snapshot_file
-        from training.data import features_as_of
-        from training.score import champions, scoring_horizon
-        from training.score import score as score_customers
+        from training.score import score_store
 
         check_output(out_file)
         cfg = _config(config)
-        tracking = _tracking(cfg)
         with _spinner() as progress:
-            with Store(cfg.store.path, read_only=True) as store:
-                day = _as_of(store, as_of)
-                task = progress.add_task("loading the champion models", total=None)
-                models = champions(tracking, scoring_horizon(tracking, horizon_days))
-                tables = _tables(store, cfg)
-                found = read_snapshot(store.con, day, currency_key(cfg.currency), _scoring_feature_code())
-                out.print(escape(found.note), highlight=False, soft_wrap=True)
-                if found.features is None:
-                    progress.update(task, description=f"building features as of {day}")
-                    features = features_as_of(tables, day)
-                else:
-                    features = found.features
-            progress.update(task, description=f"scoring {len(features):,} customers as of {day}")
-            scores = score_customers(features, models, day)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
-            # The latest scores, in the store for the lists, reports, exports and erasures that read them.
-            register(con, "scores_frame", scores)
-            con.execute("CREATE OR REPLACE TABLE scores AS SELECT * FROM scores_frame")
-            con.unregister("scores_frame")
-        write_table(pa.Table.from_pandas(scores, preserve_index=False), out_file)
-        snapshot = snapshot_path(cfg.store.path)
-        if found.stamp is not None and snapshot_stamp(snapshot) == found.stamp.key():
-            serving = f"the feature snapshot for serving ({snapshot}) is the materialized one already"
-        else:
-            write_snapshot_file(features, day, snapshot, found.stamp.key() if found.stamp else "")
-            serving = f"feature snapshot for serving → {snapshot}"
-        at_risk = int((scores["churn_probability"] >= 0.5).sum())
-        out.print(f"{len(scores):,} customers scored as of {day} → {out_file} ({at_risk:,} with churn risk ≥ 50%); "
-                  f"{serving}")
+            task = progress.add_task("scoring", total=None)
+            found = score_store(cfg, _tracking(cfg), _parse_day(as_of, "--as-of") if as_of else None, horizon_days,
+                                on_stage=lambda text: progress.update(task, description=text))
+        out.print(escape(found.features_note), highlight=False, soft_wrap=True)
+        write_table(pa.Table.from_pandas(found.scores, preserve_index=False), out_file)
+        at_risk = int((found.scores["churn_probability"] >= 0.5).sum())
+        out.print(f"{len(found.scores):,} customers scored as of {found.as_of} → {out_file} ({at_risk:,} with churn "
+                  f"risk ≥ 50%); {found.snapshot_note}")
 
     _run(action)
 
@@ -590,14 +478,14 @@ def serve(
         import os
         import secrets
 
-        from serving.online_store import snapshot_path
+        from store.snapshot import ServingSnapshot
         from serving.settings import API_KEY, ServeSettings
         from training.risk_bands import ChurnRiskBands
         from training.score import scoring_horizon
 
         cfg = _config(config)
         tracking = _tracking(cfg)
-        snapshot = snapshot_path(cfg.store.path)  # what `cdp score` writes
+        snapshot = ServingSnapshot.beside(cfg.store.path).path  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
         given_key = os.environ.get(API_KEY, "").strip()
@@ -632,7 +520,7 @@ def evaluate(
     """Backtest: cdp-ml vs BG/NBD vs a recency heuristic on what really happened after --as-of."""
 
     def action() -> None:
-        from profiles.store import Store
+        from store.duckdb_store import Store
         from training.evaluate import backtest, mae_differences
         from training.run import horizon_window
 
@@ -696,52 +584,25 @@ def attribution(
     def action() -> None:
         import os
 
-        from attribution import ModelSettings, attribute, bootstrap_shares, parse_model_names, read_paths_file
-        from attribution.journeys import JourneySettings, journeys_from_tables
-        from marketing.attribution_report import output_format, summary_table, write_report
+        from attribution.run import attribute_paths_file, attribute_store
         from attribution.tracking import log_attribution
-        from profiles.store import Store
+        from marketing.attribution_report import output_format, summary_table, write_report
 
         output_format(out_file)
-        names = parse_model_names(models)
-        settings = ModelSettings(half_life_days=half_life_days)
-        params = {"models": ",".join(names), "half_life_days": half_life_days, "bootstrap": bootstrap}
-        notes: list[str] = []
         if paths_file is not None:
-            paths = read_paths_file(paths_file)
-            params.update(input="paths_file", paths_file=paths_file.name)
-            metrics = {}
+            found = attribute_paths_file(paths_file, models, half_life_days, bootstrap, seed)
         else:
-            cfg = _config(config)
-            with Store(cfg.store.path, read_only=True) as store:
-                day = _parse_day(as_of, "--as-of") if as_of else _last_day(store)
-                found = journeys_from_tables(_tables(store, cfg), day, JourneySettings(window_days=window_days))
-            paths = found.paths
-            params.update(input="store", as_of=day, window_days=window_days)
-            metrics = {"converting_journeys": found.converting_journeys,
-                       "non_converting_journeys": found.non_converting_journeys,
-                       "conversions_without_touches": found.conversions_without_touches,
-                       "open_journeys": found.open_journeys}
-            notes.append(f"{found.converting_journeys:,} converting and {found.non_converting_journeys:,} "
-                         f"non-converting journeys as of {day} (window {window_days:g} days); "
-                         f"{found.conversions_without_touches:,} orders had no touch in their window and are not "
-                         f"attributed; {found.open_journeys:,} recent journeys without an order yet are left out")
-        table = attribute(paths, names, settings)
-        if bootstrap:
-            table = table.merge(bootstrap_shares(paths, names, settings, bootstrap, seed, attributed=table),
-                                on=["channel", "model"])
-        notes.append(f"{paths.total_conversions:,.0f} conversions worth {paths.total_value:,.2f} over "
-                     f"{paths.n_paths:,} distinct paths of {len(paths.channels)} channels")
+            found = attribute_store(_config(config), _parse_day(as_of, "--as-of") if as_of else None, window_days,
+                                    models, half_life_days, bootstrap, seed)
+        table, notes = found.table, found.notes
         chart = write_report(table, out_file, notes)
-        metrics.update(total_conversions=paths.total_conversions, total_value=paths.total_value,
-                       total_null=paths.total_nulls, distinct_paths=paths.n_paths)
         if paths_file is None or config.is_file():
-            tracking = _tracking(cfg if paths_file is None else _config(config))
+            tracking = _tracking(_config(config))
         else:  # a paths file and no shop: the run goes beside the file it was computed from
             from training.tracking import default_root, tracking_config
 
             tracking = tracking_config(os.environ, default_root(paths_file))
-        run_id = log_attribution(tracking, table, chart, params, metrics)
+        run_id = log_attribution(tracking, table, chart, found.params, found.metrics)
         for note in notes:
             out.print(escape(note), highlight=False)
         wide = summary_table(table).T
@@ -767,18 +628,10 @@ ListHorizonOption = Annotated[Optional[int], typer.Option(
 
 
 def _marketing_inputs(cfg, horizon_days: Optional[int]):
-    """The scores, contacts and feature snapshot of the store, the scoring models' training
-    runs (with a note when the registry cannot tell), and the horizon to value revenue over."""
-    from profiles.store import Store
-    from marketing.lists import read_list_inputs
-    from marketing.model_quality import horizon_days as model_horizon
-    from marketing.model_quality import scored_model_runs, scored_versions
-    from serving.online_store import snapshot_path
+    from marketing.inputs import marketing_inputs
 
-    with Store(cfg.store.path, read_only=True) as store:
-        inputs = read_list_inputs(store, snapshot_path(cfg.store.path))
-    runs, note = scored_model_runs(_tracking(cfg), scored_versions(inputs.scores))
-    return inputs, runs, note, horizon_days or model_horizon(runs) or 90
+    found = marketing_inputs(cfg, _tracking(cfg), horizon_days)
+    return found.inputs, found.runs, found.registry_note, found.horizon_days
 
 
 @app.command("churn-list")
@@ -923,27 +776,15 @@ def export_person(
     """Right of access: everything held about one person, and where it came from, as JSON."""
 
     def action() -> None:
-        from profiles import audit
-        from profiles.access import counts, personal_data, write_export
-        from profiles.store import Store
-        from profiles.subject import find_customer, subject_of
-        from profiles.tombstones import writing_secret
-        from serving.online_store import snapshot_path
+        from profiles.access import export_person as run_export
 
         lookup = _lookup(customer_id, email, phone)
         if out_file.suffix.lower() != ".json":
             raise CdpError(f"--out {out_file}: the export is JSON; give a file ending in .json")
-        cfg = _config(config)
-        now = _now()
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, store.transaction() as con:
-            subject = subject_of(store, cfg, find_customer(store, cfg, lookup))
-            data = personal_data(store, subject, snapshot_path(cfg.store.path), now)
-            shown = counts(data)
-            ref = audit.customer_ref(writing_secret(con, _tombstone_key()), subject.customer_id)
-            audit.append(con, audit.new_audit_id(), "export", _actor(actor),
-                         {"customer_ref": ref, "looked_up_by": lookup.by, "exported_rows": shown}, now)
-            write_export(data, out_file)  # last: a failed write rolls the audit entry back
-        out.print(escape(f"exported customer {subject.customer_id}: " + ", ".join(
+        done = run_export(_config(config), lookup, out_file, actor=_actor(actor), now=_now(),
+                          tombstone_key=_tombstone_key())
+        shown = done.counts
+        out.print(escape(f"exported customer {done.customer_id}: " + ", ".join(
             f"{n:,} {what.replace('_', ' ')}" for what, n in shown.items()) + f" → {out_file}"),
             highlight=False, soft_wrap=True)
         out.print("The file holds the person's personal data: hand it over securely and do not keep a copy.",
@@ -964,8 +805,8 @@ def forget(
 
     def action() -> None:
         from profiles.erasure import forget as erase
-        from profiles.store import Store
-        from serving.online_store import snapshot_path
+        from store.duckdb_store import Store
+        from store.snapshot import ServingSnapshot
 
         lookup = _lookup(customer_id, email, phone)
         cfg = _config(config)
@@ -973,7 +814,7 @@ def forget(
         now = _now()
         models, note = _models_trained_before(cfg, now)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
-            r = erase(store, cfg, lookup, actor=_actor(actor), now=now, snapshot=snapshot_path(cfg.store.path),
+            r = erase(store, cfg, lookup, actor=_actor(actor), now=now, snapshot=ServingSnapshot.beside(cfg.store.path),
                       tombstone_key=key, models_to_retrain=models, registry_note=note)
         rows = sum(r.deleted.values())
         tables = ", ".join(f"{t} {n:,}" for t, n in r.deleted.items() if n)

@@ -79,3 +79,13 @@ def check_as_of(as_of: dt.date, first_day: dt.date, last_day: dt.date, option: s
             raise CdpError(f"a {label_horizon_days}-day label window after {as_of} ends on {end}, after the data "
                            f"ends ({last_day}): its last {(end - last_day).days} days would count as no purchase; "
                            f"{hint}")
+
+
+def resolve_as_of(store, as_of: dt.date | None = None, label_horizon_days: int | None = None,
+                  option: str = "--as-of") -> dt.date:
+    """``as_of`` (default: the store's last day with data), checked with `check_as_of`
+    against the store's first and last days. ``store`` is an open `store.duckdb_store.Store`."""
+    first, last = store.data_days()
+    day = last if as_of is None else as_of
+    check_as_of(day, first, last, option=option, label_horizon_days=label_horizon_days)
+    return day

@@ -95,3 +95,47 @@ def lists_as_json(table: pa.Table) -> pa.Table:
             texts = [None if v is None else json.dumps(v, ensure_ascii=False) for v in table.column(i).to_pylist()]
             table = table.set_column(i, field.name, pa.array(texts, type=pa.string()))
     return table
+
+
+def store_feature_table(config, as_of: dt.date, engine: str = "duckdb", label_horizon_days: int | None = None,
+                        on_stage=None) -> pa.Table:
+    """`cdp features --out` as one function: every family's features of every customer of
+    the store ``config`` (a `cdp.config.Config`) describes, as of ``as_of`` (checked against
+    the store's data, and with ``label_horizon_days`` that its label window ends within
+    it), with labels of the next ``label_horizon_days`` days when given (a training
+    snapshot: buyers only), on ``engine``: embedded DuckDB, or a local Spark session fed
+    the store's tables as Parquet and always stopped."""
+    from features.as_of import resolve_as_of
+    from features.currency import tables_in_base_currency
+    from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
+    from store.duckdb_store import Store
+
+    if engine not in ENGINES:
+        raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    stage = on_stage or (lambda text: None)
+
+    def table_of(tables: SourceTables) -> pa.Table:
+        tables = tables_in_base_currency(tables, config.currency)
+        table = build_features(tables, as_of, available_families(tables), materialize=True)
+        if label_horizon_days:
+            table = with_labels(table, tables.orders, as_of, label_horizon_days)
+        return table.to_pyarrow()
+
+    # No memory_limit here: the feature queries' window operators do not spill well, and a
+    # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
+    with Store(config.store.path, read_only=True) as store:
+        if not store.has_table("customers"):
+            raise CdpError(f"store {config.store.path} has no unified profiles yet: run `cdp unify` first")
+        resolve_as_of(store, as_of, label_horizon_days)
+        stage(f"building features as of {as_of} on {engine}")
+        if engine == "duckdb":
+            return table_of(duckdb_tables(store.con))
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cdp-spark-") as work:
+            parquet = export_parquet(store.con, Path(work) / "tables")
+            session = spark_session(Path(work))
+            try:
+                return table_of(spark_tables(session, parquet))
+            finally:
+                session.stop()

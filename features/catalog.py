@@ -24,7 +24,7 @@ class FeatureSpec:
     description: str
     sources: tuple[str, ...]
     model_input: bool = True
-    kind: str = "numeric"  # numeric | categorical | flag | date
+    kind: str = "numeric"  # numeric | categorical | flag | date | text
 
 
 def _rfm() -> list[FeatureSpec]:
@@ -139,14 +139,25 @@ def _engagement() -> list[FeatureSpec]:
     return specs
 
 
+def _purchase_history() -> list[FeatureSpec]:
+    return [FeatureSpec("category_history", "purchase_history", "all time",
+                        "Purchases per category as `category:n;…` text (categories escaped, in code-point "
+                        "order): what the next-best-category model reads.", ("orders",), False, "text")]
+
+
+# The families `features.build` computes; the scoring feature set (`features.scoring`) adds
+# each customer's purchase history to them.
 FAMILIES = ("profile", "rfm", "behaviour", "engagement")
+SCORING_FAMILIES = (*FAMILIES, "purchase_history")
 EVENT_FAMILIES = ("behaviour", "engagement")
-_SPECS = {"profile": _profile, "rfm": _rfm, "behaviour": _behaviour, "engagement": _engagement}
+_SPECS = {"profile": _profile, "rfm": _rfm, "behaviour": _behaviour, "engagement": _engagement,
+          "purchase_history": _purchase_history}
 
 
 def catalog(families: tuple[str, ...] = FAMILIES) -> tuple[FeatureSpec, ...]:
-    """Every feature of the given families the builder produces, in output order."""
-    return tuple(spec for family in FAMILIES if family in families for spec in _SPECS[family]())
+    """Every feature of the given families, in output order (`SCORING_FAMILIES` for the whole
+    scoring feature set)."""
+    return tuple(spec for family in SCORING_FAMILIES if family in families for spec in _SPECS[family]())
 
 
 def markdown(specs: tuple[FeatureSpec, ...]) -> str:

@@ -84,3 +84,13 @@ def spark_tables(session, parquet: dict[str, Path]) -> SourceTables:
     """The tables of `export_parquet` as Ibis tables on a Spark session."""
     backend = ibis.pyspark.connect(session)
     return SourceTables(*(backend.read_parquet(str(parquet[name]), table_name=f"cdp_{name}") for name in TABLES))
+
+
+def store_tables(store, config) -> SourceTables:
+    """The unified tables of an open `store.duckdb_store.Store` on DuckDB, amounts in
+    ``config``'s base currency: what training and scoring read."""
+    from features.currency import tables_in_base_currency
+
+    if not store.has_table("customers"):
+        raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
+    return tables_in_base_currency(duckdb_tables(store.con), config.currency)

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cdp.errors import CdpError
+from store.tables import replace_table
 
 TABLE = "scoring_features"
 META_KEY = "scoring_features"
@@ -59,13 +60,13 @@ def latest_unify_run(con) -> str:
     return f"{count}:{run or ''}"
 
 
-def feature_code(*more_sources: Path) -> str:
-    """A hash of the code that builds scoring features: `features/` and ``more_sources``
-    (the caller's own part, such as the purchase histories training adds)."""
+def feature_code() -> str:
+    """A hash of the code that builds the scoring features: every module of `features/`
+    (the whole scoring feature set is defined here, `features.scoring`)."""
     import features
 
     digest = hashlib.blake2b(digest_size=8)
-    for path in sorted(Path(features.__file__).parent.glob("*.py")) + [Path(p) for p in more_sources]:
+    for path in sorted(Path(features.__file__).parent.glob("*.py")):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -84,7 +85,7 @@ def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, c
                           built_at=now.isoformat(timespec="seconds"), rows=len(features), code=code)
     con.register("scoring_features_frame", pa.Table.from_pandas(features, preserve_index=False))
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM scoring_features_frame")
+        replace_table(con, TABLE, "features", "SELECT * FROM scoring_features_frame")
     finally:
         con.unregister("scoring_features_frame")
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(asdict(stamp))])
@@ -123,3 +124,41 @@ def read_snapshot(con, as_of: dt.date, currency: str, code: str) -> Lookup:
 def _has_table(con) -> bool:
     return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                             [TABLE]).fetchall()[0][0])
+
+
+@dataclass(frozen=True)
+class Materialized:
+    """What `materialize` did: the features kept, their stamp, and the serving snapshot written."""
+
+    features: pd.DataFrame
+    stamp: SnapshotStamp
+    serving_snapshot: Path
+
+
+def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.datetime | None = None) -> Materialized:
+    """`cdp features --materialize` as one function: build the scoring feature set
+    (`features.scoring`) of every customer of the store ``config`` (a `cdp.config.Config`)
+    describes, as of ``as_of`` (default: its last day with data), keep it in the store
+    (`write_snapshot`) and write the serving snapshot from it. Refused, with nothing
+    written, if `cdp unify` ran while the features were built."""
+    from features.as_of import resolve_as_of
+    from features.engine import store_tables
+    from features.scoring import scoring_features
+    from store.duckdb_store import Store
+    from store.snapshot import ServingSnapshot
+
+    stage = on_stage or (lambda text: None)
+    # No memory_limit here: the feature queries' window operators do not spill well, and a
+    # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
+    with Store(config.store.path, read_only=True) as store:
+        tables = store_tables(store, config)
+        day = resolve_as_of(store, as_of)
+        built_from = latest_unify_run(store.con)
+        stage(f"building features as of {day} on duckdb")
+        features = scoring_features(tables, day)
+    moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
+        stamp = write_snapshot(con, features, day, currency_key(config.currency), feature_code(), moment, built_from)
+    serving = ServingSnapshot.beside(config.store.path)
+    serving.write(features, day, stamp.key())
+    return Materialized(features=features, stamp=stamp, serving_snapshot=serving.path)

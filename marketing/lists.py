@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
-from serving.online_store import InMemoryFeatureStore
+from store.snapshot import AS_OF_COLUMN, ServingSnapshot
 from training.reasons import reasons_in_words, typical_values
 from training.risk_bands import ChurnRiskBands
 
@@ -238,28 +238,27 @@ def _by_segment(rows: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ reading and writing
 
-def read_list_inputs(store, snapshot: Path) -> ListInputs:
+def read_list_inputs(store, snapshot: ServingSnapshot) -> ListInputs:
     """The scores, the customers' contact columns and the feature snapshot, checked to belong together.
 
-    ``store`` is an open `profiles.store.Store`; ``snapshot`` the ``online_features.parquet``
-    `cdp score` wrote beside it.
+    ``store`` is an open `store.duckdb_store.Store`; ``snapshot`` the serving snapshot `cdp
+    score` wrote beside it.
     """
     if not store.has_table("scores"):
         raise CdpError(f"store {store.path} has no scores yet: run `cdp score` first")
     if not store.has_table("customers"):
         raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
-    snapshot = Path(snapshot)
     if not snapshot.exists():
-        raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score` first")
+        raise CdpError(f"no feature snapshot at {snapshot.path}: run `cdp score` first")
     scores = store.frame("SELECT * FROM scores")
     customers = store.frame(f"SELECT {', '.join(CONTACT_COLUMNS)} FROM customers")
-    served = InMemoryFeatureStore.from_parquet(snapshot)  # the service's reader: one day, unique ids
+    features = snapshot.read()  # checked as the service checks it: one day, unique ids
     scored = {str(pd.Timestamp(v).date()) for v in scores["features_as_of"].dropna().unique()}
-    described = str(served.features_as_of)
+    described = str(pd.Timestamp(features[AS_OF_COLUMN].iloc[0]).date())
     if scored and scored != {described}:
-        raise CdpError(f"the scores are as of {', '.join(sorted(scored))} but the feature snapshot {snapshot} as of "
-                       f"{described}: run `cdp score` again so both are of one run")
-    return ListInputs(scores=scores, customers=customers, features=served.all_rows())
+        raise CdpError(f"the scores are as of {', '.join(sorted(scored))} but the feature snapshot {snapshot.path} "
+                       f"as of {described}: run `cdp score` again so both are of one run")
+    return ListInputs(scores=scores, customers=customers, features=features.reset_index(drop=True))
 
 
 def list_format(path: Path) -> str:

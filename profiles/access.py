@@ -12,23 +12,23 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from profiles.store import SOURCE_TABLES, Store, register
 from profiles.subject import Subject
+from store.duckdb_store import Store, register
+from store.snapshot import ServingSnapshot
+from store.tables import SOURCE_TABLES
 
 _INTERNAL_COLUMNS = ("row_digest",)
 
 
-def personal_data(store: Store, subject: Subject, snapshot: Path, now: datetime) -> dict:
+def personal_data(store: Store, subject: Subject, snapshot: ServingSnapshot, now: datetime) -> dict:
     """One JSON-ready document of everything held about ``subject``."""
     con = store.con
     register(con, "access_ids", pd.DataFrame({"customer_id": list(subject.customer_ids)}, dtype="string"))
@@ -85,7 +85,7 @@ def personal_data(store: Store, subject: Subject, snapshot: Path, now: datetime)
         "rejected_rows": _records(rejects),
         "orders": unified["orders"],
         "events": unified["events"],
-        "features": {"file": str(snapshot), "rows": _snapshot_rows(snapshot, subject.customer_ids),
+        "features": {"file": str(snapshot.path), "rows": _records(snapshot.rows_of(subject.customer_ids)),
                      "materialized_in_store": _records(materialized)},
         "scores": score_rows,
         "segment": score_rows[0].get("segment") if score_rows else None,
@@ -115,14 +115,6 @@ def write_export(data: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _snapshot_rows(snapshot: Path, customer_ids: tuple[str, ...]) -> list[dict]:
-    if not Path(snapshot).exists():
-        return []
-    table = pq.read_table(snapshot)
-    mask = pc.is_in(table["customer_id"].cast("string"), value_set=pa.array(list(customer_ids), pa.string()))
-    return _records(table.filter(mask).to_pandas())
-
-
 def _records(frame: pd.DataFrame) -> list[dict]:
     return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
@@ -146,3 +138,32 @@ def _plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@dataclass(frozen=True)
+class Export:
+    """What `export_person` wrote: whose data (their customer id) and how many rows of what."""
+
+    customer_id: str
+    counts: dict[str, int]
+    path: Path
+
+
+def export_person(config, lookup, out_file: Path, *, actor: str, now: datetime,
+                  tombstone_key: bytes | None = None) -> Export:
+    """`cdp export` as one function: everything held about the person ``lookup`` names
+    (`personal_data`) written to ``out_file`` as JSON, and an audit entry saying who asked,
+    in one store transaction (a failed write rolls the entry back)."""
+    from profiles import audit
+    from profiles.subject import find_customer, subject_of
+    from profiles.tombstones import writing_secret
+
+    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
+        subject = subject_of(store, config, find_customer(store, config, lookup))
+        data = personal_data(store, subject, ServingSnapshot.beside(config.store.path), now)
+        shown = counts(data)
+        ref = audit.customer_ref(writing_secret(con, tombstone_key), subject.customer_id)
+        audit.append(con, audit.new_audit_id(), "export", actor,
+                     {"customer_ref": ref, "looked_up_by": lookup.by, "exported_rows": shown}, now)
+        write_export(data, out_file)  # last: a failed write rolls the audit entry back
+    return Export(customer_id=subject.customer_id, counts=shown, path=Path(out_file))

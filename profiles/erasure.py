@@ -4,8 +4,9 @@
 
 1. it finds the person (`profiles.subject`) and deletes their rows everywhere: source
    records, rejected rows, unified orders and events, record and identifier maps, golden
-   record, id registry and history, scores, and every other table with a
-   ``customer_id`` column; exclusions of identifiers no record carries any more go too;
+   record, id registry and history, scores, materialized features: every table
+   `store.tables` declares personal (it refuses to run while an undeclared table holds
+   customer ids); exclusions of identifiers no record carries any more go too;
 2. it writes a tombstone (`profiles.tombstones`) for each of their identifiers, so a
    later `cdp ingest` of the same files drops their records;
 3. it appends an `profiles.audit` entry: who, when, counts per table, tombstones,
@@ -21,21 +22,20 @@ outside the store and are not touched.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from cdp.config import Config
+from cdp.errors import StoreError
 from profiles import audit
-from profiles.store import SOURCE_TABLES, Store, register
 from profiles.subject import Lookup, Subject, find_customer, subject_of
 from profiles.tombstones import identifier_hash, key_id, writing_secret
+from store.duckdb_store import Store, register
+from store.snapshot import ServingSnapshot
+from store.tables import SOURCE_TABLES, TABLES, personal_tables
 
 # Tables emptied of the person by hand (the rest: every table with a customer_id column).
 _BY_RECORD = ("source_customers", "source_orders", "source_events", "rejects", "record_map", "orders", "events",
@@ -70,7 +70,7 @@ class ErasureReport:
     registry_note: str | None
 
 
-def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: Path,
+def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: ServingSnapshot,
            tombstone_key: bytes | None, models_to_retrain: tuple[ModelVersion, ...] = (),
            registry_note: str | None = None) -> ErasureReport:
     """Erase the person ``lookup`` names; see the module docstring for what that covers."""
@@ -78,20 +78,21 @@ def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: dat
     staged: Path | None = None
     try:
         with store.transaction() as con:
+            check_declared(con)
             customer_id = find_customer(store, config, lookup)
             subject = subject_of(store, config, customer_id)
             secret = writing_secret(con, tombstone_key)
             ref = audit.customer_ref(secret, customer_id)
             deleted = delete_subject(store, subject)
             tombstones = _write_tombstones(con, subject, secret, now, audit_id)
-            staged, removed = _stage_snapshot(Path(snapshot), subject.customer_ids)
+            staged, removed = snapshot.stage_without(subject.customer_ids)
             audit.append(con, audit_id, "forget", actor, {
                 "customer_ref": ref,
                 "looked_up_by": lookup.by,
                 "deleted_rows": {t: n for t, n in deleted.items() if n},
                 "tombstones_written": tombstones,
                 "tombstone_key": "CDP_TOMBSTONE_KEY" if tombstone_key else "store",
-                "snapshot": {"file": str(snapshot), "rows_removed": removed},
+                "snapshot": {"file": str(snapshot.path), "rows_removed": removed},
                 "models_to_retrain": [m.as_dict() for m in models_to_retrain],
                 "registry_note": registry_note,
             }, now)
@@ -100,9 +101,9 @@ def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: dat
             staged.unlink(missing_ok=True)
         raise
     if staged is not None:
-        os.replace(staged, snapshot)
+        snapshot.commit(staged)
     return ErasureReport(audit_id=audit_id, customer_ref=ref, deleted=deleted, tombstones=tombstones,
-                         snapshot=Path(snapshot), snapshot_rows_removed=removed,
+                         snapshot=snapshot.path, snapshot_rows_removed=removed,
                          models_to_retrain=tuple(models_to_retrain), registry_note=registry_note)
 
 
@@ -139,13 +140,23 @@ def delete_subject(store: Store, subject: Subject) -> dict[str, int]:
                 OR (t.id_type = 'external_id' AND s.external_id = t.id_value)
                 OR (t.id_type = 'customer_key' AND s.customer_key = t.id_value))"""
             for table in SOURCE_TABLES.values()))
-        for table in _tables_with_customer_id(con):
+        for table in personal_tables():
             if table not in _BY_RECORD:
                 delete(table, ids)
     finally:
         for name in ("erase_ids", "erase_records", "erase_rejects"):
             con.unregister(name)
     return deleted
+
+
+def check_declared(con) -> None:
+    """Refuse to erase while the store holds a table with customer ids that `store.tables`
+    does not declare: its rows could not be promised gone."""
+    undeclared = [t for t in _tables_with_customer_id(con) if t not in TABLES]
+    if undeclared:
+        raise StoreError(f"the store holds table(s) {', '.join(undeclared)} with a customer_id column that "
+                         "store/tables.py does not declare: erasure cannot promise their rows are gone; "
+                         "declare or drop them first")
 
 
 def _tables_with_customer_id(con) -> list[str]:
@@ -177,20 +188,3 @@ def _write_tombstones(con, subject: Subject, secret: bytes, now: datetime, audit
     for id_type, _ in rows:
         written[id_type] = written.get(id_type, 0) + 1
     return written
-
-
-def _stage_snapshot(snapshot: Path, customer_ids: tuple[str, ...]) -> tuple[Path | None, int]:
-    """The snapshot without the person, written beside it under a temporary name; rows removed.
-
-    Nothing is staged when the snapshot does not exist or does not hold the person.
-    """
-    if not snapshot.exists():
-        return None, 0
-    table = pq.read_table(snapshot)
-    erased = pc.is_in(table["customer_id"].cast(pa.string()), value_set=pa.array(list(customer_ids), pa.string()))
-    removed = int(pc.sum(erased).as_py() or 0)
-    if not removed:
-        return None, 0
-    staged = snapshot.with_name(f".{snapshot.name}.erasing-{os.getpid()}")
-    pq.write_table(table.filter(pc.invert(erased)), staged)
-    return staged, removed

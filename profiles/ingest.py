@@ -23,9 +23,10 @@ import pandas as pd
 from cdp.config import Config, SourceConfig
 from profiles.read import read_source
 from profiles.schema import FIELDS
-from profiles.store import SOURCE_TABLES, Store, register
 from profiles.tombstones import Tombstones
 from profiles.validate import validate_rows
+from store.duckdb_store import Store, register
+from store.tables import SOURCE_TABLES
 
 
 @dataclass(frozen=True)

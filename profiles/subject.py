@@ -28,8 +28,14 @@ import pandas as pd
 from cdp.config import Config
 from cdp.errors import CdpError
 from profiles.normalize import placeholder_emails, placeholder_phones
-from profiles.store import SOURCE_TABLES, Store, register
-from profiles.tombstones import customer_key_value, emails_in, phones_in, raw_identifiers
+from profiles.tombstones import (
+    customer_key_value,
+    emails_in,
+    phones_in,
+    raw_identifiers,
+)
+from store.duckdb_store import Store, register
+from store.tables import SOURCE_TABLES
 
 LOOKUPS = ("customer_id", "email", "phone")
 

@@ -42,7 +42,8 @@ from scipy.sparse.csgraph import connected_components
 from cdp.config import Config, UnifyConfig
 from cdp.errors import StoreError
 from profiles.normalize import normalize_emails, normalize_phones, placeholder_emails, placeholder_phones
-from profiles.store import Store, register
+from store.duckdb_store import Store, register
+from store.tables import replace_table
 
 ID_TYPES = ("email", "phone", "external_id", "customer_key")
 _KIND_CODES = {"customers": 0, "orders": 1, "events": 2}
@@ -367,24 +368,24 @@ def _stage_identifiers(store: Store) -> None:
 def _write(con, excluded: pd.DataFrame, a: Assignment, now: datetime, run_id: str) -> None:
     con.execute("""CREATE OR REPLACE TEMP TABLE unify_linked AS
         SELECT r.*, a.customer_id FROM unify_recs r JOIN unify_assigned a USING (rec)""")
-    con.execute("CREATE OR REPLACE TABLE record_map AS SELECT source, source_key, kind, customer_id FROM unify_linked")
-    con.execute("""CREATE OR REPLACE TABLE identifier_map AS
+    replace_table(con, "record_map", "unify", "SELECT source, source_key, kind, customer_id FROM unify_linked")
+    replace_table(con, "identifier_map", "unify", """
         SELECT DISTINCT l.customer_id, e.id_type, e.id_value, l.source
         FROM unify_edges e JOIN unify_linked l USING (rec)
         WHERE e.id_key NOT IN (SELECT id_key FROM unify_excluded_keys)""")
     register(con, "unify_excluded", excluded.assign(run_id=run_id)[
         ["id_type", "id_value", "reason", "records", "linked_identifiers", "run_id"]])
-    con.execute("CREATE OR REPLACE TABLE identifier_exclusions AS SELECT * FROM unify_excluded ORDER BY id_type, id_value")
+    replace_table(con, "identifier_exclusions", "unify", "SELECT * FROM unify_excluded ORDER BY id_type, id_value")
     con.unregister("unify_excluded")
 
-    con.execute("""CREATE OR REPLACE TABLE orders AS
+    replace_table(con, "orders", "unify", """
         SELECT o.source || ':' || o.source_key AS order_id, m.customer_id, o.source, o.source_key,
                o.timestamp, o.amount, o.quantity, o.product_id, o.category, o.channel, o.currency,
                o.discount, o.is_return
         FROM source_orders o LEFT JOIN (SELECT src_row, customer_id FROM unify_linked WHERE kind_code = 1) m
           ON m.src_row = o.rowid
         WHERE o.source IN (SELECT source FROM unify_source_rank)""")
-    con.execute("""CREATE OR REPLACE TABLE events AS
+    replace_table(con, "events", "unify", """
         SELECT e.source || ':' || e.source_key AS event_id, m.customer_id, e.anonymous_id, e.source,
                e.source_key, e.timestamp, e.event_type, e.channel, e.campaign, e.product_id, e.category, e.value
         FROM source_events e LEFT JOIN (SELECT src_row, customer_id FROM unify_linked WHERE kind_code = 2) m
@@ -468,7 +469,7 @@ def _write_golden(con) -> None:
 
     attributes = ("first_name", "last_name", "email", "phone", "external_id", "birth_date", "gender",
                   "country", "city", "consent_email", "consent_sms")
-    con.execute(f"""CREATE OR REPLACE TABLE customers AS
+    replace_table(con, "customers", "unify", f"""
         SELECT customer_id, {', '.join(pick(a) for a in attributes)},
             min(first_t) AS first_seen, max(last_t) AS last_seen,
             sum(n)::BIGINT AS n_records,

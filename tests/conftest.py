@@ -11,7 +11,7 @@ import pytest
 
 from cdp.config import Config, load_config
 from profiles.ingest import SourceReport, ingest
-from profiles.store import Store
+from store.duckdb_store import Store
 
 NOW = datetime(2024, 7, 1, 12, 0)
 

@@ -28,9 +28,8 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from features.scoring import HISTORY_COLUMN
 from features.text_items import escape, split_items, unescape
-
-HISTORY_COLUMN = "category_history"
 
 
 def encode_history(counts: pd.DataFrame) -> pd.Series:

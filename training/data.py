@@ -14,15 +14,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ibis import _
-
-from features.as_of import purchases_until
 from features.build import available_families, build_features
 from features.engine import SourceTables
 from features.labels import purchase_labels
+from features.scoring import frame, scoring_features, with_category_history
 from features.snapshots import snapshot_dates, training_set
-from features.text_items import escape_expr
-from training.categories import HISTORY_COLUMN
 
 
 @dataclass(frozen=True)
@@ -39,46 +35,17 @@ class Window:
         return snapshot_dates(self.as_of, self.horizon_days, self.n_snapshots, self.step_days)
 
 
-def features_as_of(tables: SourceTables, as_of: dt.date) -> pd.DataFrame:
-    """The feature table as of a day, as pandas (every family the data can feed), with each
-    customer's `category_history` (what the next-best-category model reads)."""
-    return with_category_history(_pandas(build_features(tables, as_of, available_families(tables))), tables, as_of)
-
-
-def category_history(tables: SourceTables, as_of: dt.date) -> pd.Series:
-    """Per customer, purchases (non-return orders) per category up to and including ``as_of``,
-    encoded as ``"category:n;…"`` text (each category escaped, `features.text_items`),
-    categories in code-point order: what `training.categories.encode_history` writes, built
-    by the engine (pandas' string join took 25 s of each snapshot at 1M customers, the query 5 s)."""
-    counts = (purchases_until(tables.orders, as_of).filter(~_.is_return, _.category.notnull())
-              .group_by("customer_id", "category").aggregate(purchases=_.count()))
-    item = escape_expr(counts.category) + ":" + counts.purchases.cast("string")
-    texts = counts.group_by("customer_id").aggregate(
-        **{HISTORY_COLUMN: item.group_concat(";", order_by=counts.category)})
-    return _pandas(texts).set_index("customer_id")[HISTORY_COLUMN]
-
-
-def with_category_history(frame: pd.DataFrame, tables: SourceTables, as_of: dt.date) -> pd.DataFrame:
-    history = category_history(tables, as_of)
-    out = frame.copy()
-    out[HISTORY_COLUMN] = frame["customer_id"].map(history).fillna("").astype(object).to_numpy()
-    return out
+features_as_of = scoring_features  # the scoring feature set (`features.scoring`), as training reads it
 
 
 def labelled_snapshots(tables: SourceTables, window: Window) -> pd.DataFrame:
     """Features and labels of every snapshot of ``window``, stacked (an ``as_of`` column first)."""
     families = available_families(tables)
     return training_set(
-        lambda d: with_category_history(_pandas(build_features(tables, d, families)), tables, d),
-        lambda d: _pandas(purchase_labels(tables.orders, d, window.horizon_days)),
+        lambda d: with_category_history(frame(build_features(tables, d, families)), tables, d),
+        lambda d: frame(purchase_labels(tables.orders, d, window.horizon_days)),
         window.dates(),
     )
-
-
-def _pandas(expr) -> pd.DataFrame:
-    """Through Arrow: integer columns with gaps become float64 (Ibis's own conversion gives
-    Python objects for them, which no model or MLflow signature accepts)."""
-    return expr.to_pyarrow().to_pandas()
 
 
 def digest(frame: pd.DataFrame) -> str:

@@ -22,7 +22,7 @@ import copy
 import datetime as dt
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
 from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
 from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
@@ -721,3 +720,47 @@ def horizon_window(as_of: dt.date, horizon_days: int, n_snapshots: int, step_day
         if value < 1 or math.isnan(value):
             raise CdpError(f"{name} must be at least 1")
     return Window(as_of=as_of, horizon_days=horizon_days, n_snapshots=n_snapshots, step_days=step_days)
+
+
+@dataclass(frozen=True)
+class TrainedStore:
+    """What `train_store` did: the as-of day it trained at and each family's result."""
+
+    as_of: dt.date
+    results: list[FamilyResult]
+
+
+def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMILIES, as_of: dt.date | None = None,
+                horizon_days: int = 90, n_snapshots: int = 4, step_days: int = 30, force: bool = False,
+                max_customers: int | None = DEFAULT_MAX_CUSTOMERS,
+                on_stage: Callable[[str], None] | None = None) -> TrainedStore:
+    """`cdp train` as one function: train ``families`` on the store ``config`` (a
+    `cdp.config.Config`) describes, as of ``as_of`` (default: its last day with data), log
+    them to ``tracking`` (`training.tracking.store_tracking`), register and gate them
+    (`train`). The config's ``[model]`` settings and the store's provenance are recorded."""
+    from features.as_of import resolve_as_of
+    from features.engine import store_tables
+    from store.duckdb_store import Store
+
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise CdpError(f"unknown model family {', '.join(map(repr, unknown)) or '(none)'}: "
+                       f"use {', '.join(FAMILIES)} or all")
+    with Store(config.store.path, read_only=True) as store:
+        day = resolve_as_of(store, as_of)
+        settings = TrainSettings(window=horizon_window(day, horizon_days, n_snapshots, step_days),
+                                 families=tuple(families), force=force, max_customers=max_customers or None,
+                                 data=data_source(store, config, tracking), model_params=config.model.params())
+        results = train(store_tables(store, config), settings, tracking, on_stage=on_stage)
+    return TrainedStore(as_of=day, results=results)
+
+
+def data_source(store, config, tracking: TrackingConfig) -> DataSource:
+    """What a training run records of where its data came from: the store, its registry
+    scope, the config file and each source file's name and digest as last ingested."""
+    rows = store.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
+                         "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall() \
+        if store.has_table("ingestions") else []
+    return DataSource(store=str(Path(config.store.path).resolve()), scope=tracking.scope,
+                      config=str(Path(config.path).resolve()),
+                      sources=tuple((name, Path(file).name, sha) for name, file, sha in rows))

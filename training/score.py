@@ -4,11 +4,16 @@ One row per customer known by the as-of date: segment, churn and purchase probab
 expected purchase days and revenue over the horizon, days to the next purchase, the top
 churn reasons and the model versions that produced them. Customers who have not bought
 yet are segment "Prospects" with empty purchase scores (there is no history to score).
+
+`score_store` is the whole command as one function (a notebook's ``cdp score``): it
+reads the store, scores, and writes the ``scores`` table and the serving snapshot.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -99,3 +104,57 @@ def _python_model(model):
         return unwrap() if unwrap is not None else None
     except Exception:  # noqa: BLE001 - not a Python-function model: score it through its own predict
         return None
+
+
+@dataclass(frozen=True)
+class StoreScores:
+    """What `score_store` did: the scores, the day they are as of, where the features came
+    from (``features_note``) and what became of the serving snapshot (``snapshot_note``)."""
+
+    scores: pd.DataFrame
+    as_of: dt.date
+    features_note: str
+    snapshot_note: str
+
+
+def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, horizon_days: int | None = None,
+                on_stage: Callable[[str], None] | None = None) -> StoreScores:
+    """Score every customer of the store ``config`` (a `cdp.config.Config`) describes with
+    its champions, as of ``as_of`` (default: the last day with data) for ``horizon_days``
+    (default: the store's only horizon), and keep the result: the ``scores`` table in one
+    transaction, then the serving snapshot (`store.snapshot.ServingSnapshot`) the service
+    and the lists read. The features come from the store's materialized snapshot when it
+    is current (`features.materialized`), else are built. ``on_stage`` hears each step."""
+    from features.as_of import resolve_as_of
+    from features.engine import store_tables
+    from features.materialized import currency_key, feature_code, read_snapshot
+    from store.duckdb_store import Store, register
+    from store.snapshot import ServingSnapshot
+    from store.tables import replace_table
+    from training.data import features_as_of
+
+    stage = on_stage or (lambda text: None)
+    with Store(config.store.path, read_only=True) as store:
+        day = resolve_as_of(store, as_of)
+        stage("loading the champion models")
+        models = champions(tracking, scoring_horizon(tracking, horizon_days))
+        found = read_snapshot(store.con, day, currency_key(config.currency), feature_code())
+        if found.features is None:
+            stage(f"building features as of {day}")
+            features = features_as_of(store_tables(store, config), day)
+        else:
+            features = found.features
+    stage(f"scoring {len(features):,} customers as of {day}")
+    scores = score(features, models, day)
+    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
+        # The latest scores, in the store for the lists, reports, exports and erasures that read them.
+        register(con, "scores_frame", scores)
+        replace_table(con, "scores", "training", "SELECT * FROM scores_frame")
+        con.unregister("scores_frame")
+    snapshot = ServingSnapshot.beside(config.store.path)
+    if found.stamp is not None and snapshot.stamp() == found.stamp.key():
+        snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
+    else:
+        snapshot.write(features, day, found.stamp.key() if found.stamp else "")
+        snapshot_note = f"feature snapshot for serving → {snapshot.path}"
+    return StoreScores(scores=scores, as_of=day, features_note=found.note, snapshot_note=snapshot_note)

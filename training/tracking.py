@@ -167,6 +167,15 @@ def tracking_config(env: Mapping[str, str], root: Path, uri: str | None = None, 
                           str(db.resolve().parent / "artifacts"), scope=scope)
 
 
+def store_tracking(config, env: Mapping[str, str]) -> TrackingConfig:
+    """The MLflow of the store ``config`` (a `cdp.config.Config`) describes: ``env``'s
+    ``MLFLOW_TRACKING_URI``, else ``[tracking] uri``, else ``<store>.mlflow/`` beside the
+    store (`tracking_config`), scoped to the store (`store_scope`). A notebook passes
+    ``os.environ``, or ``{}`` to ignore the environment."""
+    return tracking_config(env, default_root(config.store.path), uri=config.tracking.uri,
+                           scope=store_scope(config.store.path, config.store.name))
+
+
 def _sqlite_path(tracking_uri: str) -> Path | None:
     """The database file behind a ``sqlite:///`` URI, or ``None`` for any other store."""
     prefix = "sqlite:///"

@@ -10,8 +10,9 @@ import pandas as pd
 
 from features._compat import ensure_duckdb_compat
 from features.build import build_features
-from features.catalog import catalog, markdown
+from features.catalog import SCORING_FAMILIES, catalog, markdown
 from features.engine import SourceTables
+from features.scoring import scoring_features
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md"
 
@@ -50,5 +51,11 @@ def test_consent_is_never_a_model_input():
     assert not any(s.model_input for s in catalog() if s.name.startswith("consent_"))
 
 
+def test_the_scoring_feature_set_is_the_catalogued_families_and_the_purchase_history():
+    columns = scoring_features(empty_tables(), dt.date(2024, 6, 30)).columns
+    assert list(columns) == ["customer_id"] + [spec.name for spec in catalog(SCORING_FAMILIES)]
+    assert not any(s.model_input for s in catalog(("purchase_history",)))
+
+
 def test_the_docs_page_is_generated_from_the_catalog():
-    assert DOCS.read_text(encoding="utf-8") == markdown(catalog())
+    assert DOCS.read_text(encoding="utf-8") == markdown(catalog(SCORING_FAMILIES))

@@ -1,6 +1,7 @@
 """The scoring snapshot kept in the store: read back as written, and only while it still describes the store."""
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 from cdp.config import CurrencyConfig
 from cdp.errors import CdpError
 from features.materialized import currency_key, feature_code, latest_unify_run, read_snapshot, write_snapshot
-from profiles.store import DDL
+from store.tables import TABLES
 
 DAY = dt.date(2026, 6, 30)
 NOW = dt.datetime(2026, 7, 1, 8, 0)
@@ -19,7 +20,7 @@ NOW = dt.datetime(2026, 7, 1, 8, 0)
 def con():
     con = duckdb.connect()
     for table in ("meta", "unify_runs"):
-        con.execute(DDL[table])
+        con.execute(TABLES[table].ddl)
     con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u1', '2026-06-30 23:00')")
     yield con
     con.close()
@@ -84,9 +85,17 @@ def test_the_currency_key_follows_base_and_rates_not_their_order():
     assert currency_key(a) != currency_key(CurrencyConfig(base="USD", rates={"USD": 3.7, "EUR": 4.0}))
 
 
-def test_the_feature_code_hash_follows_the_sources_it_is_given(tmp_path):
-    one, two = tmp_path / "one.py", tmp_path / "two.py"
-    one.write_text("x = 1\n")
-    two.write_text("x = 2\n")
-    assert feature_code(one) == feature_code(one)
-    assert len({feature_code(), feature_code(one), feature_code(two)}) == 3
+def test_the_feature_code_hash_covers_every_module_of_the_features_package(tmp_path, monkeypatch):
+    """Including the purchase history (`features/scoring.py`): the whole scoring feature set."""
+    import shutil
+
+    import features
+
+    package = Path(features.__file__).parent
+    assert (package / "scoring.py").exists() and feature_code() == feature_code()
+    copy = tmp_path / "features"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(features, "__file__", str(copy / "__init__.py"))
+    same = feature_code()
+    (copy / "scoring.py").write_text((copy / "scoring.py").read_text() + "\n# changed\n")
+    assert feature_code() != same

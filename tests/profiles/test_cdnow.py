@@ -15,8 +15,8 @@ import pytest
 
 from cdp.config import load_config
 from profiles.ingest import ingest
-from profiles.store import Store
 from profiles.unify import unify
+from store.duckdb_store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cdnow" / "cdp.toml"
 NOW = datetime(2024, 7, 1)

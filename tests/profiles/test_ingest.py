@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from cdp.errors import ConfigError, SourceError
-from profiles.store import Store
 from profiles.validate import NOT_SHOWN
+from store.duckdb_store import Store
 
 COLUMNS = {"customer_key": "id", "timestamp": "ts", "amount": "amount"}
 

@@ -23,9 +23,10 @@ from cdp.config import load_config
 from profiles import erasure
 from profiles.erasure import forget
 from profiles.ingest import ingest
-from profiles.store import Store
 from profiles.subject import Lookup
 from profiles.tombstones import TombstoneKeyError
+from store.duckdb_store import Store
+from store.snapshot import ServingSnapshot
 
 NOW = datetime(2026, 11, 20, 9, 0)
 SOURCE_TABLES = ("source_customers", "source_orders", "source_events")
@@ -322,7 +323,7 @@ def test_a_failed_erasure_leaves_the_store_and_the_snapshot_as_they_were(copy, p
     config = load_config(copy / "cdp.toml")
     with Store(config.store.path) as store, pytest.raises(OSError):
         forget(store, config, Lookup("customer_id", person.customer_id), actor="t", now=NOW,
-               snapshot=copy / "online_features.parquet", tombstone_key=None)
+               snapshot=ServingSnapshot(copy / "online_features.parquet"), tombstone_key=None)
     assert table_counts(copy / "cdp.duckdb") == before
     assert (copy / "online_features.parquet").read_bytes() == snapshot
 
@@ -332,7 +333,7 @@ def test_tombstones_made_with_an_outside_key_cannot_be_bypassed_without_it(copy,
     config = load_config(copy / "cdp.toml")
     with Store(config.store.path) as store:
         forget(store, config, Lookup("customer_id", person.customer_id), actor="t", now=NOW,
-               snapshot=copy / "online_features.parquet", tombstone_key=key)
+               snapshot=ServingSnapshot(copy / "online_features.parquet"), tombstone_key=key)
     resave_with_crlf(copy)
     with Store(config.store.path) as store:
         with pytest.raises(TombstoneKeyError, match="CDP_TOMBSTONE_KEY"):

@@ -489,7 +489,7 @@ def test_truth_persons_cover_every_group_with_its_latent_parameters(sample):
 @pytest.mark.slow
 def test_ingest_rejects_exactly_the_expected_rows(tmp_path):
     from profiles.ingest import ingest
-    from profiles.store import Store
+    from store.duckdb_store import Store
 
     write_sample(tmp_path, n_customers=400, seed=9, end=END)
     config = load_config(tmp_path / "cdp.toml")

@@ -14,8 +14,8 @@ import pytest
 
 from cdp.config import load_config
 from profiles.ingest import ingest
-from profiles.store import Store
 from profiles.unify import unify
+from store.duckdb_store import Store
 
 CRM = ("crm", "customers", {"source_key": "id", "customer_key": "id", "email": "email", "phone": "phone",
                             "first_name": "first", "last_name": "last", "created_at": "created",

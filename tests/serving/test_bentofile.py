@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cdp", "profiles", "features", "training", "serving")
+PACKAGES = ("cdp", "store", "profiles", "features", "training", "serving")
 
 
 @pytest.mark.slow

@@ -12,9 +12,9 @@ import pytest
 
 from cdp.config import load_config
 from profiles.ingest import ingest
-from profiles.store import Store
 from profiles.synthetic import write_sample
 from profiles.unify import unify
+from store.duckdb_store import Store
 
 END = dt.date(2026, 10, 31)
 N_CUSTOMERS = 4000

@@ -1,0 +1,112 @@
+"""The embedded DuckDB store: one file, every table declared in `store.tables`.
+
+Every stage writes inside one transaction (`Store.transaction`): a run that fails or is
+killed leaves the store as the previous run left it, because DuckDB discards
+uncommitted work on the next open. Tables of fixed shape are created here when the store
+opens for writing; the others are written whole by their owners (`store.tables.replace_table`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from cdp.errors import StoreError
+from store.tables import TABLES
+
+SCHEMA_VERSION = 1
+
+class Store:
+    """An open connection to the store file. Use as a context manager."""
+
+    def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None):
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise StoreError(f"store {self.path} does not exist yet: run `cdp ingest` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(f"store {self.path} is in use by another process; wait for it to finish") from None
+            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+            # Where DuckDB spills what does not fit; read-only connections have none by default.
+            spill = self.path.with_name(self.path.name + ".spill")
+            self.con.execute(f"SET temp_directory = '{spill}'")
+        if not read_only:
+            self._create()
+
+    def _create(self) -> None:
+        with self.transaction() as con:
+            for spec in TABLES.values():
+                if spec.ddl is not None:
+                    con.execute(spec.ddl)
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0]
+        if int(version) != SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {version}; this cdp-ml expects {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing: commit when the block ends, roll back if it raises."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0]
+        return bool(row[0])
+
+    def count(self, table: str) -> int:
+        return int(self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+
+    def data_days(self) -> tuple["dt.date", "dt.date"]:
+        """The first and last days with an order or event (what an as-of day is checked against)."""
+        if not self.has_table("orders"):
+            raise StoreError(f"store {self.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
+        row = self.con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
+                           "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
+                           ).fetchall()
+        if not row or row[0][1] is None:
+            raise StoreError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
+        return row[0][0], row[0][1]
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
+        return self.con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _arrow_types(arrow_type: pa.DataType):
+    """Strings stay Arrow-backed (no Python objects); everything else takes pandas' defaults."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
+
+
+def register(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Expose a DataFrame to SQL as ``name`` (through Arrow, which keeps nullable types)."""
+    con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
