@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 
-.PHONY: setup demo test serve bench clean
+.PHONY: setup demo test lint serve bench clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# make lint: ruff (style and mistakes), the layer contracts of pyproject.toml, and mypy.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # make serve [CONFIG=path/cdp.toml] [PORT=3000]: the scoring service on the demo shop by default (after make demo).
 serve: setup

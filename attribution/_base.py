@@ -25,7 +25,8 @@ class AttributionModel(ABC):
     columns sum to the paths' total conversions and total value, up to float rounding.
     """
 
-    name: str = ""
+    name: str = ""  # in outputs: ``first_touch``, ``markov_2`` …
+    credits_: pd.DataFrame  # learned by fit
 
     @abstractmethod
     def fit(self, paths: PathCounts) -> AttributionModel:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,13 +52,14 @@ def parse_model_names(text: str) -> tuple[str, ...]:
 
 
 def build_models(names: tuple[str, ...], settings: ModelSettings) -> list[AttributionModel]:
-    made = {
+    made: dict[str, Callable[[], AttributionModel]] = {
         "first_touch": FirstTouch, "last_touch": LastTouch, "linear": Linear, "shapley": Shapley,
         "last_non_direct": lambda: LastNonDirectTouch(settings.direct_channel),
         "time_decay": lambda: TimeDecay(settings.half_life_days),
         "position_based": lambda: PositionBased(settings.position_first, settings.position_last),
-        **{f"markov_{k}": (lambda k=k: MarkovChain(k)) for k in range(1, MAX_ORDER + 1)},
     }
+    for order in range(1, MAX_ORDER + 1):
+        made[f"markov_{order}"] = functools.partial(MarkovChain, order)
     return [made[n]() for n in names]
 
 

@@ -128,6 +128,7 @@ def journeys_from_touches(touches: pa.Table, orders: pa.Table, end: dt.datetime,
         untouched = con.execute("""
             SELECT count(*), coalesce(sum(amount), 0) FROM order_rows o
             WHERE order_id NOT IN (SELECT order_id FROM assigned WHERE in_window)""").fetchone()
+        assert untouched is not None  # an aggregate always has its one row
     finally:
         con.close()
     closed = non_converting.filter(pc.invert(non_converting.column("open")))

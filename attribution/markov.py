@@ -81,7 +81,7 @@ class MarkovChain(AttributionModel):
         self.order = order
 
     @property
-    def name(self) -> str:
+    def name(self) -> str:  # type: ignore[override]  # read-only: it follows the order
         return f"markov_{self.order}"
 
     def fit(self, paths: PathCounts) -> MarkovChain:

@@ -82,12 +82,11 @@ class PathCounts:
         SchemaError
             An empty path, a negative or non-finite count, or no journeys at all.
         """
-        conversions = np.asarray(conversions, dtype=np.float64)
-        value = np.asarray(value, dtype=np.float64)
-        nulls = np.asarray(nulls, dtype=np.float64)
-        if not (len(paths) == len(conversions) == len(value) == len(nulls)):
+        counts = {name: np.asarray(given, dtype=np.float64)
+                  for name, given in (("conversions", conversions), ("value", value), ("nulls", nulls))}
+        if not (len(paths) == len(counts["conversions"]) == len(counts["value"]) == len(counts["nulls"])):
             raise SchemaError("paths, conversions, value and nulls must have the same length")
-        for name, array in (("conversions", conversions), ("value", value), ("nulls", nulls)):
+        for name, array in counts.items():
             if not np.all(np.isfinite(array)) or np.any(array < 0):
                 raise SchemaError(f"{name} must be finite and non-negative")
         if any(len(p) == 0 for p in paths):
@@ -99,8 +98,8 @@ class PathCounts:
         for i, p in enumerate(paths):
             row_of[i] = keys.setdefault(tuple(code[c] for c in p), len(keys))
         n = len(keys)
-        sums = [np.bincount(row_of, weights=a, minlength=n) for a in (conversions, value, nulls)]
-        return cls._from_codes(channels, list(keys), *sums, touch_ages=touch_ages)
+        conversions_, value_, nulls_ = (np.bincount(row_of, weights=a, minlength=n) for a in counts.values())
+        return cls._from_codes(channels, list(keys), conversions_, value_, nulls_, touch_ages=touch_ages)
 
     @classmethod
     def _from_codes(cls, channels: tuple[str, ...], coded: list[tuple[int, ...]], conversions: np.ndarray,

@@ -243,6 +243,7 @@ def features(
                 places.append(f"the store's {TABLE} table (read by cdp score) and {kept.serving_snapshot} "
                               "(read by cdp serve)")
             else:
+                assert day is not None  # --out needs --as-of (checked above)
                 frame = store_feature_table(cfg, day, engine, label_horizon_days, on_stage=on_stage)
         if out_file is not None:
             write_table(frame, out_file)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from cdp.errors import ConfigError
-from profiles.schema import KINDS, check_columns
+from cdp.sources import KINDS, check_columns
 
 DEFAULT_MAX_LINKED_IDENTIFIERS = 12
 DEFAULT_MEMORY_LIMIT = "1500MB"

@@ -29,5 +29,5 @@ def ensure_duckdb_compat() -> None:
             warnings.simplefilter("ignore", UserWarning)
             return self.to_arrow_reader(rows_per_batch)
 
-    connection.fetch_arrow_table = fetch_arrow_table
-    connection.fetch_record_batch = fetch_record_batch
+    connection.fetch_arrow_table = fetch_arrow_table  # type: ignore[attr-defined]
+    connection.fetch_record_batch = fetch_record_batch  # type: ignore[attr-defined]

@@ -103,8 +103,8 @@ class IqrWinsorizer(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None):
         spread = X[list(self.variables)].quantile(0.75) - X[list(self.variables)].quantile(0.25)
         self.capped_variables_ = [c for c in self.variables if spread[c] > 0]
-        self.winsorizer_ = (Winsorizer(capping_method="iqr", tail="both", fold=self.fold,
-                                       variables=self.capped_variables_).fit(X)
+        capped: list[str | int] = list(self.capped_variables_)
+        self.winsorizer_ = (Winsorizer(capping_method="iqr", tail="both", fold=self.fold, variables=capped).fit(X)
                             if self.capped_variables_ else None)
         self.feature_names_in_ = np.array(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
@@ -157,25 +157,28 @@ def preprocessing_pipeline(numeric: Sequence[str], categorical: Sequence[str] = 
     ``log_variables`` (a subset of ``numeric``: money and counts, skewed and >= 0) get
     log(1 + x) after winsorizing.
     """
-    numeric, categorical, log_variables = list(numeric), list(categorical), list(log_variables)
-    unknown = set(log_variables) - set(numeric)
+    # feature-engine types column names as ``list[str | int]``.
+    numeric_names: list[str | int] = list(numeric)
+    categorical_names: list[str | int] = list(categorical)
+    log_names: list[str | int] = list(log_variables)
+    unknown = {str(v) for v in log_names} - set(numeric)
     if unknown:
         raise ValueError(f"log_variables not among the numeric inputs: {', '.join(sorted(unknown))}")
     steps: list[tuple[str, object]] = [
-        ("dtypes", ModelDtypes(numeric=numeric, categorical=categorical)),
-        ("missing_indicators", AddMissingIndicator(variables=numeric, missing_only=True)),
-        ("impute_numeric", MeanMedianImputer(imputation_method="median", variables=numeric)),
+        ("dtypes", ModelDtypes(numeric=list(numeric), categorical=list(categorical))),
+        ("missing_indicators", AddMissingIndicator(variables=numeric_names, missing_only=True)),
+        ("impute_numeric", MeanMedianImputer(imputation_method="median", variables=numeric_names)),
     ]
-    if categorical:
+    if categorical_names:
         steps += [
-            ("impute_categorical", CategoricalImputer(imputation_method="missing", variables=categorical)),
-            ("rare_labels", FewLevelsRareLabelEncoder(tol=rare_tolerance, n_categories=2, variables=categorical)),
+            ("impute_categorical", CategoricalImputer(imputation_method="missing", variables=categorical_names)),
+            ("rare_labels", FewLevelsRareLabelEncoder(tol=rare_tolerance, n_categories=2, variables=categorical_names)),
         ]
-    steps.append(("winsorize", IqrWinsorizer(variables=numeric, fold=3.0)))
-    if log_variables:
-        steps.append(("log", LogCpTransformer(variables=log_variables, C=1)))
-    if categorical:
-        steps.append(("one_hot", OneHotEncoder(variables=categorical, drop_last=False)))
+    steps.append(("winsorize", IqrWinsorizer(variables=list(numeric), fold=3.0)))
+    if log_names:
+        steps.append(("log", LogCpTransformer(variables=log_names, C=1)))
+    if categorical_names:
+        steps.append(("one_hot", OneHotEncoder(variables=categorical_names, drop_last=False)))
     steps += [
         ("drop_constant", DropConstantFeatures(tol=1.0, missing_values="ignore")),
         ("drop_duplicated", DropDuplicateFeatures()),

@@ -86,7 +86,7 @@ def risk_histogram(churn_probability: pd.Series, medium: float, high: float) -> 
     fig = Figure(figsize=(9, 3), layout="constrained")
     ax = fig.subplots()
     values = pd.to_numeric(churn_probability, errors="coerce").dropna().to_numpy(float)
-    ax.hist(values, bins=np.linspace(0, 1, 21), color="#5d6d7e", edgecolor="white")
+    ax.hist(values, bins=np.linspace(0, 1, 21).tolist(), color="#5d6d7e", edgecolor="white")
     for cut, band in ((medium, "medium"), (high, "high")):
         ax.axvline(cut, color=BAND_COLOURS[band], linestyle="--")
         ax.text(cut, ax.get_ylim()[1] * 0.95, f" {band} from {cut:.0%}", color=BAND_COLOURS[band], fontsize=8,
@@ -105,7 +105,7 @@ def revenue_at_risk_chart(by_segment: pd.DataFrame) -> bytes:
     values = by_segment["revenue_at_risk"].to_numpy(float)
     ax.barh(y, values, color=BAND_COLOURS["high"])
     for yi, v in zip(y, values):
-        ax.text(v, yi, f" {v:,.0f}", va="center", fontsize=8)
+        ax.text(v, float(yi), f" {v:,.0f}", va="center", fontsize=8)
     ax.set_yticks(y, by_segment["segment"].astype(str))
     ax.invert_yaxis()
     ax.set_xlim(0, max(values.max(initial=0) * 1.2, 1))

@@ -60,6 +60,8 @@ def scored_model_runs(tracking: TrackingConfig, versions: Mapping[str, str]) -> 
     for family, version in versions.items():
         try:
             model_version = registry.get_model_version(MODEL_NAMES[family], version)
+            if model_version.run_id is None:
+                raise KeyError(version)  # a version registered from outside a run: no training run to read
             run = registry.get_run(model_version.run_id)
         except (MlflowException, OSError, KeyError):
             missing.append(f"{family} version {version}")

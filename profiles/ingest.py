@@ -22,7 +22,7 @@ import pandas as pd
 
 from cdp.config import Config, SourceConfig
 from profiles.read import read_source
-from profiles.schema import FIELDS
+from cdp.sources import FIELDS
 from profiles.tombstones import Tombstones
 from profiles.validate import validate_rows
 from store.duckdb_store import Store, register

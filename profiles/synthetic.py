@@ -1710,7 +1710,9 @@ def _persons_truth(persons: pd.DataFrame, ids: _Identifiers, person_ids: pa.Arra
 
 def _identifiers_truth(ids: _Identifiers, person_ids: pa.Array) -> pd.DataFrame:
     """Every true identifier of every person in canonical form (email lowercase, phone E.164)."""
-    owners, types, values = [], [], []
+    owners: list[np.ndarray] = []
+    types: list[np.ndarray] = []
+    values: list = []  # pyarrow arrays
     for id_type, value, present in (
         ("email", ids.email, ids.has_email),
         ("email", ids.email2, ids.has_email2),

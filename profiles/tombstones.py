@@ -71,7 +71,11 @@ def store_secret(con, create: bool) -> bytes | None:
 
 def writing_secret(con, given: bytes | None) -> bytes:
     """The key new tombstones are made with: the operator's if given, else the store's own."""
-    return given if given else store_secret(con, create=True)
+    if given:
+        return given
+    secret = store_secret(con, create=True)
+    assert secret is not None  # made when missing
+    return secret
 
 
 @dataclass(frozen=True)

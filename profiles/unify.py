@@ -163,8 +163,8 @@ class Assignment:
     merges: list[tuple[str, str]]  # (merged id, surviving id)
     splits: list[tuple[str, str, int]]  # (old id, id its records moved to, records moved)
     retired: list[str]
-    revived: list[str] = ()  # merged or retired ids given back to the records that founded them
-    founded_by: list[tuple[str, str]] = ()  # (source, source_key) each created id was derived from
+    revived: tuple[str, ...] | list[str] = ()  # merged or retired ids given back to the records that founded them
+    founded_by: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()  # (source, source_key) each created id came from
 
 
 def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,

@@ -25,7 +25,7 @@ import pandas as pd
 from cdp.config import SourceConfig
 from profiles.normalize import normalize_emails, normalize_phones
 from profiles.read import ROW
-from profiles.schema import FIELDS, IDENTIFIERS, REQUIRED
+from cdp.sources import FIELDS, IDENTIFIERS, REQUIRED
 
 MAX_VALUE_CHARS = 4096
 _TRUE = frozenset({"yes", "y", "true", "t", "1"})

@@ -92,7 +92,10 @@ class ModelSet:
 
     @property
     def horizon_days(self) -> int:
-        return int(self.models["churn"].horizon_days)
+        horizon = self.models["churn"].horizon_days
+        if horizon is None:
+            raise ModelLoadError(f"churn version {self.models['churn'].version} does not say its horizon: retrain it")
+        return int(horizon)
 
     def for_scoring(self) -> dict[str, tuple[ServedModel, str]]:
         """The ``{family: (model, version)}`` mapping `training.score.score` takes."""

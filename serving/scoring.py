@@ -64,7 +64,7 @@ def features_frame(features: Mapping[str, float | str | None], models: ModelSet,
             continue
         if types[name] == "number" and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
             wrong.append(f"{name} must be a number")
-        elif types[name] == "number" and not math.isfinite(value):
+        elif types[name] == "number" and not math.isfinite(float(value)):
             wrong.append(f"{name} must be a finite number")
         elif types[name] == "string" and not isinstance(value, str):
             wrong.append(f"{name} must be a string")

@@ -148,7 +148,7 @@ class ServingState:
             logger.info("scored %d customers in %.1f s", len(answers), time.perf_counter() - started)
         return answers
 
-    def _refreshed_models(self, models: ModelSet | None, errors: list[str]):
+    def _refreshed_models(self, models: ModelSet | None, errors: list[tuple[str, Exception | None]]):
         served = models.versions if models is not None else {}
         newer = {}
         for family in FAMILIES:
@@ -169,7 +169,7 @@ class ServingState:
             return models, {}
         return updated, {f: (served.get(f), m.version) for f, m in newer.items()}
 
-    def _refreshed_features(self, current: Served, errors: list[str]):
+    def _refreshed_features(self, current: Served, errors: list[tuple[str, Exception | None]]):
         stamp = _stamp(self.snapshot_path)
         if stamp is None:
             _failed(errors, f"no feature snapshot at {self.snapshot_path}: run `cdp score`")

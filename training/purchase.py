@@ -30,6 +30,7 @@ import math
 import os
 import pickle
 from collections.abc import Sequence
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -129,7 +130,7 @@ def btyd_summary(X: pd.DataFrame) -> pd.DataFrame:
     }, index=X.index)
 
 
-BTYD_MODELS = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
+BTYD_MODELS: dict[str, type[BetaGeoModel] | type[ParetoNBDModel]] = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
 
 
 class BtydFeatures(TransformerMixin, BaseEstimator):
@@ -232,6 +233,22 @@ class PurchaseModel(BaseEstimator):
         gives the scoring date's cohort BG/NBD's total
     """
 
+    # Fitted state (see Attributes); the boosters and calibrator are None for parts not fitted.
+    btyd_: BtydFeatures
+    scoring_btyd_: BtydFeatures
+    numeric_: list[str]
+    categorical_: list[str]
+    inputs_: list[str]
+    preprocess_: Any
+    columns_: list[str]
+    best_iterations_: dict[str, int]
+    classifier_: Any
+    counter_: Any
+    spender_: Any
+    calibrator_: Any
+    mean_margin_: float
+    level_: float
+
     def __init__(self, horizon_days: int = 90, parts: Sequence[str] = PARTS, numeric: Sequence[str] | None = None,
                  categorical: Sequence[str] | None = None, n_estimators: int = 500, learning_rate: float = 0.1,
                  num_leaves: int = 4, min_child_samples: int = 500, early_stopping_rounds: int = 100,
@@ -253,7 +270,7 @@ class PurchaseModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     def _booster(self, rows: int, **objective) -> lgb.LGBMModel:
-        params = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+        params: dict[str, Any] = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
                       min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1,
                       colsample_bytree=0.8, reg_lambda=1.0, random_state=self.random_state,
                       n_jobs=self.n_jobs or _threads(rows), verbose=-1)
@@ -431,11 +448,12 @@ class PurchaseModel(BaseEstimator):
         """A booster's raw scores: from its tables (`training.explain`) on many rows, several
         times quicker than LightGBM's own walk; LightGBM's on few rows or untabulable trees."""
         prepared = x if isinstance(x, Prepared) else None
-        x = prepared.x if prepared is not None else x
-        tables = self._tables(model) if len(x) >= TABULATED_FROM_ROWS else None
+        rows = prepared.x if prepared is not None else x
+        assert isinstance(rows, pd.DataFrame)
+        tables = self._tables(model) if len(rows) >= TABULATED_FROM_ROWS else None
         if tables is not None:
-            return tables.raw_score_columns(prepared.columns if prepared is not None else feature_major(x))
-        return model.predict(x, raw_score=True, num_threads=_predict_threads(len(x)))
+            return tables.raw_score_columns(prepared.columns if prepared is not None else feature_major(rows))
+        return np.asarray(model.predict(rows, raw_score=True, num_threads=_predict_threads(len(rows))))
 
     def _tables(self, model: lgb.LGBMModel):
         """The booster's `TreeContributions` (built once per booster, then kept), or None."""
@@ -534,6 +552,8 @@ class PurchaseModel(BaseEstimator):
             p = self.calibrator_.predict(self._raw_probability(prepared, margins))
             p = p if carry is None else carry.probability(p)
         if self.counter_ is not None:
+            # The counter is fitted only beside a classifier (its own or a shared one's): p is known.
+            assert p is not None
             extra = np.exp(self._raw(self.counter_, prepared) + margins["extra_count"].to_numpy())
             if carry is None:
                 expected = p * (1.0 + extra)
@@ -567,15 +587,16 @@ class PurchaseModel(BaseEstimator):
         where = {name: i for i, name in enumerate(features)}
         groups = np.array([where[source_feature(c, self.inputs_)] for c in self.columns_], dtype=np.int64)
         prepared = x if isinstance(x, Prepared) else None
-        x = prepared.x if prepared is not None else x
-        tables = self._tables(self.classifier_) if len(x) >= TABULATED_FROM_ROWS else None
+        rows = prepared.x if prepared is not None else x
+        assert isinstance(rows, pd.DataFrame)
+        tables = self._tables(self.classifier_) if len(rows) >= TABULATED_FROM_ROWS else None
         if tables is not None:
-            grouped = tables.predict_columns(prepared.columns if prepared is not None else feature_major(x), groups)
+            grouped = tables.predict_columns(prepared.columns if prepared is not None else feature_major(rows), groups)
             if grouped.shape[1] == len(features) + 1:
                 return grouped
-            return np.column_stack([grouped[:, :-1], np.zeros((len(x), len(features) + 1 - grouped.shape[1])),
+            return np.column_stack([grouped[:, :-1], np.zeros((len(rows), len(features) + 1 - grouped.shape[1])),
                                     grouped[:, -1]])
-        contrib = self.classifier_.booster_.predict(x, pred_contrib=True, num_threads=_predict_threads(len(x)))
+        contrib = self.classifier_.booster_.predict(rows, pred_contrib=True, num_threads=_predict_threads(len(rows)))
         summing = np.zeros((len(self.columns_) + 1, len(features) + 1))
         summing[np.arange(len(self.columns_)), groups] = 1.0
         summing[-1, -1] = 1.0

@@ -7,6 +7,8 @@ training and at scoring (`model_frame`), so MLflow's schema check sees the same 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
@@ -120,7 +122,7 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame) -> list
     bought = X["recency_days"].notna().to_numpy()
     buyers = X[bought]
     outputs: list[pd.DataFrame] = []
-    shared: list[tuple[object, object, np.ndarray | None]] = []  # (estimator, prepared, probability)
+    shared: list[tuple[Any, Any, np.ndarray | None]] = []  # (estimator, prepared, probability)
     for model in models:
         scored = None
         if bought.any():

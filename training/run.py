@@ -354,7 +354,8 @@ def _log_common(settings: TrainSettings, family: str, frame: pd.DataFrame, share
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are the local file
             warnings.simplefilter("ignore", UserWarning)
             located = resolve_dataset_source(str(Path(source.store).resolve()))
-        dataset = MetaDataset(
+        # MLflow marks `profile` abstract but MetaDataset is no ABC: it is made this way in MLflow's own docs.
+        dataset = MetaDataset(  # type: ignore[abstract]
             source=located,
             name=f"{Path(source.store).name} as of {w.as_of.isoformat()}",
             digest=data_digest[:32],

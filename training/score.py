@@ -12,8 +12,9 @@ reads the store, scores, and writes the ``scores`` table and the serving snapsho
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def scoring_horizon(tracking: TrackingConfig, horizon_days: int | None) -> int |
     return found[0] if found else None
 
 
-def score(features: pd.DataFrame, models: dict[str, tuple[object, str]], as_of: dt.date) -> pd.DataFrame:
+def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: dt.date) -> pd.DataFrame:
     """Score a feature table (one row per customer) with the given pyfunc models.
 
     cdp-ml's own pyfuncs (loaded, or inside `serving.models.ServedModel`) are called

@@ -46,6 +46,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
+from mlflow.pyfunc import PyFuncModel, PythonModel
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from cdp.errors import CdpError
@@ -227,7 +228,7 @@ def experiment(config: TrackingConfig, name: str) -> str:
 
 
 def log_pyfunc(
-    python_model: mlflow.pyfunc.PythonModel,
+    python_model: PythonModel,
     *,
     artifacts: Mapping[str, str] | None = None,
     signature: Any = None,
@@ -250,7 +251,7 @@ def log_pyfunc(
     )
 
 
-def register_pyfunc(model_name: str, python_model: mlflow.pyfunc.PythonModel, **logged: Any) -> str:
+def register_pyfunc(model_name: str, python_model: PythonModel, **logged: Any) -> str:
     """Log ``python_model`` to the active run (`log_pyfunc`), register it as a new version
     of ``model_name``, return the version."""
     info = log_pyfunc(python_model, **logged)
@@ -381,7 +382,7 @@ def _alias_version(client: MlflowClient, model_name: str, alias: str) -> str | N
     return None if version is None else str(version)
 
 
-def _load_version(client: MlflowClient, model_name: str, version: str) -> mlflow.pyfunc.PyFuncModel:
+def _load_version(client: MlflowClient, model_name: str, version: str) -> PyFuncModel:
     """Load one registered version from the client's own store, whatever the process-wide URI.
 
     The artifacts are downloaded to a temporary folder that is removed once loaded (the
@@ -391,7 +392,7 @@ def _load_version(client: MlflowClient, model_name: str, version: str) -> mlflow
     return load_model_uri(client, client.get_model_version_download_uri(model_name, version))
 
 
-def load_model_uri(client: MlflowClient, source: str) -> mlflow.pyfunc.PyFuncModel:
+def load_model_uri(client: MlflowClient, source: str) -> PyFuncModel:
     """Load a model by its artifact URI (a registered version's, or a logged model's
     ``models:/m-…``) from the client's store, through a temporary copy removed once loaded."""
     with tempfile.TemporaryDirectory(prefix="cdp-model-") as folder:
@@ -400,7 +401,7 @@ def load_model_uri(client: MlflowClient, source: str) -> mlflow.pyfunc.PyFuncMod
         return mlflow.pyfunc.load_model(local)
 
 
-def _checked_score(score: Callable[[mlflow.pyfunc.PyFuncModel], float], model: mlflow.pyfunc.PyFuncModel,
+def _checked_score(score: Callable[[PyFuncModel], float], model: PyFuncModel,
                    model_name: str, version: str, metric: str) -> float:
     value = float(score(model))
     if not math.isfinite(value):
@@ -411,10 +412,10 @@ def _checked_score(score: Callable[[mlflow.pyfunc.PyFuncModel], float], model: m
 def decide(
     client: MlflowClient,
     model_name: str,
-    challenger: mlflow.pyfunc.PyFuncModel,
+    challenger: PyFuncModel,
     *,
     metric: str,
-    score: Callable[[mlflow.pyfunc.PyFuncModel], float],
+    score: Callable[[PyFuncModel], float],
     higher_is_better: bool = True,
     force: bool = False,
     lineage: Lineage | None = None,
@@ -460,6 +461,7 @@ def decide(
             promoted, reason = True, f"new lineage: {other}; no comparison made"
             champion_score = None
         else:
+            assert champion_score is not None  # scored above: no exception, no other lineage
             compared = True
             is_better = challenger_score > champion_score if higher_is_better else challenger_score < champion_score
             direction = "higher" if higher_is_better else "lower"
@@ -513,7 +515,7 @@ def promote(
     version: str,
     *,
     metric: str,
-    score: Callable[[mlflow.pyfunc.PyFuncModel], float],
+    score: Callable[[PyFuncModel], float],
     higher_is_better: bool = True,
     force: bool = False,
     run_id: str | None = None,
@@ -614,7 +616,7 @@ def versions_created_before(config: TrackingConfig, model_names: tuple[str, ...]
 
 
 def load_champion(config: TrackingConfig, model_name: str,
-                  horizon_days: int | None = None) -> tuple[mlflow.pyfunc.PyFuncModel, str]:
+                  horizon_days: int | None = None) -> tuple[PyFuncModel, str]:
     """The champion of ``model_name`` for ``config``'s store and ``horizon_days``, and its version.
 
     Reads from ``config`` without touching MLflow's process-wide URIs, and never creates a
