@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.attribution --journeys 1000000
 
-Journeys are synthesized with the sample generator's channel model (``profiles.synthetic.CHANNELS``:
+Journeys are synthesized with the sample generator's channel model (``sample.CHANNELS``:
 exposure probabilities, noisy-OR conversion, funnel-ordered touch lags), one customer per
 journey, as the touch and order tables the store would hold. Timed in this process, DuckDB at 2 threads:
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from attribution.credit import MODEL_NAMES, attribute
 from attribution.journeys import JourneySettings, journeys_from_touches
-from profiles.synthetic import BASE_CONVERSION, CHANNELS
+from sample import BASE_CONVERSION, CHANNELS
 
 START = dt.datetime(2025, 1, 1)
 

@@ -95,7 +95,7 @@ def sample(
     """Write realistic multi-source sample data for an olive-oil shop, with ground truth."""
 
     def action() -> None:
-        from profiles.synthetic import write_sample
+        from sample import write_sample
 
         last_day = _parse_day(end, "--end") if end else date.today() - timedelta(days=1)
         with _spinner() as progress:

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cdp.cli import app
-from profiles.synthetic import write_sample
+from sample import write_sample
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cdp.cli import app
 from features.catalog import catalog
 from features.labels import LABEL_COLUMNS
-from profiles.synthetic import write_sample
+from sample import write_sample
 
 runner = CliRunner()
 

@@ -15,8 +15,8 @@ from features.build import build_features
 from features.engine import duckdb_tables, export_parquet, spark_tables
 from features.labels import purchase_labels
 from profiles.ingest import ingest
-from profiles.synthetic import write_sample
 from profiles.unify import unify
+from sample import write_sample
 from store.duckdb_store import Store
 
 AS_OF = dt.date(2026, 6, 30)

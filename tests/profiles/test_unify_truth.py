@@ -20,8 +20,8 @@ import pytest
 from cdp.config import load_config
 from profiles.ingest import ingest
 from profiles.normalize import normalize_emails, normalize_phones
-from profiles.synthetic import write_sample
 from profiles.unify import unify
+from sample import write_sample
 from store.duckdb_store import Store
 
 END = date(2026, 10, 31)

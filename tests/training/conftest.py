@@ -12,8 +12,8 @@ import pytest
 
 from cdp.config import load_config
 from profiles.ingest import ingest
-from profiles.synthetic import write_sample
 from profiles.unify import unify
+from sample import write_sample
 from store.duckdb_store import Store
 
 END = dt.date(2026, 10, 31)

@@ -11,7 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from features.engine import duckdb_tables
-from profiles.synthetic import history_oracle_purchase_probability, oracle_purchase_probability
+from sample import history_oracle_purchase_probability, oracle_purchase_probability
 from training.data import Window, features_as_of, labelled_snapshots
 from training.evaluate import bgnbd
 from training.purchase import (
