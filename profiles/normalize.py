@@ -75,7 +75,8 @@ def _candidates(cleaned: pd.Series, region: str | None) -> pd.Series:
     if region:
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
         prefix = metadata.national_prefix if metadata is not None else None
-        plain_prefix = prefix is not None and prefix.isdigit() and metadata.national_prefix_for_parsing in (None, prefix)
+        plain_prefix = (prefix is not None and prefix.isdigit()
+                        and metadata.national_prefix_for_parsing in (None, prefix))
         local = cleaned.where(~international, pd.NA)
         if plain_prefix:
             local = local.where(local.str.startswith(prefix).fillna(False), pd.NA).str.slice(len(prefix))

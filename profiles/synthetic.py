@@ -899,11 +899,12 @@ def _make_emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, 
     _, first_latin, _ = _first_name_table()
     _, last_latin = _last_name_table()
     f = _take([_ascii_stem(s) for s in first_latin[::3]], first)
-    l = _take([_ascii_stem(s) for s in last_latin[::3]], last)
+    ln = _take([_ascii_stem(s) for s in last_latin[::3]], last)
     number = _int_text(rng.integers(1, 100, n))
     year = _digits(rng.integers(60, 100, n) % 100, 2)
     local = _choose(rng.integers(0, 4, n), [
-        _cat(f, ".", l), _cat(f, l, number), _cat(pc.utf8_slice_codeunits(f, 0, 1), l, year), _cat(f, "_", l, number),
+        _cat(f, ".", ln), _cat(f, ln, number),
+        _cat(pc.utf8_slice_codeunits(f, 0, 1), ln, year), _cat(f, "_", ln, number),
     ])
     domain = _take(_EMAIL_DOMAINS, rng.choice(len(_EMAIL_DOMAINS), n, p=_EMAIL_DOMAIN_SHARES))
     email = _cat(local, "@", domain)

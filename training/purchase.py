@@ -45,8 +45,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.preprocess import booster_frame, preprocessing_pipeline
 from training.btyd import BetaGeoModel
-from training.pareto_nbd import ParetoNBDModel
 from training.explain import KERNEL_LOCK, TreeContributions, feature_major
+from training.pareto_nbd import ParetoNBDModel
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -292,7 +292,8 @@ class PurchaseModel(BaseEstimator):
             if missing:
                 raise ValueError(f"{name} snapshot lacks label column(s) {', '.join(missing)}")
             if frame[TARGET].nunique() < 2:
-                raise ValueError(f"{name} snapshot has only one outcome ({frame[TARGET].iloc[0] if len(frame) else 'no rows'}): "
+                outcome = frame[TARGET].iloc[0] if len(frame) else "no rows"
+                raise ValueError(f"{name} snapshot has only one outcome ({outcome}): "
                                  "nothing to learn; use more snapshots or a longer history")
         label_days = self._label_days()
         shared = self._shared_classifier(purchase_from)
@@ -498,8 +499,8 @@ class PurchaseModel(BaseEstimator):
         if fingerprint is None:
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
-            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
-                         self.horizon_days, self._label_days()):
+            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_,
+                         self.columns_, self.horizon_days, self._label_days()):
                 digest.update(pickle.dumps(part))
             digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())
             fingerprint = self.__dict__["_fingerprint_cache"] = digest.hexdigest()
@@ -597,7 +598,7 @@ class PurchaseModel(BaseEstimator):
         """`reasons` from `_feature_contributions` output, which it overwrites (a copy of a
         million rows' contributions costs more than the rest of the wording)."""
         features = self._reason_features()
-        values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn: against the purchase log-odds
+        values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn: minus the purchase log-odds
         history = features.index(HISTORY_REASON)
         values[:, history] -= margins["purchase"].to_numpy() - self.mean_margin_
         return top_names(values, features, n)

@@ -24,8 +24,8 @@ import pandas as pd
 import pytest
 
 from features.text_items import split_items
-from profiles.synthetic import write_sample
 from marketing.lists import safe_cell
+from profiles.synthetic import write_sample
 from tests.marketing.test_attribution_report import html_text
 from tests.serving.conftest import Server, TrainedShop, run_cli
 from training.categories import decode_history
