@@ -151,7 +151,8 @@ def main(argv=None) -> None:
             started = time.perf_counter()
             data = queried(config, horizon, args.snapshots, args.step_days, args.rebuild)
             found = backtest_on(data, params, resamples=args.resamples, seed=args.seed, anchor=not args.no_anchor)
-            results.append({"dataset": name, "horizon_days": horizon, "label_horizon_days": found.window.label_horizon_days,
+            results.append({"dataset": name, "horizon_days": horizon,
+                            "label_horizon_days": found.window.label_horizon_days,
                             "customers": int(len(found.test)), "seconds": round(time.perf_counter() - started, 1),
                             "table": found.table.reset_index().to_dict("records"),
                             "differences": found.differences.reset_index().to_dict("records"),

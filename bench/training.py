@@ -94,7 +94,8 @@ def build_store(data: Path, customers: int, seed: int, rebuild: bool) -> dict:
                           ROOT)
     toml = data / "cdp.toml"
     text = toml.read_text()
-    toml.write_text(text.replace('path = "cdp.duckdb"\n', f'path = "cdp.duckdb"\nmemory_limit = "{UNIFY_MEMORY_LIMIT}"\n', 1))
+    toml.write_text(text.replace('path = "cdp.duckdb"\n',
+                                 f'path = "cdp.duckdb"\nmemory_limit = "{UNIFY_MEMORY_LIMIT}"\n', 1))
     config = str(toml)
     ingest_s, ingest_mb = timed([str(BIN / "cdp"), "ingest", "--config", config], ROOT)
     unify_s, unify_mb = timed([str(BIN / "cdp"), "unify", "--config", config], ROOT)
@@ -176,7 +177,8 @@ def breakdown(config: Path, work: Path) -> dict:
             np.save(work / "boosters" / f"{i}.y.npy", np.asarray(y))
             state["saving"] += time.perf_counter() - saving
             params = {k: v for k, v in self.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))}
-            boosters.append({"family": state["family"], "class": type(self).__name__, "objective": params["objective"] or "binary",
+            boosters.append({"family": state["family"], "class": type(self).__name__,
+                             "objective": params["objective"] or "binary",
                              "rows": X.shape[0], "columns": X.shape[1], "trees": self.booster_.current_iteration(),
                              "validated": kwargs.get("eval_X") is not None, "threads": params["n_jobs"],
                              "seconds": seconds_fit, "params": params})
@@ -193,7 +195,8 @@ def breakdown(config: Path, work: Path) -> dict:
     run._train_purchase = family_run(run._train_purchase, lambda a: a[0])
     run._register = stage("MLflow: log and register the model", run._register)
     run.promote = stage("MLflow: gate (load and score the model)", run.promote)
-    run._log_churn_artifacts = stage("artifacts: importance, calibration, lift, contributions", run._log_churn_artifacts)
+    run._log_churn_artifacts = stage("artifacts: importance, calibration, lift, contributions",
+                                     run._log_churn_artifacts)
     run._log_baselines = stage("MLflow: baselines table and plot", run._log_baselines)
     run.baseline_metrics = stage("baselines (BG/NBD, Gamma-Gamma, recency)", run.baseline_metrics)
     run.log_frame = stage("MLflow: log tables", run.log_frame)

@@ -90,7 +90,8 @@ def sample(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the sources, cdp.toml and truth/ into.")],
     customers: Annotated[int, typer.Option("--customers", min=10, help="How many people to simulate.")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files.")] = 7,
-    end: Annotated[Optional[str], typer.Option("--end", help="Last day of data, YYYY-MM-DD (default: yesterday).")] = None,
+    end: Annotated[Optional[str], typer.Option(
+        "--end", help="Last day of data, YYYY-MM-DD (default: yesterday).")] = None,
 ) -> None:
     """Write realistic multi-source sample data for an olive-oil shop, with ground truth."""
 
@@ -115,7 +116,8 @@ def sample(
 @app.command()
 def ingest(
     config: ConfigOption = DEFAULT_CONFIG,
-    source: Annotated[Optional[list[str]], typer.Option("--source", "-s", help="Only this source (repeatable).")] = None,
+    source: Annotated[Optional[list[str]], typer.Option(
+        "--source", "-s", help="Only this source (repeatable).")] = None,
 ) -> None:
     """Read every source file into the store: typed rows, rejects with reasons."""
 
@@ -168,8 +170,8 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Resolve identities into one profile per person, keeping customer ids stable."""
 
     def action() -> None:
-        from store.duckdb_store import Store
         from profiles.unify import unify as run_unify
+        from store.duckdb_store import Store
 
         cfg = _config(config)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
@@ -196,9 +198,11 @@ def features(
     context: typer.Context,
     as_of: Annotated[Optional[str], typer.Option(
         "--as-of", help="Features use data up to and including this day (YYYY-MM-DD).")] = None,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Where to write the table (.parquet or .csv).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", help="Where to write the table (.parquet or .csv).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
-    engine: Annotated[str, typer.Option("--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
+    engine: Annotated[str, typer.Option(
+        "--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
     label_horizon_days: Annotated[Optional[int], typer.Option(
         "--label-horizon-days", min=1,
         help="Add labels from the H days after the as-of day (a training snapshot: buyers only).")] = None,
@@ -213,7 +217,8 @@ def features(
     def action() -> None:
         from features.build import check_output, store_feature_table, write_table
         from features.engine import ENGINES
-        from features.materialized import TABLE, materialize as materialize_store
+        from features.materialized import TABLE
+        from features.materialized import materialize as materialize_store
 
         if out_file is None and not materialize:
             raise CdpError("cdp features needs --out FILE (.parquet or .csv) and --as-of YYYY-MM-DD, or --materialize; "
@@ -479,8 +484,8 @@ def serve(
         import os
         import secrets
 
-        from store.snapshot import ServingSnapshot
         from serving.settings import API_KEY, ServeSettings
+        from store.snapshot import ServingSnapshot
         from training.risk_bands import ChurnRiskBands
         from training.score import scoring_horizon
 
@@ -573,7 +578,8 @@ def attribution(
     window_days: Annotated[float, typer.Option("--window-days", help="Days of touches before a conversion.")] = 30.0,
     models: Annotated[str, typer.Option("--models", help="all, or comma-separated model names.")] = "all",
     half_life_days: Annotated[float, typer.Option(
-        "--half-life-days", help="Time decay: credit halves every this many days (in touches for a paths file).")] = 7.0,
+        "--half-life-days",
+        help="Time decay: credit halves every this many days (in touches for a paths file).")] = 7.0,
     bootstrap: Annotated[int, typer.Option(
         "--bootstrap", min=0, help="Resamples for 95% intervals on the shares (0: none).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 7,
@@ -623,7 +629,8 @@ def attribution(
 
 ChurnMediumOption = Annotated[float, typer.Option(
     "--churn-medium", help="Churn probability from which churn_risk is 'medium'.")]
-ChurnHighOption = Annotated[float, typer.Option("--churn-high", help="Churn probability from which churn_risk is 'high'.")]
+ChurnHighOption = Annotated[float, typer.Option(
+    "--churn-high", help="Churn probability from which churn_risk is 'high'.")]
 ListHorizonOption = Annotated[Optional[int], typer.Option(
     "--horizon-days", min=1, help="Days the churn scores look ahead (default: the churn model's, else 90).")]
 
@@ -643,13 +650,16 @@ def churn_list(
         "--min-probability", min=0.0, max=1.0, help="Only customers with at least this churn probability.")] = 0.0,
     segment: Annotated[Optional[str], typer.Option("--segment", help="Only this segment (e.g. 'At risk').")] = None,
     include_no_consent: Annotated[bool, typer.Option(
-        "--include-no-consent", help="Also list customers without marketing consent (no name, email or phone).")] = False,
+        "--include-no-consent",
+        help="Also list customers without marketing consent (no name, email or phone).")] = False,
     horizon_days: ListHorizonOption = None,
     churn_medium: ChurnMediumOption = 0.5,
     churn_high: ChurnHighOption = 0.75,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Customers likely to leave, ranked by revenue at risk, with reasons and a next step: cdp churn-list --out list.csv."""
+    # One docstring line, concatenated: typer shows a line break in it as one in `cdp --help`.
+    ("Customers likely to leave, ranked by revenue at risk, with reasons and a next step: "
+     "cdp churn-list --out list.csv.")
 
     def action() -> None:
         from marketing.lists import ListOptions, list_format, summary_lines, write_list
@@ -758,8 +768,7 @@ def _models_trained_before(cfg: Config, moment: datetime):
     """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
     when the registry cannot be read (the erasure goes ahead either way)."""
     from profiles.erasure import ModelVersion
-    from training.tracking import MODEL_NAMES
-    from training.tracking import versions_created_before
+    from training.tracking import MODEL_NAMES, versions_created_before
 
     found, note = versions_created_before(_tracking(cfg), tuple(MODEL_NAMES.values()), moment)
     return tuple(ModelVersion(*version) for version in found), note

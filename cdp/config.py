@@ -296,7 +296,8 @@ def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
         raise ConfigError(f"{where}: a source name cannot contain ':' (it separates source and key in order ids)")
     unknown = set(raw) - _SOURCE_KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; expected some of {', '.join(sorted(_SOURCE_KEYS))}")
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                          f"expected some of {', '.join(sorted(_SOURCE_KEYS))}")
     kind = raw.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
@@ -316,7 +317,8 @@ def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
     region = raw.get("default_phone_region")
     if region is not None:
         if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ConfigError(f"{where}: default_phone_region {region!r} is not an ISO country code phonenumbers knows (e.g. 'PS', 'US')")
+            raise ConfigError(f"{where}: default_phone_region {region!r} is not an ISO country code "
+                              "phonenumbers knows (e.g. 'PS', 'US')")
         region = region.upper()
     timestamp_format = raw.get("timestamp_format")
     if timestamp_format is not None and (not isinstance(timestamp_format, str) or "%" not in timestamp_format):
@@ -325,7 +327,8 @@ def _parse_source(raw: Any, path: Path, base: Path, index: int) -> SourceConfig:
     try:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA zone such as 'Asia/Hebron' or 'UTC'") from None
+        raise ConfigError(f"{where}: timezone {timezone!r} is not an IANA zone "
+                          "such as 'Asia/Hebron' or 'UTC'") from None
     delimiter = raw.get("delimiter", ",")
     if not isinstance(delimiter, str) or not (delimiter == "whitespace" or len(delimiter) == 1):
         raise ConfigError(f"{where}: delimiter must be one character (',' ';' '|' '\\t') or \"whitespace\"")

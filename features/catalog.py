@@ -34,7 +34,8 @@ def _rfm() -> list[FeatureSpec]:
         FeatureSpec("last_purchase_date", "rfm", "all time", "Day of the latest purchase.", o, False, "date"),
         FeatureSpec("purchase_days", "rfm", "all time", "Distinct days with a purchase (BTYD frequency + 1).", o),
         FeatureSpec("orders_count", "rfm", "all time", "Orders, returns excluded.", o),
-        FeatureSpec("revenue_total", "rfm", "all time", "Sum of order amounts in the base currency ([currency] in cdp.toml), returns excluded.", o),
+        FeatureSpec("revenue_total", "rfm", "all time",
+                    "Sum of order amounts in the base currency ([currency] in cdp.toml), returns excluded.", o),
     ]
     for w in (30, 90, 365):
         specs += [

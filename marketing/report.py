@@ -55,7 +55,8 @@ def segment_overview(scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFra
     table["revenue_share_365d"] = table["revenue_365d"] / total if total > 0 else 0.0
     for feature in PROFILE_MEDIANS:
         if feature in frame:
-            table[f"{feature}_median"] = pd.to_numeric(frame[feature], errors="coerce").groupby(frame["segment"]).median()
+            table[f"{feature}_median"] = (pd.to_numeric(frame[feature], errors="coerce")
+                                          .groupby(frame["segment"]).median())
     table = table.sort_values(["customers", "revenue_365d"], ascending=False, kind="stable")
     table["suggested_action"] = [suggested_action(s) for s in table.index]
     return table.rename_axis("segment").reset_index()

@@ -21,8 +21,8 @@ from typing import Callable
 import pandas as pd
 
 from cdp.config import Config, SourceConfig
-from profiles.read import read_source
 from cdp.sources import FIELDS
+from profiles.read import read_source
 from profiles.tombstones import Tombstones
 from profiles.validate import validate_rows
 from store.duckdb_store import Store, register

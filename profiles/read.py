@@ -76,7 +76,8 @@ def _to_utf8(source: SourceConfig, data: bytes) -> bytes:
         try:
             return data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SourceError(f"source {source.name!r}: file {source.path} starts as UTF-16 but is not valid UTF-16 ({exc.reason})") from None
+            raise SourceError(f"source {source.name!r}: file {source.path} starts as UTF-16 "
+                              f"but is not valid UTF-16 ({exc.reason})") from None
     return data
 
 

@@ -86,7 +86,8 @@ def find_exclusions(identifiers: pd.DataFrame, settings: UnifyConfig, regions: t
     phone_flags[phones] = placeholder_phones(identifiers.loc[phones, "id_value"]).to_numpy()
     reasons[phone_flags] = "placeholder phone"
     blocked = _blocked_values(settings.blocked_identifiers, regions)
-    reasons[identifiers["id_value"].isin(blocked).to_numpy() & reasons.isna().to_numpy()] = "on the configured block list"
+    listed = identifiers["id_value"].isin(blocked).to_numpy() & reasons.isna().to_numpy()
+    reasons[listed] = "on the configured block list"
     hub = (identifiers["linked_identifiers"] > settings.max_linked_identifiers).to_numpy() & reasons.isna().to_numpy()
     reasons[hub] = f"seen with more than {settings.max_linked_identifiers} other identifiers"
     out = identifiers.assign(reason=reasons)
@@ -164,7 +165,8 @@ class Assignment:
     splits: list[tuple[str, str, int]]  # (old id, id its records moved to, records moved)
     retired: list[str]
     revived: tuple[str, ...] | list[str] = ()  # merged or retired ids given back to the records that founded them
-    founded_by: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()  # (source, source_key) each created id came from
+    # (source, source_key) each created id came from
+    founded_by: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()
 
 
 def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,

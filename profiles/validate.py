@@ -14,7 +14,6 @@ a name, email or phone that landed in the wrong column, and is not shown.
 from __future__ import annotations
 
 import hashlib
-
 import json
 import re
 from dataclasses import dataclass
@@ -23,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from cdp.config import SourceConfig
+from cdp.sources import FIELDS, IDENTIFIERS, REQUIRED
 from profiles.normalize import normalize_emails, normalize_phones
 from profiles.read import ROW
-from cdp.sources import FIELDS, IDENTIFIERS, REQUIRED
 
 MAX_VALUE_CHARS = 4096
 _TRUE = frozenset({"yes", "y", "true", "t", "1"})
@@ -36,7 +35,8 @@ _CLOCK_WORDS = frozenset({"now", "today"})  # pandas reads these as the current 
 _MIN_YEAR, _MAX_YEAR = 1900, 2200
 _SHOWABLE = re.compile(r"[0-9 .,:+\-/TZ]{1,40}")
 _DATE_START = re.compile(r"\d{4}-\d\d-\d\d")
-_SHOWABLE_TOKENS = frozenset({"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity", "null", "none", "na", "n/a"})
+_SHOWABLE_TOKENS = frozenset({"nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity",
+                              "null", "none", "na", "n/a"})
 NOT_SHOWN = "(value not shown)"
 
 
@@ -86,7 +86,8 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame,
             lowered = text.str.lower()
             valid = lowered.isin(_TRUE | _FALSE) | ~present
             reasons.add_values(~valid, text, f"{field} (column {column!r}) is", "not yes/no/true/false/1/0")
-            out[field] = lowered.map(lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA)).astype("boolean")
+            out[field] = lowered.map(
+                lambda v: True if v in _TRUE else (False if v in _FALSE else pd.NA)).astype("boolean")
         else:  # pragma: no cover - schema and validator are kept in step
             raise AssertionError(f"unhandled field type {kind}")
 
@@ -123,7 +124,8 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame,
     duplicate = keys.notna() & keys.duplicated(keep="first")
     if duplicate.any():
         first_row = rows[ROW].groupby(keys).transform("min")
-        message = (f"source_key (column {source.columns['source_key']!r}) " + shown_values(keys, source.default_phone_region)
+        message = (f"source_key (column {source.columns['source_key']!r}) "
+                   + shown_values(keys, source.default_phone_region)
                    + " already used by row " + first_row.astype("string"))
         reasons.add_messages(duplicate, message)
 

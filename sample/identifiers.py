@@ -191,11 +191,11 @@ def _make_emails(rng: np.random.Generator, first: np.ndarray, last: np.ndarray, 
     _, first_latin, _ = first_name_table()
     _, last_latin = _last_name_table()
     f = take([_ascii_stem(s) for s in first_latin[::3]], first)
-    l = take([_ascii_stem(s) for s in last_latin[::3]], last)
+    ln = take([_ascii_stem(s) for s in last_latin[::3]], last)
     number = int_text(rng.integers(1, 100, n))
     year = zero_padded(rng.integers(60, 100, n) % 100, 2)
     local = choose(rng.integers(0, 4, n), [
-        cat(f, ".", l), cat(f, l, number), cat(pc.utf8_slice_codeunits(f, 0, 1), l, year), cat(f, "_", l, number),
+        cat(f, ".", ln), cat(f, ln, number), cat(pc.utf8_slice_codeunits(f, 0, 1), ln, year), cat(f, "_", ln, number),
     ])
     domain = take(_EMAIL_DOMAINS, rng.choice(len(_EMAIL_DOMAINS), n, p=_EMAIL_DOMAIN_SHARES))
     email = cat(local, "@", domain)

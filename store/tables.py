@@ -83,7 +83,8 @@ _SPECS = (
     TableSpec("tombstones", "privacy", False, "keyed hashes of erased people's identifiers, kept out of ingest",
               """CREATE TABLE IF NOT EXISTS tombstones (id_type VARCHAR NOT NULL, id_hash VARCHAR NOT NULL,
         key_id VARCHAR NOT NULL, erased_at TIMESTAMP NOT NULL, audit_id VARCHAR NOT NULL)"""),
-    TableSpec("audit_log", "privacy", False, "who exported or erased whom, when, and what was deleted (no personal data)",
+    TableSpec("audit_log", "privacy", False,
+              "who exported or erased whom, when, and what was deleted (no personal data)",
               """CREATE TABLE IF NOT EXISTS audit_log (audit_id VARCHAR NOT NULL, logged_at TIMESTAMP NOT NULL,
         action VARCHAR NOT NULL, actor VARCHAR NOT NULL, details VARCHAR NOT NULL)"""),
 )

@@ -41,8 +41,8 @@ def rfm_summary(purchases: pd.DataFrame, as_of: dt.date, time_unit_days: float =
 
     Orders dated after ``as_of`` and orders without a ``customer_id`` are ignored; the rest
     are summed per customer-day first, because in BTYD models a purchase is a distinct day
-    (two orders on one day are one purchase). Times are in units of ``time_unit_days`` days (weeks by default). These are
-    the conventions of lifetimes' and PyMC-Marketing's ``rfm_summary`` with
+    (two orders on one day are one purchase). Times are in units of ``time_unit_days`` days
+    (weeks by default). These are the conventions of lifetimes' and PyMC-Marketing's ``rfm_summary`` with
     ``observation_period_end=as_of``, ``time_unit="D"``, ``time_scaler=time_unit_days``.
 
     Parameters

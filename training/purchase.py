@@ -30,9 +30,9 @@ import math
 import os
 import pickle
 from collections.abc import Sequence
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numba
@@ -46,8 +46,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.preprocess import booster_frame, preprocessing_pipeline
 from training.btyd import BetaGeoModel
-from training.pareto_nbd import ParetoNBDModel
 from training.explain import KERNEL_LOCK, TreeContributions, feature_major
+from training.pareto_nbd import ParetoNBDModel
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -130,7 +130,8 @@ def btyd_summary(X: pd.DataFrame) -> pd.DataFrame:
     }, index=X.index)
 
 
-BTYD_MODELS: dict[str, type[BetaGeoModel] | type[ParetoNBDModel]] = {"bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
+BTYD_MODELS: dict[str, type[BetaGeoModel] | type[ParetoNBDModel]] = {
+    "bgnbd": BetaGeoModel, "pareto_nbd": ParetoNBDModel}
 
 
 class BtydFeatures(TransformerMixin, BaseEstimator):
@@ -270,10 +271,10 @@ class PurchaseModel(BaseEstimator):
         self.n_jobs = n_jobs
 
     def _booster(self, rows: int, **objective) -> lgb.LGBMModel:
-        params: dict[str, Any] = dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-                      min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1,
-                      colsample_bytree=0.8, reg_lambda=1.0, random_state=self.random_state,
-                      n_jobs=self.n_jobs or _threads(rows), verbose=-1)
+        params: dict[str, Any] = dict(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+            reg_lambda=1.0, random_state=self.random_state, n_jobs=self.n_jobs or _threads(rows), verbose=-1)
         if objective.get("objective") == "binary":
             return lgb.LGBMClassifier(**params)
         return lgb.LGBMRegressor(**params, **objective)
@@ -309,7 +310,8 @@ class PurchaseModel(BaseEstimator):
             if missing:
                 raise ValueError(f"{name} snapshot lacks label column(s) {', '.join(missing)}")
             if frame[TARGET].nunique() < 2:
-                raise ValueError(f"{name} snapshot has only one outcome ({frame[TARGET].iloc[0] if len(frame) else 'no rows'}): "
+                outcome = frame[TARGET].iloc[0] if len(frame) else "no rows"
+                raise ValueError(f"{name} snapshot has only one outcome ({outcome}): "
                                  "nothing to learn; use more snapshots or a longer history")
         label_days = self._label_days()
         shared = self._shared_classifier(purchase_from)
@@ -516,8 +518,8 @@ class PurchaseModel(BaseEstimator):
         if fingerprint is None:
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
-            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_, self.columns_,
-                         self.horizon_days, self._label_days()):
+            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_,
+                         self.columns_, self.horizon_days, self._label_days()):
                 digest.update(pickle.dumps(part))
             digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())
             fingerprint = self.__dict__["_fingerprint_cache"] = digest.hexdigest()
@@ -618,7 +620,7 @@ class PurchaseModel(BaseEstimator):
         """`reasons` from `_feature_contributions` output, which it overwrites (a copy of a
         million rows' contributions costs more than the rest of the wording)."""
         features = self._reason_features()
-        values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn: against the purchase log-odds
+        values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn: minus the purchase log-odds
         history = features.index(HISTORY_REASON)
         values[:, history] -= margins["purchase"].to_numpy() - self.mean_margin_
         return top_names(values, features, n)

@@ -27,31 +27,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import mlflow
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.models import infer_signature
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouette_score
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
-from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouette_score  # noqa: E402
-
-from cdp.errors import CdpError  # noqa: E402
-from features.engine import SourceTables  # noqa: E402
-from features.labels import LABEL_COLUMNS  # noqa: E402
-from training.btyd import GammaGammaModel  # noqa: E402
-from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate  # noqa: E402
-from training.data import Window, digest, features_as_of, labelled_snapshots, sample_customers  # noqa: E402
-from training.evaluate import bgnbd, heuristic, order_days  # noqa: E402
-from training.horizons import trainable_window  # noqa: E402
-from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split, lift_at  # noqa: E402,E501
-from training.pyfunc import CdpModel, model_frame, model_ready, required_columns  # noqa: E402
-from training.segments import CustomerSegmenter  # noqa: E402
-from training.tracking import (  # noqa: E402
+from cdp.errors import CdpError
+from features.engine import SourceTables
+from features.labels import LABEL_COLUMNS
+from training.btyd import GammaGammaModel
+from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate
+from training.data import Window, digest, features_as_of, labelled_snapshots, sample_customers
+from training.evaluate import bgnbd, heuristic, order_days
+from training.horizons import trainable_window
+from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split, lift_at
+from training.pyfunc import CdpModel, model_frame, model_ready, required_columns
+from training.segments import CustomerSegmenter
+from training.tracking import (
     FAMILIES,
     MODEL_NAMES,
     Decision,
@@ -534,7 +531,8 @@ def _log_baselines(family: str, metrics: dict[str, float], compared: dict[str, d
     table = pd.DataFrame(rows, columns=["contender", *columns])
     log_frame(table, "baselines.csv")
     headline = ["churn_roc_auc", "churn_brier"] if family == "churn" else ["purchase_days_mae", "revenue_mae"]
-    fig, axes = plt.subplots(1, len(headline), figsize=(9, 3))
+    fig = Figure(figsize=(9, 3))
+    axes = fig.subplots(1, len(headline))
     for ax, key in zip(axes, headline):
         shown = table.dropna(subset=[key])
         ax.barh(shown["contender"], shown[key])
@@ -543,7 +541,6 @@ def _log_baselines(family: str, metrics: dict[str, float], compared: dict[str, d
     fig.suptitle(f"{family}: model and baselines on the held-out customers")
     fig.tight_layout()
     mlflow.log_figure(fig, "plots/baselines.png")
-    plt.close(fig)
     return logged
 
 
@@ -603,26 +600,26 @@ def _log_churn_artifacts(estimator: PurchaseModel, test: pd.DataFrame, predicted
     if len(np.unique(y)) == 2:
         observed, expected = calibration_curve(y, p, n_bins=10, strategy="quantile")
         log_frame(pd.DataFrame({"predicted": expected, "observed": observed}), "calibration.csv")
-        fig, ax = plt.subplots(figsize=(5, 5))
+        fig = Figure(figsize=(5, 5))
+        ax = fig.subplots()
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
         ax.plot(expected, observed, marker="o")
         ax.set_xlabel("predicted churn probability")
         ax.set_ylabel("observed churn rate")
         ax.set_title("Calibration on held-out customers")
         mlflow.log_figure(fig, "plots/calibration.png")
-        plt.close(fig)
 
     deciles = pd.qcut(pd.Series(p).rank(method="first"), 10, labels=False)
     lift = (pd.DataFrame({"decile": 10 - deciles, "churned": y}).groupby("decile")["churned"].mean()
             / max(y.mean(), 1e-9)).rename("lift").reset_index()
     log_frame(lift, "lift.csv")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.bar(lift["decile"], lift["lift"])
     ax.set_xlabel("decile of churn risk (1 = highest)")
     ax.set_ylabel("lift")
     ax.set_title("Churn lift by decile")
     mlflow.log_figure(fig, "plots/lift.png")
-    plt.close(fig)
 
     # SHAP-style summary: mean |contribution| per feature-table column (from pred_contrib).
     x = estimator.preprocess_.transform(estimator.btyd_.transform(test)[estimator.inputs_])
@@ -636,13 +633,13 @@ def _log_churn_artifacts(estimator: PurchaseModel, test: pd.DataFrame, predicted
 
 def _log_top20(table: pd.DataFrame, label: str, value: str, title: str, artifact: str) -> None:
     """A horizontal bar chart of the 20 largest ``value`` rows (``table`` sorted descending)."""
-    fig, ax = plt.subplots(figsize=(6, 6))
+    fig = Figure(figsize=(6, 6))
+    ax = fig.subplots()
     top = table.head(20).iloc[::-1]
     ax.barh(top[label], top[value])
     ax.set_title(title)
     fig.tight_layout()
     mlflow.log_figure(fig, artifact)
-    plt.close(fig)
 
 
 def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,
@@ -664,14 +661,14 @@ def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: T
         log_frame(profile, "segment_profile.csv")
         log_frame(segmenter.selection_, "selection.csv")
         log_frame(segmenter.centroids_table(), "centroids.csv")
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig = Figure(figsize=(7, 4))
+        ax = fig.subplots()
         ax.bar(profile["segment"], profile["customers"])
         ax.set_ylabel("customers")
         ax.set_title(f"Segments as of {settings.window.as_of}")
         ax.tick_params(axis="x", rotation=30)
         fig.tight_layout()
         mlflow.log_figure(fig, "plots/segment_profile.png")
-        plt.close(fig)
         chosen = segmenter.selection_[segmenter.selection_["chosen"]].iloc[0]
         metrics = {"silhouette": float(chosen["silhouette"]), "k": float(segmenter.k_)}
         mlflow.log_metrics(metrics)

@@ -339,7 +339,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     def _candidates(self, Z: np.ndarray, ks: list[int]) -> tuple[pd.DataFrame, dict]:
         rng = np.random.default_rng(self.random_state)
-        sample = np.sort(rng.choice(len(Z), self.sample_size, replace=False)) if len(Z) > self.sample_size else slice(None)
+        sample = (np.sort(rng.choice(len(Z), self.sample_size, replace=False))
+                  if len(Z) > self.sample_size else slice(None))
         fit_rows = (np.sort(np.random.default_rng([self.random_state, 1]).choice(len(Z), self.fit_size, replace=False))
                     if len(Z) > self.fit_size else slice(None))
         Z_fit = Z[fit_rows]
@@ -391,7 +392,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             for i, j in enumerate(match):
                 if j is not None:
                     kept[i] = prev_names[j]
-                    distances[i] = float(np.linalg.norm(scaled[shared].to_numpy()[i] - prev_scaled[shared].to_numpy()[j]))
+                    distances[i] = float(np.linalg.norm(scaled[shared].to_numpy()[i]
+                                                        - prev_scaled[shared].to_numpy()[j]))
         new = [i for i in range(len(scaled)) if kept[i] is None]
         fresh = unique_names([rule[i] for i in new], [monetary[i] for i in new],
                              taken=[n for n in kept if n is not None])

@@ -157,7 +157,8 @@ def test_a_source_name_cannot_hold_the_order_id_separator(tmp_path):
 
 
 def test_keyed_sources_default_to_upsert(tmp_path):
-    (shop,) = load_config(write(tmp_path, ORDERS.replace('customer_key = "id"', 'customer_key = "id"\nsource_key = "id"'))).sources
+    keyed = ORDERS.replace('customer_key = "id"', 'customer_key = "id"\nsource_key = "id"')
+    (shop,) = load_config(write(tmp_path, keyed)).sources
     assert shop.mode == "upsert"
 
 
@@ -174,7 +175,8 @@ def test_without_a_currency_section_there_is_no_base_currency(tmp_path):
 
 
 def test_model_settings_are_read_as_purchase_model_arguments(tmp_path):
-    config = load_config(write(tmp_path, '[model]\nbtyd = "pareto_nbd"\nlearning_rate = 0.03\nnum_leaves = 8\n' + ORDERS))
+    config = load_config(write(tmp_path, '[model]\nbtyd = "pareto_nbd"\nlearning_rate = 0.03\n'
+                                         'num_leaves = 8\n' + ORDERS))
     assert config.model.params() == {"btyd": "pareto_nbd", "learning_rate": 0.03, "num_leaves": 8}
     assert load_config(write(tmp_path, ORDERS)).model.params() == {}
 

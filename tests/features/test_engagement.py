@@ -11,8 +11,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from tests.features.conftest import in_memory
 from features.engagement import engagement_features
+from tests.features.conftest import in_memory
 
 AS_OF = dt.date(2025, 3, 31)
 
@@ -68,7 +68,8 @@ def con():
 
 @pytest.fixture(scope="module")
 def features(con) -> pd.DataFrame:
-    return engagement_features(con.table("events"), con.table("orders"), AS_OF).to_pandas().set_index("customer_id").sort_index()
+    return (engagement_features(con.table("events"), con.table("orders"), AS_OF).to_pandas()
+            .set_index("customer_id").sort_index())
 
 
 def test_one_row_per_customer_with_an_event_or_order_by_the_as_of_day(features):

@@ -92,9 +92,11 @@ def test_days_to_next_purchase_counts_from_the_as_of_day(labels):
 
 def test_a_one_day_horizon_is_the_day_after_the_as_of_day(orders):
     labels = purchase_labels(orders, AS_OF, 1).to_pandas().set_index("customer_id")
-    assert labels.loc["A", ["purchase_days_in_horizon", "revenue_in_horizon", "days_to_next_purchase"]].tolist() == [1, 15.0, 1]
+    columns = ["purchase_days_in_horizon", "revenue_in_horizon", "days_to_next_purchase"]
+    assert labels.loc["A", columns].tolist() == [1, 15.0, 1]
     assert labels.loc["A", "categories_in_horizon"] == "hats,shoes"
-    assert labels.loc["C", ["purchased_in_horizon", "days_to_next_purchase", "next_purchase_censored"]].tolist() == [0, 1, True]
+    columns = ["purchased_in_horizon", "days_to_next_purchase", "next_purchase_censored"]
+    assert labels.loc["C", columns].tolist() == [0, 1, True]
 
 
 def test_labels_are_the_same_on_every_run(orders):

@@ -19,10 +19,9 @@ from cdp.cli import app
 from cdp.errors import CdpError
 from features.catalog import catalog
 from marketing.lists import LIST_COLUMNS, ListInputs, ListOptions, churn_list, suggested_action, write_list
-from training.reasons import Customer, plain_reasons, reason_sentence
-from training.purchase import HISTORY_REASON, model_inputs
-
 from tests.trained_shop import run_cli
+from training.purchase import HISTORY_REASON, model_inputs
+from training.reasons import Customer, plain_reasons, reason_sentence
 
 AS_OF = pd.Timestamp("2026-10-31")
 

@@ -16,11 +16,9 @@ from playwright.sync_api import sync_playwright
 from typer.testing import CliRunner
 
 from cdp.cli import app
-from tests.trained_shop import SHOP_NAME
-from training.tracking import CHAMPION, alias
 from marketing.model_quality import ModelRun, quality_in_words
-
-from tests.trained_shop import run_cli
+from tests.trained_shop import SHOP_NAME, run_cli
+from training.tracking import CHAMPION, alias
 
 CHROMIUM = "/usr/bin/chromium"
 CHARTS = 4

@@ -279,7 +279,8 @@ def test_timestamps_are_stored_in_utc(project, options, values, utc):
     project.write("orders.csv", csv("id,ts,amount", *[f"{i},{v},5" for i, v in enumerate(values, start=1)]))
     report = project.ingest(project.config(orders(**options)))["shop"]
     assert report.rejected == 0
-    stored = project.query("SELECT strftime(timestamp, '%Y-%m-%d %H:%M:%S') AS t FROM source_orders ORDER BY row_number")
+    stored = project.query("SELECT strftime(timestamp, '%Y-%m-%d %H:%M:%S') AS t FROM source_orders "
+                           "ORDER BY row_number")
     assert stored["t"].tolist() == utc
 
 
@@ -300,13 +301,15 @@ def test_a_birth_date_with_an_offset_is_rejected_without_failing_the_run(project
     assert list(stored.itertuples(index=False, name=None)) == [("1", "1990-01-31"), ("3", "1990-01-31")]
     rejects = project.query("SELECT row_number, reason FROM rejects ORDER BY 1")
     assert rejects.to_dict("records") == [
-        {"row_number": 2, "reason": "birth_date (column 'born') '1990-01-31T00:00:00+02:00' is not an ISO date (YYYY-MM-DD)"},
+        {"row_number": 2,
+         "reason": "birth_date (column 'born') '1990-01-31T00:00:00+02:00' is not an ISO date (YYYY-MM-DD)"},
         {"row_number": 4, "reason": f"birth_date (column 'born') {NOT_SHOWN} is not an ISO date (YYYY-MM-DD)"},
     ]
 
 
 def test_events_may_be_anonymous_but_orders_may_not(project):
-    project.write("events.csv", csv("ts,type,cookie", "2024-01-01T10:00:00Z,page_view,c1", "2024-01-01T10:01:00Z,page_view,"))
+    project.write("events.csv", csv("ts,type,cookie", "2024-01-01T10:00:00Z,page_view,c1",
+                                    "2024-01-01T10:01:00Z,page_view,"))
     project.write("orders.csv", csv("id,ts,amount", ",2024-01-01,5"))
     events = {"name": "web", "kind": "events", "path": "events.csv",
               "columns": {"timestamp": "ts", "event_type": "type", "anonymous_id": "cookie"}}
@@ -393,7 +396,8 @@ def test_upsert_keeps_rows_missing_from_an_increment_and_replace_removes_them(pr
     project.write("orders.csv", csv("order,id,ts,amount", "1,7,2024-01-01,5", "4,9,2024-01-04,8"))
     upsert = project.ingest(project.config(KEYED))["shop"]
     assert (upsert.added, upsert.removed) == (1, 0)
-    assert project.query("SELECT source_key FROM source_orders ORDER BY 1")["source_key"].tolist() == ["1", "2", "3", "4"]
+    keys = project.query("SELECT source_key FROM source_orders ORDER BY 1")["source_key"].tolist()
+    assert keys == ["1", "2", "3", "4"]
 
     replace = project.ingest(project.config(KEYED | {"mode": "replace"}))["shop"]
     assert (replace.added, replace.updated, replace.removed, replace.unchanged) == (0, 0, 2, 2)

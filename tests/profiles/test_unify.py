@@ -159,7 +159,8 @@ def test_a_component_that_breaks_apart_keeps_its_id_on_the_larger_part(shop):
     # Three records glued only by one phone; then 13 more emails arrive on that phone, making it a hub.
     shop.write("crm", [{"id": "001", "email": "big@mail.com", "phone": "0595550002", "created": "2025-01-01"},
                        {"id": "002", "email": "small@mail.com", "phone": "0595550002", "created": "2025-01-02"}])
-    shop.write("web", [{"order": f"W{i}", "email": "big@mail.com", "ts": "2025-01-03", "amount": "5"} for i in range(3)])
+    shop.write("web", [{"order": f"W{i}", "email": "big@mail.com", "ts": "2025-01-03", "amount": "5"}
+                       for i in range(3)])
     shop.run()
     before = shop.customer_of("crm", "001")
     assert shop.customer_of("crm", "002") == before

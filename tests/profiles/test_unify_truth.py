@@ -88,7 +88,8 @@ def test_junk_identifiers_are_excluded_and_never_glue_two_people(shop):
     expected = set(normalize_emails(junk.loc[junk["id_type"] == "email", "value"]).dropna())
     expected |= set(normalize_phones(junk.loc[junk["id_type"] == "phone", "value"], "PS").dropna())
     used = set(table(shop, "SELECT email_norm AS v FROM source_customers UNION SELECT phone_norm FROM source_customers "
-                           "UNION SELECT email_norm FROM source_orders UNION SELECT phone_norm FROM source_orders")["v"].dropna())
+                           "UNION SELECT email_norm FROM source_orders "
+                           "UNION SELECT phone_norm FROM source_orders")["v"].dropna())
     excluded = set(table(shop, "SELECT id_value FROM identifier_exclusions")["id_value"])
     assert expected & used, "the sample does use junk identifiers"
     assert (expected & used) <= excluded

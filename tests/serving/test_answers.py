@@ -19,8 +19,8 @@ from serving.answers import AnswerTable, items, precompute
 from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
 from serving.scoring import score_rows
-from training.risk_bands import ChurnRiskBands
 from tests.serving.conftest import SHOP_NAME
+from training.risk_bands import ChurnRiskBands
 from training.tracking import store_scope, tracking_config
 
 BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
@@ -29,8 +29,8 @@ BANDS_USED = ChurnRiskBands(medium=0.6, high=0.9)
 @pytest.fixture(scope="module")
 def served(trained_shop):
     tracking = tracking_config({**os.environ, "MLFLOW_TRACKING_URI": trained_shop.tracking_uri},
-                               trained_shop.root / "mlruns", scope=store_scope(trained_shop.root / "shop" / "cdp.duckdb",
-                                                                               name=SHOP_NAME))
+                               trained_shop.root / "mlruns",
+                               scope=store_scope(trained_shop.root / "shop" / "cdp.duckdb", name=SHOP_NAME))
     source = RegistryChampions(tracking, horizon_days=90)
     models = ModelSet({family: source.load(family) for family in FAMILIES})
     store = InMemoryFeatureStore.from_parquet(trained_shop.snapshot)

@@ -22,7 +22,8 @@ from training.data import Window, labelled_snapshots
 
 
 def test_history_text_round_trips():
-    counts = pd.DataFrame({"customer_id": ["A", "A", "B"], "category": ["soap", "dates", "soap"], "purchases": [1, 3, 2]})
+    counts = pd.DataFrame({"customer_id": ["A", "A", "B"], "category": ["soap", "dates", "soap"],
+                           "purchases": [1, 3, 2]})
     encoded = encode_history(counts)
     assert encoded.to_dict() == {"A": "dates:3;soap:1", "B": "soap:2"}
     wide = decode_history(pd.Series(["dates:3;soap:1", "", "soap:2"]))

@@ -25,7 +25,8 @@ def test_snapshots_and_scoring_features_are_the_same_without_any_later_data(shop
     full = duckdb_tables(con)
     as_of = shop.end - dt.timedelta(days=60)
     window = Window(as_of=as_of, horizon_days=90, n_snapshots=3, step_days=30)
-    later = con.sql(f"SELECT count(*) FROM orders WHERE timestamp >= TIMESTAMP '{as_of + dt.timedelta(days=1)}'").fetchall()
+    later = con.sql("SELECT count(*) FROM orders "
+                    f"WHERE timestamp >= TIMESTAMP '{as_of + dt.timedelta(days=1)}'").fetchall()
     assert later[0][0] > 100  # the full store does hold the future
     on_full, on_cut = labelled_snapshots(full, window), labelled_snapshots(cut(full, as_of), window)
     pd.testing.assert_frame_equal(on_full, on_cut)

@@ -16,10 +16,10 @@ from training.data import Window, features_as_of, labelled_snapshots
 from training.evaluate import bgnbd
 from training.purchase import (
     HISTORY_REASON,
+    TABULATED_FROM_ROWS,
     PurchaseModel,
     days_to_next_purchase,
     holdout_split,
-    TABULATED_FROM_ROWS,
     hurdle_median,
     lift_at,
     source_feature,
@@ -83,7 +83,8 @@ def test_one_hot_columns_of_categories_with_json_characters_reach_the_boosters_b
     model = PurchaseModel(parts=("purchase",), numeric=["recency_days", "purchase_days"],
                           categorical=["top_category"], min_child_samples=20, n_estimators=20,
                           refit=False).fit(frame.iloc[:400], frame.iloc[400:])
-    assert sorted(c for c in model.columns_ if c.startswith("top_category_")) == sorted(f"top_category_{x}" for x in names)
+    assert (sorted(c for c in model.columns_ if c.startswith("top_category_"))
+            == sorted(f"top_category_{x}" for x in names))
     assert model.classifier_.booster_.feature_name() == [f"f{i}" for i in range(len(model.columns_))]
     reasons = model.predict(frame.iloc[:50])["top_reasons"]
     named = {r for listed in reasons for r in listed.split(", ") if r}

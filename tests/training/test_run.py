@@ -20,10 +20,8 @@ from training.btyd import BetaGeoModel, GammaGammaModel
 from training.data import Window, features_as_of, labelled_snapshots
 from training.purchase import holdout_split
 from training.run import TrainSettings, train
-from training.tracking import MODEL_NAMES
 from training.score import SCORE_COLUMNS, champions, score
-from training.tracking import TrackingConfig
-
+from training.tracking import MODEL_NAMES, TrackingConfig
 
 # An unscoped registry (no store key): segments keep one champion, purchase models one per horizon.
 CHAMPION = {"segments": "champion", "churn": "champion-h90d", "next-purchase": "champion-h90d"}

@@ -147,7 +147,8 @@ def test_selection_keeps_every_candidate_and_follows_the_documented_choice(fitte
     winner = best_kmeans if best_kmeans["silhouette"] >= best_gmm["silhouette"] else best_gmm
     chosen = table[table["chosen"]]
     assert len(chosen) == 1
-    assert (fitted.method_, fitted.k_) == (winner["method"], winner["k"]) == (chosen["method"].iloc[0], chosen["k"].iloc[0])
+    assert ((fitted.method_, fitted.k_) == (winner["method"], winner["k"])
+            == (chosen["method"].iloc[0], chosen["k"].iloc[0]))
     assert (fitted.method_, fitted.k_) == ("kmeans", 4)   # measured on this shop
 
 

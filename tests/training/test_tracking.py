@@ -130,7 +130,8 @@ def client(config) -> MlflowClient:
 
 
 def register(model_name: str, k: float) -> tuple[str, str]:
-    """Train-and-register stand-in: one run, one new version of model_name predicting k * x. Returns (version, run_id)."""
+    """Train-and-register stand-in: one run, one new version of model_name predicting k * x.
+    Returns (version, run_id)."""
     with mlflow.start_run(experiment_id=mlflow.get_experiment_by_name("churn").experiment_id) as run:
         version = register_pyfunc(model_name, Scaled(k), input_example=pd.DataFrame({"x": [1.0, 2.0]}),
                                   pip_requirements=["mlflow"])
@@ -358,7 +359,8 @@ def test_too_little_data_to_judge_keeps_a_challenger_unless_forced(client):
     v1, _ = register("m_small", k=0.9)
     model = mlflow.pyfunc.load_model(f"models:/m_small/{v1}")
     refused = decide(client, "m_small", model, metric="auc", score=RecordingScore(), refuse="only 12 held-out rows")
-    assert not refused.promoted and refused.reason == "not promoted: only 12 held-out rows (pass --force to promote anyway)"
+    assert not refused.promoted
+    assert refused.reason == "not promoted: only 12 held-out rows (pass --force to promote anyway)"
     forced = decide(client, "m_small", model, metric="auc", score=RecordingScore(), refuse="x", force=True)
     assert forced.promoted and forced.reason == "no champion yet"
 
