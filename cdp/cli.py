@@ -1,88 +1,44 @@
-"""`cdp`: the one command line. The only module that reads argv, the environment and the clock.
+"""`cdp`: the one command line. With `cdp.environment`, the only code that reads argv, the
+environment and the clock.
 
-Each command loads the config once, calls one stage with plain values, and prints what
-it did. A `CdpError` becomes one clear line on stderr and exit code 1; anything else is
-a bug, reported without a traceback (and without data values) unless --debug is given.
+Each command loads the config once, calls one stage function with plain values, and
+prints what it did (`cdp.views`). This module holds the data commands and registers the
+marketers' (`cdp.marketing_commands`) and the privacy ones (`cdp.privacy_commands`).
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
-import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Optional
 
-import duckdb
-import pandas as pd
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from cdp.config import Config, load_config
-from cdp.errors import CdpError
-
-app = typer.Typer(
-    name="cdp",
-    help="cdp-ml: unify customer data from every source, then score, segment and attribute.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from cdp import environment, views
+from cdp.app import (
+    app,
+    checked_as_of,
+    err,
+    out,
+    pa_table,
+    parse_day,
+    read_config,
+    run,
+    spinner,
+    tables,
 )
-out = Console()
-err = Console(stderr=True)
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to cdp.toml.", show_default=True)]
-DEFAULT_CONFIG = Path("cdp.toml")
-_state = {"debug": False}
-
-
-@app.callback()
-def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of unexpected errors.")] = False) -> None:
-    """cdp-ml: unify customer data from every source, then score, segment and attribute."""
-    _state["debug"] = debug
-
-
-def _run(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except CdpError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except (MemoryError, duckdb.OutOfMemoryException):
-        err.print("[bold red]error:[/] " + escape("out of memory: raise [store] memory_limit in cdp.toml, or run "
-                                                  "the features with --engine spark"), highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("[bold red]interrupted:[/] nothing of this run was written")
-        raise typer.Exit(130) from None
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a raw traceback
-        if _state["debug"]:
-            traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__} (a bug in cdp-ml; rerun with "
-                  "`cdp --debug ...` for the traceback).", highlight=False)
-        raise typer.Exit(2) from None
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-
-
-def _run_id() -> str:
-    return _now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-
-
-def _config(path: Path) -> Config:
-    return load_config(path)
-
-
-def _spinner() -> Progress:
-    """A progress display on stderr (only when it is a terminal, so logs and pipes stay clean)."""
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+from cdp.errors import CdpError
+from cdp.options import (
+    DEFAULT_CONFIG,
+    AsOfOption,
+    ChosenHorizonOption,
+    ConfigOption,
+    HorizonOption,
+    SnapshotsOption,
+    StepOption,
+)
 
 
 @app.command()
@@ -98,19 +54,13 @@ def sample(
     def action() -> None:
         from sample import write_sample
 
-        last_day = _parse_day(end, "--end") if end else date.today() - timedelta(days=1)
-        with _spinner() as progress:
+        last_day = parse_day(end, "--end") if end else date.today() - timedelta(days=1)
+        with spinner() as progress:
             progress.add_task(f"generating {customers:,} people", total=None)
             summary = write_sample(out_dir, n_customers=customers, seed=seed, end=last_day)
-        table = Table(title=f"sample data in {out_dir} (seed {seed}, last day {last_day})")
-        table.add_column("file")
-        table.add_column("rows", justify="right")
-        for name, rows in summary.files.items():
-            table.add_row(name, f"{rows:,}")
-        out.print(table)
-        out.print(f"config: {out_dir / 'cdp.toml'}   ground truth: {out_dir / 'truth'}")
+        views.show_sample(out, summary, out_dir, seed, last_day)
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -125,8 +75,8 @@ def ingest(
         from profiles.ingest import ingest as run_ingest
         from store.duckdb_store import Store
 
-        cfg = _config(config)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
+        cfg = read_config(config)
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
             chosen = tuple(source or ())
             task = progress.add_task("ingesting", total=len(chosen) or len(cfg.sources))
             started: list[str] = []
@@ -137,32 +87,11 @@ def ingest(
                 started.append(name)
                 progress.update(task, description=f"ingesting {name}")
 
-            reports = run_ingest(store, cfg, now=_now(), run_id=_run_id(), sources=chosen, on_source=on_source,
-                                 tombstone_key=_tombstone_key())
-        table = Table(title=f"ingest into {cfg.store.path}")
-        for column in ("source", "read", "accepted", "rejected", "added", "updated", "unchanged"):
-            table.add_column(column, justify="left" if column == "source" else "right", no_wrap=True)
-        notes = []
-        for r in reports:
-            table.add_row(escape(r.source), f"{r.rows_read:,}", f"{r.accepted:,}", f"{r.rejected:,}", f"{r.added:,}",
-                          f"{r.updated:,}", f"{r.unchanged:,}")
-            if r.skipped:
-                notes.append(f"{r.source}: file unchanged since the last ingest; nothing to do")
-            if r.removed:
-                notes.append(f"{r.source}: {r.removed:,} rows no longer in the file removed (mode = replace)")
-            if r.invalid_emails or r.invalid_phones:
-                notes.append(f"{r.source}: kept but not used for linking: {r.invalid_emails:,} invalid emails, "
-                             f"{r.invalid_phones:,} invalid phones")
-            if r.suppressed:
-                notes.append(f"{r.source}: suppressed: {r.suppressed:,} records of erased people (tombstones)")
-            notes += [f"{r.source}: {n:,} rows rejected: {reason}" for reason, n in r.top_reasons]
-        out.print(table)
-        for note in notes:
-            out.print(f"  {escape(note)}", highlight=False)
-        if any(r.rejected for r in reports):
-            out.print("Every rejected row and all its reasons are in the store's `rejects` table: `cdp rejects`.")
+            reports = run_ingest(store, cfg, now=environment.now(), run_id=environment.run_id(), sources=chosen,
+                                 on_source=on_source, tombstone_key=environment.tombstone_key())
+        views.show_ingest(out, reports, cfg.store.path)
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -173,20 +102,13 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
         from profiles.unify import unify as run_unify
         from store.duckdb_store import Store
 
-        cfg = _config(config)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, _spinner() as progress:
+        cfg = read_config(config)
+        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
             progress.add_task("resolving identities", total=None)
-            r = run_unify(store, cfg, now=_now(), run_id=_run_id())
-        out.print(f"[bold]{r.customers:,}[/] customers from {r.records:,} records "
-                  f"({r.linked_records:,} linked; {r.new_customers:,} new ids, {r.merged_ids:,} merged, "
-                  f"{r.split_ids:,} split, {r.retired_ids:,} retired, {r.revived_ids:,} revived)")
-        if r.unlinked_orders or r.unlinked_events:
-            out.print(f"kept unlinked: {r.unlinked_orders:,} orders whose only identifiers were excluded, "
-                      f"{r.unlinked_events:,} anonymous events")
-        for reason, n in sorted(r.excluded_identifiers.items()):
-            out.print(f"not used as links: {n:,} identifiers ({reason}); see table identifier_exclusions")
+            r = run_unify(store, cfg, now=environment.now(), run_id=environment.run_id())
+        views.show_unify(out, r)
 
-    _run(action)
+    run(action)
 
 
 features_app = typer.Typer(help="Build features as of a date, or show the feature catalog.", no_args_is_help=False)
@@ -236,15 +158,15 @@ def features(
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         if out_file is not None:
             check_output(out_file)
-        cfg = _config(config)
-        day = _parse_day(as_of, "--as-of") if as_of else None
+        cfg = read_config(config)
+        day = parse_day(as_of, "--as-of") if as_of else None
         places = []
-        with _spinner() as progress:
+        with spinner() as progress:
             task = progress.add_task("building features", total=None)
             on_stage = lambda text: progress.update(task, description=text)  # noqa: E731
             if materialize:
                 kept = materialize_store(cfg, day, on_stage=on_stage)
-                frame, day = _pa_table(kept.features), date.fromisoformat(kept.stamp.as_of)
+                frame, day = pa_table(kept.features), date.fromisoformat(kept.stamp.as_of)
                 places.append(f"the store's {TABLE} table (read by cdp score) and {kept.serving_snapshot} "
                               "(read by cdp serve)")
             else:
@@ -257,7 +179,7 @@ def features(
         out.print(f"{frame.num_rows:,} customers × {frame.num_columns - 1} columns as of {day}{labelled} "
                   f"({engine}) → {' and '.join(places)}")
 
-    _run(action)
+    run(action)
 
 
 @features_app.command("catalog")
@@ -271,18 +193,13 @@ def features_catalog(
         from features.catalog import SCORING_FAMILIES, catalog, markdown
 
         specs = catalog(SCORING_FAMILIES)
-        table = Table(title=f"{len(specs)} features")
-        for column in ("feature", "family", "window", "model input", "description"):
-            table.add_column(column)
-        for s in specs:
-            table.add_row(s.name, s.family, s.window, "yes" if s.model_input else "no", s.description)
-        out.print(table)
+        views.show_catalog(out, specs)
         if markdown_file:
             markdown_file.parent.mkdir(parents=True, exist_ok=True)
             markdown_file.write_text(markdown(specs), encoding="utf-8")
             out.print(f"written to {markdown_file}")
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -293,25 +210,12 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
         from store.duckdb_store import Store
         from store.status import store_status
 
-        cfg = _config(config)
+        cfg = read_config(config)
         with Store(cfg.store.path, read_only=True) as store:
             status = store_status(store)
-        table = Table(title=f"store {cfg.store.path}")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for name, n in status.rows.items():
-            table.add_row(name, f"{n:,}")
-        out.print(table)
-        for step, at in (("ingest", status.last_ingest), ("unify", status.last_unify)):
-            if at is not None:
-                out.print(f"last {step}: {at:%Y-%m-%d %H:%M} UTC")
-        if not status.customers_by_sources.empty:
-            out.print("customers by the sources they appear in:")
-            for row in status.customers_by_sources.itertuples():
-                out.print(f"  {row.n:>8,}  {row.sources}")
-        out.print(escape(f"models and MLflow runs: {_tracking(cfg).tracking_uri}"), highlight=False, soft_wrap=True)
+        views.show_status(out, status, cfg.store.path, environment.tracking(cfg).tracking_uri)
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -326,67 +230,12 @@ def rejects(
         from store.duckdb_store import Store
         from store.status import rejected_rows
 
-        cfg = _config(config)
+        cfg = read_config(config)
         with Store(cfg.store.path, read_only=True) as store:
             frame = rejected_rows(store, source, limit)
-        table = Table(title="rejected rows")
-        for column in ("source", "file", "row", "reason"):
-            table.add_column(column)
-        for row in frame.itertuples():
-            table.add_row(escape(row.source), escape(Path(row.file).name), str(row.row_number), escape(row.reason))
-        out.print(table)
+        views.show_rejects(out, frame)
 
-    _run(action)
-
-
-def _tracking(cfg: Config):
-    """The store's MLflow: MLFLOW_TRACKING_URI if set, else [tracking] uri of cdp.toml, else
-    `<store>.mlflow/` beside the store (SQLite and artifacts); scoped to this store."""
-    import logging
-    import os
-
-    # MLflow's INFO lines (schema migrations, ignored extra columns) are not for this audience.
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    # MLflow 3 reports usage to its makers unless told not to; a customer-data tool stays
-    # quiet by default (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    from training.tracking import store_tracking
-
-    return store_tracking(cfg, os.environ)
-
-
-def _last_day(store) -> date:
-    """The last day with an order or event in the store (the default as-of date)."""
-    return store.data_days()[1]
-
-
-def _as_of(store, text: Optional[str], label_horizon_days: Optional[int] = None) -> date:
-    """``--as-of`` (default: the last day with data), checked against the store's data
-    (`features.as_of.resolve_as_of`)."""
-    from features.as_of import resolve_as_of
-
-    return resolve_as_of(store, _parse_day(text, "--as-of") if text else None, label_horizon_days)
-
-
-def _pa_table(frame):
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _tables(store, cfg):
-    from features.engine import store_tables
-
-    return store_tables(store, cfg)
-
-
-HorizonOption = Annotated[int, typer.Option("--horizon-days", min=1, help="Days ahead the models look (label window).")]
-ChosenHorizonOption = Annotated[Optional[int], typer.Option(
-    "--horizon-days", min=1, help="Which models: those trained for this horizon (default: the store's only one).")]
-AsOfOption = Annotated[Optional[str], typer.Option(
-    "--as-of", help="Use data up to and including this day, YYYY-MM-DD (default: the last day in the store).")]
-SnapshotsOption = Annotated[int, typer.Option("--snapshots", min=2, help="Rolling training snapshots.")]
-StepOption = Annotated[int, typer.Option("--step-days", min=1, help="Days between training snapshots.")]
+    run(action)
 
 
 @app.command()
@@ -407,27 +256,16 @@ def train(
         from training.run import FAMILIES, train_store
 
         families = FAMILIES if family == "all" else (family,)
-        cfg = _config(config)
-        tracking = _tracking(cfg)
-        with _spinner() as progress:
+        cfg = read_config(config)
+        tracking = environment.tracking(cfg)
+        with spinner() as progress:
             task = progress.add_task(f"training {', '.join(families)}", total=None)
-            trained = train_store(cfg, tracking, families, _parse_day(as_of, "--as-of") if as_of else None,
+            trained = train_store(cfg, tracking, families, parse_day(as_of, "--as-of") if as_of else None,
                                   horizon_days, snapshots, step_days, force=force, max_customers=max_customers or None,
                                   on_stage=lambda text: progress.update(task, description=text))
-        day, results = trained.as_of, trained.results
-        table = Table(title=f"models as of {day} (horizon {horizon_days} days) → {tracking.tracking_uri}")
-        for column in ("family", "version", "held-out metrics", "gate"):
-            table.add_column(column)
-        for r in results:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
-            verdict = ("champion" if r.decision.promoted else "challenger") + f": {r.decision.reason}"
-            table.add_row(r.family, r.version, shown, escape(verdict))
-        out.print(table)
-        for r in results:
-            for line in (*r.notes.values(), *r.warnings):
-                out.print(escape(f"note ({r.family}): {line}"), highlight=False, soft_wrap=True)
+        views.show_trained(out, trained, horizon_days, tracking.tracking_uri)
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -446,18 +284,18 @@ def score(
         from training.score import score_store
 
         check_output(out_file)
-        cfg = _config(config)
-        with _spinner() as progress:
+        cfg = read_config(config)
+        with spinner() as progress:
             task = progress.add_task("scoring", total=None)
-            found = score_store(cfg, _tracking(cfg), _parse_day(as_of, "--as-of") if as_of else None, horizon_days,
-                                on_stage=lambda text: progress.update(task, description=text))
+            found = score_store(cfg, environment.tracking(cfg), parse_day(as_of, "--as-of") if as_of else None,
+                                horizon_days, on_stage=lambda text: progress.update(task, description=text))
         out.print(escape(found.features_note), highlight=False, soft_wrap=True)
         write_table(pa.Table.from_pandas(found.scores, preserve_index=False), out_file)
         at_risk = int((found.scores["churn_probability"] >= 0.5).sum())
         out.print(f"{len(found.scores):,} customers scored as of {found.as_of} → {out_file} ({at_risk:,} with churn "
                   f"risk ≥ 50%); {found.snapshot_note}")
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -489,8 +327,8 @@ def serve(
         from training.risk_bands import ChurnRiskBands
         from training.score import scoring_horizon
 
-        cfg = _config(config)
-        tracking = _tracking(cfg)
+        cfg = read_config(config)
+        tracking = environment.tracking(cfg)
         snapshot = ServingSnapshot.beside(cfg.store.path).path  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
@@ -512,7 +350,7 @@ def serve(
         sys.stderr.flush()
         os.execve(sys.executable, command, env)  # the server takes this process over: signals go straight to it
 
-    _run(action)
+    run(action)
 
 
 @app.command()
@@ -530,322 +368,21 @@ def evaluate(
         from training.evaluate import backtest, mae_differences
         from training.run import horizon_window
 
-        cfg = _config(config)
-        horizon_window(_parse_day(as_of, "--as-of"), horizon_days, snapshots, step_days)  # the numbers checked
-        with Store(cfg.store.path, read_only=True) as store, _spinner() as progress:
+        cfg = read_config(config)
+        horizon_window(parse_day(as_of, "--as-of"), horizon_days, snapshots, step_days)  # the numbers checked
+        with Store(cfg.store.path, read_only=True) as store, spinner() as progress:
             # Checked before any work: the day must be in the data and the next H days too.
-            day = _as_of(store, as_of, label_horizon_days=horizon_days)
+            day = checked_as_of(store, as_of, label_horizon_days=horizon_days)
             progress.add_task(f"backtest as of {day}: training on what was known, then scoring", total=None)
-            found = backtest(_tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days,
+            found = backtest(tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days,
                              model_params=cfg.model.params())
-        table = found.table
-        if found.window.carried_forward:
-            out.print(escape(f"note: {found.window.note}"), highlight=False, soft_wrap=True)
-        shown = Table(title=f"backtest as of {day}: {len(found.test):,} customers, next {horizon_days} days")
-        shown.add_column("model")
-        for column in table.columns:
-            shown.add_column(column.replace("_", " "), justify="right")
-        for name, row in table.iterrows():
-            shown.add_row(name, *["–" if pd.isna(v) else
-                                  f"{v:,.0f}" if c in ("customers", "predicted_purchase_days", "actual_purchase_days")
-                                  else f"{v:,.4f}" for c, v in row.items()])
-        Console(width=max(out.width, 170)).print(shown)
-        gaps = Table(title="cdp-ml minus BG/NBD (95% paired bootstrap over customers)")
-        for column in ("figure", "difference", "low", "high"):
-            gaps.add_column(column, justify="left" if column == "figure" else "right")
-        for name, row in found.differences.iterrows():
-            gaps.add_row(str(name), *[f"{v:+.4f}" for v in row[["difference", "low_95", "high_95"]]])
-        median = mae_differences(found.answers, found.test).loc["median"]
-        gaps.add_row("MAE, median forecast", *[f"{v:+.4f}" for v in median])
-        out.print(gaps)
+        views.show_backtest(out, found, mae_differences(found.answers, found.test).loc["median"], day, horizon_days)
 
-    _run(action)
+    run(action)
 
 
-def _parse_day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CdpError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
-
-
-@app.command()
-def attribution(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the channel × model table (.csv or .html).")],
-    paths_file: Annotated[Optional[Path], typer.Option(
-        "--paths", help="A paths file (path;total_conversions;total_conversion_value;total_null) instead of the store.")
-    ] = None,
-    window_days: Annotated[float, typer.Option("--window-days", help="Days of touches before a conversion.")] = 30.0,
-    models: Annotated[str, typer.Option("--models", help="all, or comma-separated model names.")] = "all",
-    half_life_days: Annotated[float, typer.Option(
-        "--half-life-days",
-        help="Time decay: credit halves every this many days (in touches for a paths file).")] = 7.0,
-    bootstrap: Annotated[int, typer.Option(
-        "--bootstrap", min=0, help="Resamples for 95% intervals on the shares (0: none).")] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 7,
-    as_of: AsOfOption = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
-    """Credit conversions to channels with rule-based, Markov and Shapley models: cdp attribution --out credit.html."""
-
-    def action() -> None:
-        import os
-
-        from attribution.run import attribute_paths_file, attribute_store
-        from attribution.tracking import log_attribution
-        from marketing.attribution_report import output_format, summary_table, write_report
-
-        output_format(out_file)
-        if paths_file is not None:
-            found = attribute_paths_file(paths_file, models, half_life_days, bootstrap, seed)
-        else:
-            found = attribute_store(_config(config), _parse_day(as_of, "--as-of") if as_of else None, window_days,
-                                    models, half_life_days, bootstrap, seed)
-        table, notes = found.table, found.notes
-        chart = write_report(table, out_file, notes)
-        if paths_file is None or config.is_file():
-            tracking = _tracking(_config(config))
-        else:  # a paths file and no shop: the run goes beside the file it was computed from
-            from training.tracking import default_root, tracking_config
-
-            tracking = tracking_config(os.environ, default_root(paths_file))
-        run_id = log_attribution(tracking, table, chart, found.params, found.metrics)
-        for note in notes:
-            out.print(escape(note), highlight=False)
-        wide = summary_table(table).T
-        shown = Table(title=f"share of conversions → {out_file} (MLflow run {run_id})")
-        shown.add_column("model")
-        for channel in wide.columns:
-            shown.add_column(escape(str(channel)), justify="right")
-        for model, row in wide.iterrows():
-            shown.add_row(model, *(f"{v * 100:.1f}%" for v in row))
-        out.print(shown)
-
-    _run(action)
-
-
-# --- marketers' churn-risk lists and reports (issue #6) ---
-
-
-ChurnMediumOption = Annotated[float, typer.Option(
-    "--churn-medium", help="Churn probability from which churn_risk is 'medium'.")]
-ChurnHighOption = Annotated[float, typer.Option(
-    "--churn-high", help="Churn probability from which churn_risk is 'high'.")]
-ListHorizonOption = Annotated[Optional[int], typer.Option(
-    "--horizon-days", min=1, help="Days the churn scores look ahead (default: the churn model's, else 90).")]
-
-
-def _marketing_inputs(cfg, horizon_days: Optional[int]):
-    from marketing.inputs import marketing_inputs
-
-    found = marketing_inputs(cfg, _tracking(cfg), horizon_days)
-    return found.inputs, found.runs, found.registry_note, found.horizon_days
-
-
-@app.command("churn-list")
-def churn_list(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the list (.csv, .xlsx or .html).")],
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N by revenue at risk.")] = None,
-    min_probability: Annotated[float, typer.Option(
-        "--min-probability", min=0.0, max=1.0, help="Only customers with at least this churn probability.")] = 0.0,
-    segment: Annotated[Optional[str], typer.Option("--segment", help="Only this segment (e.g. 'At risk').")] = None,
-    include_no_consent: Annotated[bool, typer.Option(
-        "--include-no-consent",
-        help="Also list customers without marketing consent (no name, email or phone).")] = False,
-    horizon_days: ListHorizonOption = None,
-    churn_medium: ChurnMediumOption = 0.5,
-    churn_high: ChurnHighOption = 0.75,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
-    # One docstring line, concatenated: typer shows a line break in it as one in `cdp --help`.
-    ("Customers likely to leave, ranked by revenue at risk, with reasons and a next step: "
-     "cdp churn-list --out list.csv.")
-
-    def action() -> None:
-        from marketing.lists import ListOptions, list_format, summary_lines, write_list
-        from marketing.lists import churn_list as build_list
-        from training.risk_bands import ChurnRiskBands
-
-        list_format(out_file)
-        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
-        inputs, _, _, horizon = _marketing_inputs(_config(config), horizon_days)
-        result = build_list(inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
-                                                include_no_consent=include_no_consent, horizon_days=horizon,
-                                                bands=bands))
-        write_list(result, out_file)
-        for line in summary_lines(result):
-            out.print(escape(line), highlight=False)
-        table = Table(title=f"by segment → {out_file}")
-        for column in ("segment", "customers", "revenue at risk"):
-            table.add_column(column, justify="left" if column == "segment" else "right")
-        for row in result.by_segment.itertuples():
-            table.add_row(escape(str(row.segment)), f"{row.customers:,}", f"{row.revenue_at_risk:,.2f}")
-        out.print(table)
-
-    _run(action)
-
-
-@app.command()
-def report(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write the report (.html).")],
-    top: Annotated[int, typer.Option("--top", min=1, help="Customers in the report's top list.")] = 25,
-    horizon_days: ListHorizonOption = None,
-    churn_medium: ChurnMediumOption = 0.5,
-    churn_high: ChurnHighOption = 0.75,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
-    """A self-contained HTML report for marketers: segments, churn risk, the top list, model quality."""
-
-    def action() -> None:
-        from marketing.lists import ListOptions
-        from marketing.report import report_html
-        from training.risk_bands import ChurnRiskBands
-
-        if out_file.suffix.lower() not in (".html", ".htm"):
-            raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
-        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
-        inputs, runs, note, horizon = _marketing_inputs(_config(config), horizon_days)
-        page = report_html(inputs, runs, ListOptions(horizon_days=horizon, bands=bands), registry_note=note, top=top)
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(page, encoding="utf-8")
-        out.print(escape(f"report on {len(inputs.scores):,} customers → {out_file} ({len(page) / 1e6:.1f} MB)"),
-                  highlight=False)
-        if note:
-            out.print(escape(f"without model quality: {note}"), highlight=False)
-
-    _run(action)
-
-
-# --- right of access and right to be forgotten (issue #6) ---
-
-
-PersonIdOption = Annotated[Optional[str], typer.Option("--customer-id", help="The person's customer id.")]
-PersonEmailOption = Annotated[Optional[str], typer.Option("--email", help="An email of the person (any case, spaces).")]
-PersonPhoneOption = Annotated[Optional[str], typer.Option(
-    "--phone", help="A phone number of the person (best with its country code).")]
-ActorOption = Annotated[Optional[str], typer.Option(
-    "--actor", help="Who makes the request, for the audit log (default: the OS user).")]
-_OUTSIDE_THE_STORE = ("Files written elsewhere with --out (scores, feature tables, churn lists, reports, exports) "
-                      "are outside the store: delete them or write them again.")
-
-
-def _lookup(customer_id: Optional[str], email: Optional[str], phone: Optional[str]):
-    """The one identifier the request gives (exactly one of --customer-id, --email, --phone)."""
-    from profiles.subject import Lookup
-
-    given = [Lookup(by, value) for by, value in (("customer_id", customer_id), ("email", email), ("phone", phone))
-             if value is not None]
-    if len(given) != 1 or not given[0].value.strip():
-        raise CdpError("name the person with exactly one of --customer-id, --email or --phone")
-    return given[0]
-
-
-def _actor(actor: Optional[str]) -> str:
-    import getpass
-
-    if actor and actor.strip():
-        return actor.strip()
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
-def _tombstone_key() -> Optional[bytes]:
-    """CDP_TOMBSTONE_KEY if set: the secret the tombstones of erased people are hashed with."""
-    import os
-
-    key = os.environ.get("CDP_TOMBSTONE_KEY", "").strip()
-    if not key:
-        return None
-    if len(key) < 16:
-        raise CdpError("CDP_TOMBSTONE_KEY is too short: use at least 16 random characters "
-                       "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    return key.encode("utf-8")
-
-
-def _models_trained_before(cfg: Config, moment: datetime):
-    """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
-    when the registry cannot be read (the erasure goes ahead either way)."""
-    from profiles.erasure import ModelVersion
-    from training.tracking import MODEL_NAMES, versions_created_before
-
-    found, note = versions_created_before(_tracking(cfg), tuple(MODEL_NAMES.values()), moment)
-    return tuple(ModelVersion(*version) for version in found), note
-
-
-@app.command("export")
-def export_person(
-    out_file: Annotated[Path, typer.Option("--out", help="Where to write everything held about the person (.json).")],
-    customer_id: PersonIdOption = None,
-    email: PersonEmailOption = None,
-    phone: PersonPhoneOption = None,
-    actor: ActorOption = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
-    """Right of access: everything held about one person, and where it came from, as JSON."""
-
-    def action() -> None:
-        from profiles.access import export_person as run_export
-
-        lookup = _lookup(customer_id, email, phone)
-        if out_file.suffix.lower() != ".json":
-            raise CdpError(f"--out {out_file}: the export is JSON; give a file ending in .json")
-        done = run_export(_config(config), lookup, out_file, actor=_actor(actor), now=_now(),
-                          tombstone_key=_tombstone_key())
-        shown = done.counts
-        out.print(escape(f"exported customer {done.customer_id}: " + ", ".join(
-            f"{n:,} {what.replace('_', ' ')}" for what, n in shown.items()) + f" → {out_file}"),
-            highlight=False, soft_wrap=True)
-        out.print("The file holds the person's personal data: hand it over securely and do not keep a copy.",
-                  highlight=False)
-
-    _run(action)
-
-
-@app.command()
-def forget(
-    customer_id: PersonIdOption = None,
-    email: PersonEmailOption = None,
-    phone: PersonPhoneOption = None,
-    actor: ActorOption = None,
-    config: ConfigOption = DEFAULT_CONFIG,
-) -> None:
-    """Right to be forgotten: delete one person from the store and the served snapshot, and keep them out."""
-
-    def action() -> None:
-        from profiles.erasure import forget as erase
-        from store.duckdb_store import Store
-        from store.snapshot import ServingSnapshot
-
-        lookup = _lookup(customer_id, email, phone)
-        cfg = _config(config)
-        key = _tombstone_key()
-        now = _now()
-        models, note = _models_trained_before(cfg, now)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
-            r = erase(store, cfg, lookup, actor=_actor(actor), now=now, snapshot=ServingSnapshot.beside(cfg.store.path),
-                      tombstone_key=key, models_to_retrain=models, registry_note=note)
-        rows = sum(r.deleted.values())
-        tables = ", ".join(f"{t} {n:,}" for t, n in r.deleted.items() if n)
-        out.print(escape(f"erased customer {r.customer_ref} (its reference in the audit log, entry {r.audit_id}): "
-                         f"{rows:,} rows deleted ({tables})"), highlight=False, soft_wrap=True)
-        written = ", ".join(f"{n} {t}" for t, n in sorted(r.tombstones.items())) or "none new"
-        out.print(escape(f"tombstones: {written}; `cdp ingest` keeps their records out from now on"),
-                  highlight=False, soft_wrap=True)
-        if r.snapshot_rows_removed:
-            out.print(escape(f"serving snapshot {r.snapshot} rewritten without them: the service stops answering "
-                             "for them at its next poll (or POST /admin/reload)"), highlight=False, soft_wrap=True)
-        if r.models_to_retrain:
-            out.print(escape("retrain: " + ", ".join(f"{m.name} v{m.version}" for m in r.models_to_retrain)
-                             + " (trained before the erasure; `cdp train all`)"), highlight=False, soft_wrap=True)
-        if note:
-            out.print(escape(note), highlight=False, soft_wrap=True)
-        out.print(escape(_OUTSIDE_THE_STORE), highlight=False, soft_wrap=True)
-
-    _run(action)
-
-
+# The marketers' and the privacy commands register themselves on `app` when imported.
+from cdp import marketing_commands, privacy_commands  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

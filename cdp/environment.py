@@ -1,0 +1,71 @@
+"""What the CLI reads from its surroundings: the clock, the environment, the OS user.
+
+With `cdp.cli`, the only code that reads them; everything below receives plain values.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Optional
+
+from cdp.config import Config
+from cdp.errors import CdpError
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def run_id() -> str:
+    return now().strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def tracking(cfg: Config):
+    """The store's MLflow: MLFLOW_TRACKING_URI if set, else [tracking] uri of cdp.toml, else
+    `<store>.mlflow/` beside the store (SQLite and artifacts); scoped to this store."""
+    import logging
+    import os
+
+    # MLflow's INFO lines (schema migrations, ignored extra columns) are not for this audience.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # MLflow 3 reports usage to its makers unless told not to; a customer-data tool stays
+    # quiet by default (set MLFLOW_DISABLE_TELEMETRY=false to allow it).
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from training.tracking import store_tracking
+
+    return store_tracking(cfg, os.environ)
+
+
+def actor(actor: Optional[str]) -> str:
+    import getpass
+
+    if actor and actor.strip():
+        return actor.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def tombstone_key() -> Optional[bytes]:
+    """CDP_TOMBSTONE_KEY if set: the secret the tombstones of erased people are hashed with."""
+    import os
+
+    key = os.environ.get("CDP_TOMBSTONE_KEY", "").strip()
+    if not key:
+        return None
+    if len(key) < 16:
+        raise CdpError("CDP_TOMBSTONE_KEY is too short: use at least 16 random characters "
+                       "(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return key.encode("utf-8")
+
+
+def models_trained_before(cfg: Config, moment: datetime):
+    """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
+    when the registry cannot be read (the erasure goes ahead either way)."""
+    from profiles.erasure import ModelVersion
+    from training.tracking import MODEL_NAMES, versions_created_before
+
+    found, note = versions_created_before(tracking(cfg), tuple(MODEL_NAMES.values()), moment)
+    return tuple(ModelVersion(*version) for version in found), note

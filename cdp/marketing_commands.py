@@ -1,0 +1,155 @@
+"""The marketers' commands: attribution, the churn-risk list and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from cdp import environment, views
+from cdp.app import (
+    app,
+    out,
+    parse_day,
+    read_config,
+    run,
+)
+from cdp.errors import CdpError
+from cdp.options import (
+    DEFAULT_CONFIG,
+    AsOfOption,
+    ChurnHighOption,
+    ChurnMediumOption,
+    ConfigOption,
+    ListHorizonOption,
+)
+
+
+@app.command()
+def attribution(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the channel × model table (.csv or .html).")],
+    paths_file: Annotated[Optional[Path], typer.Option(
+        "--paths", help="A paths file (path;total_conversions;total_conversion_value;total_null) instead of the store.")
+    ] = None,
+    window_days: Annotated[float, typer.Option("--window-days", help="Days of touches before a conversion.")] = 30.0,
+    models: Annotated[str, typer.Option("--models", help="all, or comma-separated model names.")] = "all",
+    half_life_days: Annotated[float, typer.Option(
+        "--half-life-days",
+        help="Time decay: credit halves every this many days (in touches for a paths file).")] = 7.0,
+    bootstrap: Annotated[int, typer.Option(
+        "--bootstrap", min=0, help="Resamples for 95% intervals on the shares (0: none).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 7,
+    as_of: AsOfOption = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Credit conversions to channels with rule-based, Markov and Shapley models: cdp attribution --out credit.html."""
+
+    def action() -> None:
+        import os
+
+        from attribution.run import attribute_paths_file, attribute_store
+        from attribution.tracking import log_attribution
+        from marketing.attribution_report import output_format, summary_table, write_report
+
+        output_format(out_file)
+        if paths_file is not None:
+            found = attribute_paths_file(paths_file, models, half_life_days, bootstrap, seed)
+        else:
+            found = attribute_store(read_config(config), parse_day(as_of, "--as-of") if as_of else None, window_days,
+                                    models, half_life_days, bootstrap, seed)
+        table, notes = found.table, found.notes
+        chart = write_report(table, out_file, notes)
+        if paths_file is None or config.is_file():
+            tracking = environment.tracking(read_config(config))
+        else:  # a paths file and no shop: the run goes beside the file it was computed from
+            from training.tracking import default_root, tracking_config
+
+            tracking = tracking_config(os.environ, default_root(paths_file))
+        run_id = log_attribution(tracking, table, chart, found.params, found.metrics)
+        views.show_attribution(out, summary_table(table).T, notes, out_file, run_id)
+
+    run(action)
+
+
+# --- marketers' churn-risk lists and reports (issue #6) ---
+
+
+def marketing_inputs_of(cfg, horizon_days: Optional[int]):
+    from marketing.inputs import marketing_inputs
+
+    found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
+    return found.inputs, found.runs, found.registry_note, found.horizon_days
+
+
+@app.command("churn-list")
+def churn_list(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the list (.csv, .xlsx or .html).")],
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N by revenue at risk.")] = None,
+    min_probability: Annotated[float, typer.Option(
+        "--min-probability", min=0.0, max=1.0, help="Only customers with at least this churn probability.")] = 0.0,
+    segment: Annotated[Optional[str], typer.Option("--segment", help="Only this segment (e.g. 'At risk').")] = None,
+    include_no_consent: Annotated[bool, typer.Option(
+        "--include-no-consent",
+        help="Also list customers without marketing consent (no name, email or phone).")] = False,
+    horizon_days: ListHorizonOption = None,
+    churn_medium: ChurnMediumOption = 0.5,
+    churn_high: ChurnHighOption = 0.75,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    # One docstring line, concatenated: typer shows a line break in it as one in `cdp --help`.
+    ("Customers likely to leave, ranked by revenue at risk, with reasons and a next step: "
+     "cdp churn-list --out list.csv.")
+
+    def action() -> None:
+        from marketing.lists import ListOptions, list_format, summary_lines, write_list
+        from marketing.lists import churn_list as build_list
+        from training.risk_bands import ChurnRiskBands
+
+        list_format(out_file)
+        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
+        inputs, _, _, horizon = marketing_inputs_of(read_config(config), horizon_days)
+        result = build_list(inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
+                                                include_no_consent=include_no_consent, horizon_days=horizon,
+                                                bands=bands))
+        write_list(result, out_file)
+        views.show_churn_list(out, summary_lines(result), result.by_segment, out_file)
+
+    run(action)
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the report (.html).")],
+    top: Annotated[int, typer.Option("--top", min=1, help="Customers in the report's top list.")] = 25,
+    horizon_days: ListHorizonOption = None,
+    churn_medium: ChurnMediumOption = 0.5,
+    churn_high: ChurnHighOption = 0.75,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """A self-contained HTML report for marketers: segments, churn risk, the top list, model quality."""
+
+    def action() -> None:
+        from marketing.lists import ListOptions
+        from marketing.report import report_html
+        from training.risk_bands import ChurnRiskBands
+
+        if out_file.suffix.lower() not in (".html", ".htm"):
+            raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
+        bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
+        inputs, runs, note, horizon = marketing_inputs_of(read_config(config), horizon_days)
+        page = report_html(inputs, runs, ListOptions(horizon_days=horizon, bands=bands), registry_note=note, top=top)
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(page, encoding="utf-8")
+        out.print(escape(f"report on {len(inputs.scores):,} customers → {out_file} ({len(page) / 1e6:.1f} MB)"),
+                  highlight=False)
+        if note:
+            out.print(escape(f"without model quality: {note}"), highlight=False)
+
+    run(action)
+
+
+# --- right of access and right to be forgotten (issue #6) ---
+
+
