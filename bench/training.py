@@ -194,7 +194,7 @@ def breakdown(config: Path, work: Path) -> dict:
     run._train_segments = family_run(run._train_segments, lambda a: "segments")
     run._train_purchase = family_run(run._train_purchase, lambda a: a[0])
     run._register = stage("MLflow: log and register the model", run._register)
-    run.promote = stage("MLflow: gate (load and score the model)", run.promote)
+    run.decide = stage("MLflow: gate (load and score the champion and the challenger)", run.decide)
     run._log_churn_artifacts = stage("artifacts: importance, calibration, lift, contributions",
                                      run._log_churn_artifacts)
     run._log_baselines = stage("MLflow: baselines table and plot", run._log_baselines)
