@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Callable, Optional
+from typing import Annotated, Callable
 
 import duckdb
 import typer
@@ -70,31 +70,6 @@ def spinner() -> Progress:
     """A progress display on stderr (only when it is a terminal, so logs and pipes stay clean)."""
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
-
-
-def last_day(store) -> date:
-    """The last day with an order or event in the store (the default as-of date)."""
-    return store.data_days()[1]
-
-
-def checked_as_of(store, text: Optional[str], label_horizon_days: Optional[int] = None) -> date:
-    """``--as-of`` (default: the last day with data), checked against the store's data
-    (`features.as_of.resolve_as_of`)."""
-    from features.as_of import resolve_as_of
-
-    return resolve_as_of(store, parse_day(text, "--as-of") if text else None, label_horizon_days)
-
-
-def pa_table(frame):
-    import pyarrow as pa
-
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def tables(store, cfg):
-    from features.engine import store_tables
-
-    return store_tables(store, cfg)
 
 
 def parse_day(text: str, option: str) -> date:

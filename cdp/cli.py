@@ -19,15 +19,12 @@ from rich.markup import escape
 from cdp import environment, views
 from cdp.app import (
     app,
-    checked_as_of,
     err,
     out,
-    pa_table,
     parse_day,
     read_config,
     run,
     spinner,
-    tables,
 )
 from cdp.errors import CdpError
 from cdp.options import (
@@ -166,7 +163,10 @@ def features(
             on_stage = lambda text: progress.update(task, description=text)  # noqa: E731
             if materialize:
                 kept = materialize_store(cfg, day, on_stage=on_stage)
-                frame, day = pa_table(kept.features), date.fromisoformat(kept.stamp.as_of)
+                import pyarrow as pa
+
+                frame = pa.Table.from_pandas(kept.features, preserve_index=False)
+                day = date.fromisoformat(kept.stamp.as_of)
                 places.append(f"the store's {TABLE} table (read by cdp score) and {kept.serving_snapshot} "
                               "(read by cdp serve)")
             else:
@@ -364,19 +364,15 @@ def evaluate(
     """Backtest: cdp-ml vs BG/NBD vs a recency heuristic on what really happened after --as-of."""
 
     def action() -> None:
-        from store.duckdb_store import Store
-        from training.evaluate import backtest, mae_differences
-        from training.run import horizon_window
+        from training.evaluate import backtest_store, mae_differences
 
         cfg = read_config(config)
-        horizon_window(parse_day(as_of, "--as-of"), horizon_days, snapshots, step_days)  # the numbers checked
-        with Store(cfg.store.path, read_only=True) as store, spinner() as progress:
-            # Checked before any work: the day must be in the data and the next H days too.
-            day = checked_as_of(store, as_of, label_horizon_days=horizon_days)
-            progress.add_task(f"backtest as of {day}: training on what was known, then scoring", total=None)
-            found = backtest(tables(store, cfg), day, horizon_days, n_snapshots=snapshots, step_days=step_days,
-                             model_params=cfg.model.params())
-        views.show_backtest(out, found, mae_differences(found.answers, found.test).loc["median"], day, horizon_days)
+        with spinner() as progress:
+            task = progress.add_task("backtest", total=None)
+            found = backtest_store(cfg, parse_day(as_of, "--as-of"), horizon_days, snapshots, step_days,
+                                   on_stage=lambda text: progress.update(task, description=text))
+        views.show_backtest(out, found, mae_differences(found.answers, found.test).loc["median"], found.window.as_of,
+                            horizon_days)
 
     run(action)
 

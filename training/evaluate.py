@@ -215,6 +215,27 @@ def backtest(tables, as_of: dt.date, horizon_days: int, n_snapshots: int = 7, st
     return backtest_on(data, model_params, resamples=resamples, seed=seed)
 
 
+def backtest_store(config, as_of: dt.date, horizon_days: int = 90, n_snapshots: int = 4, step_days: int = 30,
+                   on_stage=None) -> Backtest:
+    """`cdp evaluate` as one function: `backtest` on the store ``config`` (a
+    `cdp.config.Config`) describes, with its ``[model]`` settings. The numbers and the
+    dates are checked before any work: ``as_of`` must be in the data and so must the
+    ``horizon_days`` after it."""
+    from features.as_of import resolve_as_of
+    from features.engine import store_tables
+    from store.duckdb_store import Store
+
+    for name, value in (("--horizon-days", horizon_days), ("--snapshots", n_snapshots), ("--step-days", step_days)):
+        if value < 1:
+            raise CdpError(f"{name} must be at least 1")
+    with Store(config.store.path, read_only=True) as store:
+        day = resolve_as_of(store, as_of, label_horizon_days=horizon_days)
+        if on_stage is not None:
+            on_stage(f"backtest as of {day}: training on what was known, then scoring")
+        return backtest(store_tables(store, config), day, horizon_days, n_snapshots=n_snapshots, step_days=step_days,
+                        model_params=config.model.params())
+
+
 @dataclass(frozen=True)
 class BacktestData:
     """The rows a backtest learns from and is judged on: labelled training snapshots
