@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -174,14 +175,12 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
         _check_snapshots(snapshots, labelled)
     trained: list[_Trained] = []
     churn_model = None
-    as_of_features: list[pd.DataFrame] = []
 
+    @functools.cache
     def features_now() -> pd.DataFrame:
         """The feature rows as of the as-of day, queried once for every family that needs them."""
-        if not as_of_features:
-            stage(f"features as of {window.as_of}")
-            as_of_features.append(features_as_of(tables, window.as_of))
-        return as_of_features[0]
+        stage(f"features as of {window.as_of}")
+        return features_as_of(tables, window.as_of)
 
     try:
         for family in settings.families:
