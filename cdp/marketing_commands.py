@@ -76,13 +76,6 @@ def attribution(
 # --- marketers' churn-risk lists and reports (issue #6) ---
 
 
-def marketing_inputs_of(cfg, horizon_days: Optional[int]):
-    from marketing.inputs import marketing_inputs
-
-    found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
-    return found.inputs, found.runs, found.registry_note, found.horizon_days
-
-
 @app.command("churn-list")
 def churn_list(
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the list (.csv, .xlsx or .html).")],
@@ -109,10 +102,13 @@ def churn_list(
 
         list_format(out_file)
         bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
-        inputs, _, _, horizon = marketing_inputs_of(read_config(config), horizon_days)
-        result = build_list(inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
-                                                include_no_consent=include_no_consent, horizon_days=horizon,
-                                                bands=bands))
+        from marketing.inputs import marketing_inputs
+
+        cfg = read_config(config)
+        found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
+        result = build_list(found.inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
+                                                      include_no_consent=include_no_consent,
+                                                      horizon_days=found.horizon_days, bands=bands))
         write_list(result, out_file)
         views.show_churn_list(out, summary_lines(result), result.by_segment, out_file)
 
@@ -138,8 +134,13 @@ def report(
         if out_file.suffix.lower() not in (".html", ".htm"):
             raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
         bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
-        inputs, runs, note, horizon = marketing_inputs_of(read_config(config), horizon_days)
-        page = report_html(inputs, runs, ListOptions(horizon_days=horizon, bands=bands), registry_note=note, top=top)
+        from marketing.inputs import marketing_inputs
+
+        cfg = read_config(config)
+        found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
+        inputs, note = found.inputs, found.registry_note
+        page = report_html(inputs, found.runs, ListOptions(horizon_days=found.horizon_days, bands=bands),
+                           registry_note=note, top=top)
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(page, encoding="utf-8")
         out.print(escape(f"report on {len(inputs.scores):,} customers → {out_file} ({len(page) / 1e6:.1f} MB)"),
