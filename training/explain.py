@@ -181,6 +181,8 @@ class TreeContributions:
 def feature_major(frame) -> np.ndarray:
     """A frame's values as float64, one contiguous row per column (``(n_columns, n_rows)``):
     what the kernels read, built column by column rather than through a row-major copy."""
+    if isinstance(frame, np.ndarray):
+        return np.ascontiguousarray(frame.T, dtype=np.float64)
     out = np.empty((frame.shape[1], frame.shape[0]))
     for j in range(frame.shape[1]):
         out[j] = frame.iloc[:, j].to_numpy(dtype=np.float64)

@@ -1,21 +1,24 @@
 """Will this customer buy in the next H days, how often, for how much, and why not.
 
-One estimator, :class:`PurchaseModel`, fitted on rolling training snapshots (features as
-of D, labels over D+1 .. D+H; see `features.snapshots`):
+:class:`PurchaseModel` is fitted on rolling training snapshots (features as of D, labels
+over D+1 .. D+H; see `features.snapshots`). It prepares rows (BG/NBD's view of each buyer,
+`BtydFeatures`, then the feature-engine preprocessing) and puts together estimators that
+each do one thing:
 
-- a LightGBM classifier of ``purchased_in_horizon``, calibrated with isotonic regression
-  on held-out customers; churn is its complement (``churn_probability = 1 -
-  purchase_probability``): one event, one calibrated probability, so the churn list and
-  the purchase score can never disagree;
+- `training.churn.PurchaseClassifier`: a LightGBM classifier of ``purchased_in_horizon``
+  from BG/NBD's log-odds, calibrated on held-out customers
+  (`training.calibration.ProbabilityCalibrator`); churn is its complement
+  (``churn_probability = 1 - purchase_probability``): one event, one calibrated
+  probability, so the churn list and the purchase score can never disagree;
 - expected purchase days as a hurdle: the calibrated probability of buying at all times
-  one plus a LightGBM Poisson regressor of the further purchase days of those who buy,
-  so counts and probability always agree; the count's median too (the forecast to judge
-  by absolute error); a Tweedie regressor of ``revenue_in_horizon`` (many zeros, a long
-  tail);
+  one plus a `training.boosting.MarginRegressor` (Poisson) of the further purchase days of
+  those who buy, so counts and probability always agree; the count's median too (the
+  forecast to judge by absolute error); a Tweedie `MarginRegressor` of
+  ``revenue_in_horizon`` (many zeros, a long tail);
 - a days-to-next-purchase estimate read off the calibrated probability (constant hazard
   within the horizon);
-- reason codes: the features that push each customer's churn risk up the most,
-  from LightGBM's per-row contributions (``pred_contrib``), named by feature-table column.
+- `training.reason_codes.ReasonCodes`: the features that push each customer's churn risk
+  up the most, from the classifier's per-row contributions, named by feature-table column.
 
 Early stopping and calibration use the latest snapshot only (time-based validation): the
 model never tunes on a window older than the one it is judged on, and never on a newer one.
@@ -27,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-import os
 import pickle
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,28 +37,34 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
-import numba
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.catalog import catalog
-from features.preprocess import booster_frame, preprocessing_pipeline
+from features.preprocess import preprocessing_pipeline
+from training.boosting import TABULATED_FROM_ROWS, MarginBooster, MarginRegressor, predict_threads
 from training.btyd import BetaGeoModel
-from training.explain import KERNEL_LOCK, TreeContributions, feature_major
+
+# `_Platt` re-exported: models pickled before `training.calibration` find their calibrator's class here.
+from training.calibration import _Platt as _Platt
+from training.calibration import from_previous
+from training.churn import PurchaseClassifier
+from training.explain import feature_major
 from training.pareto_nbd import ParetoNBDModel
+from training.reason_codes import HISTORY_REASON as HISTORY_REASON
+from training.reason_codes import ReasonCodes
+from training.reason_codes import source_feature as source_feature
+from training.reason_codes import top_names as top_names
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
 REVENUE_TARGET = "revenue_in_horizon"
-N_REASONS = 3
 # "purchase": the calibrated classifier (churn, purchase probability, reasons); "count" and
 # "revenue": the expected purchase days and revenue regressors.
 PARTS = ("purchase", "count", "revenue")
-PARALLEL_FROM_ROWS = 200_000
 MAX_HORIZONS = 4
 
 
@@ -71,17 +79,6 @@ def model_inputs(columns: Sequence[str]) -> tuple[list[str], list[str]]:
     categorical = [s.name for s in catalog() if s.model_input and s.name in present and s.kind == "categorical"]
     extra = [c for c in columns if c.startswith("btyd_")]
     return numeric + extra, categorical
-
-
-def source_feature(column: str, inputs: Sequence[str]) -> str:
-    """The feature-table column behind a preprocessed column (``country_PS`` → ``country``,
-    ``recency_days_na`` → ``recency_days``)."""
-    if column.startswith("btyd_"):
-        return HISTORY_REASON
-    if column in inputs:
-        return column
-    best = max((name for name in inputs if column.startswith(name + "_")), key=len, default=None)
-    return best if best is not None else column
 
 
 def lift_at(y_true: np.ndarray, score: np.ndarray, top: float = 0.1) -> float:
@@ -115,7 +112,6 @@ def holdout_split(customer_ids: pd.Series, share: float = 0.5, salt: str = "cdp"
     return (hashed % 10_000) < share * 10_000
 
 
-HISTORY_REASON = "purchase_history"
 BTYD_COLUMNS = ("btyd_p_alive", "btyd_expected_purchases", "btyd_purchase_probability")
 WEEK = 7.0
 
@@ -186,6 +182,10 @@ class Prepared:
         """``x`` feature-major, as the tree tables read it: built once for every booster."""
         return feature_major(self.x)
 
+    def tabulated(self) -> np.ndarray | None:
+        """`columns` where the boosters read tables (many rows), None where they walk their trees."""
+        return self.columns if len(self.x) >= TABULATED_FROM_ROWS else None
+
 
 class PurchaseModel(BaseEstimator):
     """Calibrated purchase / churn probability, expected purchase days and revenue, reasons.
@@ -202,6 +202,9 @@ class PurchaseModel(BaseEstimator):
         with the BTYD model's conditional expectations for the customer (`carry_forward`).
     btyd : {"bgnbd", "pareto_nbd"}
         The classical model the boosters start from and carry forward with (`BtydFeatures`).
+    parts : subset of ("purchase", "count", "revenue")
+        "purchase": the calibrated classifier (churn, purchase probability, reasons);
+        "count" and "revenue": the expected purchase days and revenue regressors.
     numeric, categorical : sequence of str or None
         Model inputs; None picks them from the catalog (`model_inputs`).
     n_estimators, learning_rate, num_leaves, min_child_samples : LightGBM settings.
@@ -222,11 +225,14 @@ class PurchaseModel(BaseEstimator):
 
     Attributes
     ----------
+    btyd_, scoring_btyd_ : BtydFeatures, BTYD fitted on the training rows' histories and
+        on the scoring date's (the training one when no ``population`` was given)
     preprocess_ : sklearn Pipeline (feature-engine steps)
-    classifier_, counter_, spender_ : lightgbm boosters' sklearn wrappers (the counter
-        learns purchase days beyond the first among buyers; the classifier is fitted
-        whenever "purchase" or "count" is among ``parts``)
-    calibrator_ : IsotonicRegression or Platt scaling
+    classifier_ : PurchaseClassifier (calibrated), fitted whenever "purchase" or "count"
+        is among ``parts``
+    counter_, spender_ : MarginRegressor: purchase days beyond the first among buyers
+        (Poisson), revenue (Tweedie)
+    reasons_ : ReasonCodes, with the "purchase" part
     columns_ : list of str, the preprocessed column names the boosters read, by position
         (the boosters themselves name them ``f0``, ``f1``, …: `features.preprocess.booster_names`)
     best_iterations_ : dict of model name → trees kept by early stopping
@@ -234,7 +240,7 @@ class PurchaseModel(BaseEstimator):
         gives the scoring date's cohort BG/NBD's total
     """
 
-    # Fitted state (see Attributes); the boosters and calibrator are None for parts not fitted.
+    # Fitted state (see Attributes); the estimators are None for parts not fitted.
     btyd_: BtydFeatures
     scoring_btyd_: BtydFeatures
     numeric_: list[str]
@@ -243,11 +249,10 @@ class PurchaseModel(BaseEstimator):
     preprocess_: Any
     columns_: list[str]
     best_iterations_: dict[str, int]
-    classifier_: Any
-    counter_: Any
-    spender_: Any
-    calibrator_: Any
-    mean_margin_: float
+    classifier_: PurchaseClassifier | None
+    counter_: MarginRegressor | None
+    spender_: MarginRegressor | None
+    reasons_: ReasonCodes | None
     level_: float
 
     def __init__(self, horizon_days: int = 90, parts: Sequence[str] = PARTS, numeric: Sequence[str] | None = None,
@@ -270,14 +275,11 @@ class PurchaseModel(BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _booster(self, rows: int, **objective) -> lgb.LGBMModel:
-        params: dict[str, Any] = dict(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
-            min_child_samples=self.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            reg_lambda=1.0, random_state=self.random_state, n_jobs=self.n_jobs or _threads(rows), verbose=-1)
-        if objective.get("objective") == "binary":
-            return lgb.LGBMClassifier(**params)
-        return lgb.LGBMRegressor(**params, **objective)
+    def _booster_params(self) -> dict[str, Any]:
+        """The LightGBM settings every booster of this model shares."""
+        return dict(n_estimators=self.n_estimators, learning_rate=self.learning_rate, num_leaves=self.num_leaves,
+                    min_child_samples=self.min_child_samples, early_stopping_rounds=self.early_stopping_rounds,
+                    refit=self.refit, random_state=self.random_state, n_jobs=self.n_jobs)
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame,
             purchase_from: "PurchaseModel | None" = None,
@@ -290,17 +292,10 @@ class PurchaseModel(BaseEstimator):
         view stays fitted on their histories (nothing after a snapshot reaches its
         margins); without ``population`` that one serves scoring too.
 
-        With ``refit``, each booster is then trained once more on ``train`` and ``valid``
-        together, for the number of trees early stopping chose: the latest snapshot is
-        the one most like the scoring date, too valuable to leave out. The calibrator is
-        fitted on the final classifier's answers for ``valid``. Those rows were seen in
-        training, but shallow trees with hundreds of rows per leaf barely fit them. Calibrating
-        the first classifier instead and applying it to the refitted one corrects twice
-        for whatever the latest snapshot taught: on CDNOW it forecast 6,074 purchase days
-        for 7,364 bought, against 6,334 this way (2,000 trees at learning rate 0.02).
+        ``purchase_from``: a model of the same run whose calibrated classifier, BTYD fits
+        and preprocessing this one reuses (see `_shared_classifier`).
         """
-        for cache in _CACHES:  # what they cached belongs to the boosters being replaced
-            self.__dict__.pop(cache, None)
+        self.__dict__.pop(_FINGERPRINT, None)  # it fingerprinted the estimators being replaced
         self.__dict__.pop("level_", None)  # anchored for the boosters being replaced
         unknown = set(self.parts) - set(PARTS)
         if unknown or not self.parts:
@@ -335,46 +330,34 @@ class PurchaseModel(BaseEstimator):
         x_valid = self.preprocess_.transform(valid[self.inputs_])
         self.columns_ = list(x_train.columns)
         m_train, m_valid = base_margins(train), base_margins(valid)
-        self.mean_margin_ = float(m_train["purchase"].mean())
-        x_all = pd.concat([x_train, x_valid], ignore_index=True)
-        m_all = pd.concat([m_train, m_valid], ignore_index=True)
-        y_all = pd.concat([train, valid], ignore_index=True)
 
-        def boost(objective: dict, target: str, margin: str, rows=None, kind=float, shift: float = 0.0):
-            """Early-stopped on ``valid``, then refitted on everything; ``rows`` picks rows of each frame."""
+        def boost(estimator: MarginBooster, target: str, margin: str, rows=None, kind=float, shift: float = 0.0):
+            """``estimator`` fitted on ``train``, early-stopped on ``valid``; ``rows`` picks rows of each."""
             def take(x, m, frame):
                 keep = np.ones(len(frame), bool) if rows is None else rows(frame)
-                # Boosters see positional names (`booster_frame`); `columns_` keeps the readable ones.
-                return booster_frame(x[keep]), m[margin][keep], (frame[target][keep] - shift).astype(kind)
+                return x[keep], m[margin][keep].to_numpy(), (frame[target][keep] - shift).astype(kind).to_numpy()
 
             (xt, mt, yt), (xv, mv, yv) = take(x_train, m_train, train), take(x_valid, m_valid, valid)
-            first = self._booster(len(xt), **objective).fit(
-                xt, yt, init_score=mt, eval_X=xv, eval_y=yv, eval_init_score=[mv],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
-            trees = int(first.best_iteration_ or first.n_estimators)
-            if not self.refit:
-                return first, first, trees
-            xa, ma, ya = take(x_all, m_all, y_all)
-            final = self._booster(len(xa), **objective).set_params(n_estimators=trees).fit(xa, ya, init_score=ma)
-            return first, final, trees
+            return estimator.fit(xt, yt, init_score=mt, eval_set=(xv, yv, mv))
 
         self.best_iterations_ = {}
-        self.classifier_ = self.counter_ = self.spender_ = self.calibrator_ = None
+        self.classifier_ = self.counter_ = self.spender_ = self.reasons_ = None
         if shared:
-            self.classifier_, self.calibrator_ = shared.classifier_, shared.calibrator_
+            self.classifier_ = shared.classifier_
             self.best_iterations_["purchase"] = shared.best_iterations_["purchase"]
         elif {"purchase", "count"} & set(self.parts):
-            _, self.classifier_, self.best_iterations_["purchase"] = boost(
-                {"objective": "binary"}, TARGET, "purchase", kind=int)
-            self.calibrator_ = _calibrator(self._raw_probability(x_valid, m_valid), valid[TARGET].to_numpy(int))
+            self.classifier_ = boost(PurchaseClassifier(**self._booster_params()), TARGET, "purchase", kind=int)
+            self.best_iterations_["purchase"] = self.classifier_.best_iteration_
+        if "purchase" in self.parts:
+            self.reasons_ = ReasonCodes(inputs=self.inputs_).fit(x_train, m_train["purchase"])
         if "count" in self.parts:
             # Purchase days beyond the first, among buyers (zero-truncated counts, shifted by one).
-            _, self.counter_, self.best_iterations_["count"] = boost(
-                {"objective": "poisson"}, COUNT_TARGET, "extra_count", rows=lambda f: (f[COUNT_TARGET] > 0).to_numpy(),
-                shift=1.0)
+            self.counter_ = boost(MarginRegressor("poisson", **self._booster_params()), COUNT_TARGET, "extra_count",
+                                  rows=lambda f: (f[COUNT_TARGET] > 0).to_numpy(), shift=1.0)
+            self.best_iterations_["count"] = self.counter_.best_iteration_
         if "revenue" in self.parts:
-            _, self.spender_, self.best_iterations_["revenue"] = boost(
-                {"objective": "tweedie", "tweedie_variance_power": 1.5}, REVENUE_TARGET, "revenue")
+            self.spender_ = boost(MarginRegressor("tweedie", 1.5, **self._booster_params()), REVENUE_TARGET, "revenue")
+            self.best_iterations_["revenue"] = self.spender_.best_iteration_
         return self
 
     def anchor_level(self, population: pd.DataFrame) -> "PurchaseModel":
@@ -443,34 +426,11 @@ class PurchaseModel(BaseEstimator):
         """The BTYD view rows are scored with (models pickled before it existed: the training one)."""
         return self.__dict__.get("scoring_btyd_", self.btyd_)
 
-    def _raw_probability(self, x: pd.DataFrame | Prepared, margins: pd.DataFrame) -> np.ndarray:
-        return _sigmoid(self._raw(self.classifier_, x) + margins["purchase"].to_numpy())
-
-    def _raw(self, model: lgb.LGBMModel, x: pd.DataFrame | Prepared) -> np.ndarray:
-        """A booster's raw scores: from its tables (`training.explain`) on many rows, several
-        times quicker than LightGBM's own walk; LightGBM's on few rows or untabulable trees."""
-        prepared = x if isinstance(x, Prepared) else None
-        rows = prepared.x if prepared is not None else x
-        assert isinstance(rows, pd.DataFrame)
-        tables = self._tables(model) if len(rows) >= TABULATED_FROM_ROWS else None
-        if tables is not None:
-            return tables.raw_score_columns(prepared.columns if prepared is not None else feature_major(rows))
-        return np.asarray(model.predict(rows, raw_score=True, num_threads=_predict_threads(len(rows))))
-
-    def _tables(self, model: lgb.LGBMModel):
-        """The booster's `TreeContributions` (built once per booster, then kept), or None."""
-        booster = model.booster_
-        cache = self.__dict__.setdefault("_tables_cache", {})
-        if id(booster) not in cache:
-            cache[id(booster)] = (booster, _tabulated(booster))
-        return cache[id(booster)][1]
-
-    def __getstate__(self):
-        # The tables are a cache of the boosters: rebuilt on demand, never pickled with the model.
-        state = dict(super().__getstate__())  # a copy: the live model keeps its caches
-        for cache in _CACHES:
-            state.pop(cache, None)
-        return state
+    def _purchase(self, prepared: Prepared) -> np.ndarray:
+        """The calibrated purchase probability over the label window."""
+        assert self.classifier_ is not None
+        raw = self.classifier_.raw_score(prepared.x, prepared.tabulated())
+        return self.classifier_.calibrated(raw + prepared.margins["purchase"].to_numpy())
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "best_iterations_"):
@@ -481,8 +441,7 @@ class PurchaseModel(BaseEstimator):
         self._check_fitted()
         if self.classifier_ is None:
             raise ValueError("this PurchaseModel was fitted without the 'purchase' part")
-        prepared = self.prepare(X)
-        p = self.calibrator_.predict(self._raw_probability(prepared.x, prepared.margins))
+        p = self._purchase(self.prepare(X))
         carry = self._carried(X)
         return p if carry is None else carry.probability(p)
 
@@ -494,7 +453,7 @@ class PurchaseModel(BaseEstimator):
         (1M rows on 2 cores: 3.8 s instead of 6.1 s; the slices' results are the same rows).
         """
         self._check_fitted()
-        threads = _predict_threads(len(X))
+        threads = predict_threads(len(X))
         if len(X) < PREPARE_SLICED_FROM_ROWS or threads == 1:
             return self._prepare_rows(X)
         slices = np.array_split(np.arange(len(X)), 2 * threads)
@@ -514,15 +473,17 @@ class PurchaseModel(BaseEstimator):
         return self._fingerprint() == other._fingerprint()
 
     def _fingerprint(self) -> str:
-        fingerprint = self.__dict__.get("_fingerprint_cache")
+        fingerprint = self.__dict__.get(_FINGERPRINT)
         if fingerprint is None:
             self._check_fitted()
             digest = hashlib.blake2b(digest_size=16)
-            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_, self.calibrator_, self.inputs_,
+            classifier = self.classifier_
+            for part in (self.btyd_, self._scoring_btyd(), self.preprocess_,
+                         None if classifier is None else classifier.calibrator_, self.inputs_,
                          self.columns_, self.horizon_days, self._label_days()):
                 digest.update(pickle.dumps(part))
-            digest.update(b"" if self.classifier_ is None else self.classifier_.booster_.model_to_string().encode())
-            fingerprint = self.__dict__["_fingerprint_cache"] = digest.hexdigest()
+            digest.update(b"" if classifier is None else classifier.booster_.model_to_string().encode())
+            fingerprint = self.__dict__[_FINGERPRINT] = digest.hexdigest()
         return fingerprint
 
     def predict(self, X: pd.DataFrame, prepared: Prepared | None = None,
@@ -536,27 +497,27 @@ class PurchaseModel(BaseEstimator):
         """
         self._check_fitted()
         prepared = self.prepare(X) if prepared is None else prepared
-        x, margins = prepared.x, prepared.margins
+        x, margins, columns = prepared.x, prepared.margins, prepared.tabulated()
         out = pd.DataFrame(index=x.index)
         carry = self._carried(X)
         p = purchase_probability  # over the horizon: a sharing model answered for the same horizon
         if "purchase" in self.parts:
+            assert self.classifier_ is not None and self.reasons_ is not None
             # One pass gives both: the contributions add up to the classifier's raw score.
-            toward_purchase = self._feature_contributions(prepared)
-            raw = toward_purchase.sum(axis=1) + margins["purchase"].to_numpy()
-            p = self.calibrator_.predict(_sigmoid(raw))
+            toward_purchase = self.classifier_.contributions(x, self.reasons_.groups_, columns)
+            p = self.classifier_.calibrated(toward_purchase.sum(axis=1) + margins["purchase"].to_numpy())
             p = p if carry is None else carry.probability(p)
             out["purchase_probability"] = p
             out["churn_probability"] = 1.0 - p
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
-            out["top_reasons"] = self._worded_reasons(toward_purchase, margins)
+            out["top_reasons"] = self.reasons_.predict(toward_purchase, margins["purchase"])
         elif p is None and self.classifier_ is not None:
-            p = self.calibrator_.predict(self._raw_probability(prepared, margins))
+            p = self._purchase(prepared)
             p = p if carry is None else carry.probability(p)
         if self.counter_ is not None:
             # The counter is fitted only beside a classifier (its own or a shared one's): p is known.
             assert p is not None
-            extra = np.exp(self._raw(self.counter_, prepared) + margins["extra_count"].to_numpy())
+            extra = np.exp(self.counter_.raw_score(x, columns) + margins["extra_count"].to_numpy())
             if carry is None:
                 expected = p * (1.0 + extra)
             else:
@@ -571,136 +532,43 @@ class PurchaseModel(BaseEstimator):
             out["expected_purchases"] = expected
             out["median_purchases"] = hurdle_median(p, extra)
         if self.spender_ is not None:
-            revenue = np.exp(self._raw(self.spender_, prepared) + margins["revenue"].to_numpy())
+            revenue = np.exp(self.spender_.raw_score(x, columns) + margins["revenue"].to_numpy())
             out["expected_revenue"] = revenue if carry is None else carry.count(revenue)
         return out
 
-    def _reason_features(self) -> list[str]:
-        """The names reasons are given in: feature-table columns, and ``purchase_history``."""
-        return sorted({source_feature(c, self.inputs_) for c in self.columns_} | {HISTORY_REASON})
+    def __getstate__(self):
+        # The fingerprint is a cache of the fitted parts: rebuilt on demand, never pickled.
+        state = dict(super().__getstate__())  # a copy: the live model keeps its cache
+        state.pop(_FINGERPRINT, None)
+        return state
 
-    def _feature_contributions(self, x: pd.DataFrame | Prepared) -> np.ndarray:
-        """The classifier's TreeSHAP contributions to the purchase log-odds, added up per
-        reason feature (`_reason_features` order; one-hot levels and missing flags under
-        their feature's name), the expected value in a last column: the row sums are the
-        raw scores. From the per-tree tables when its trees are small (`training.explain`:
-        exact and many times cheaper on many rows), else from LightGBM's ``pred_contrib``."""
-        features = self._reason_features()
-        where = {name: i for i, name in enumerate(features)}
-        groups = np.array([where[source_feature(c, self.inputs_)] for c in self.columns_], dtype=np.int64)
-        prepared = x if isinstance(x, Prepared) else None
-        rows = prepared.x if prepared is not None else x
-        assert isinstance(rows, pd.DataFrame)
-        tables = self._tables(self.classifier_) if len(rows) >= TABULATED_FROM_ROWS else None
-        if tables is not None:
-            grouped = tables.predict_columns(prepared.columns if prepared is not None else feature_major(rows), groups)
-            if grouped.shape[1] == len(features) + 1:
-                return grouped
-            return np.column_stack([grouped[:, :-1], np.zeros((len(rows), len(features) + 1 - grouped.shape[1])),
-                                    grouped[:, -1]])
-        contrib = self.classifier_.booster_.predict(rows, pred_contrib=True, num_threads=_predict_threads(len(rows)))
-        summing = np.zeros((len(self.columns_) + 1, len(features) + 1))
-        summing[np.arange(len(self.columns_)), groups] = 1.0
-        summing[-1, -1] = 1.0
-        return contrib @ summing
-
-    def reasons(self, x: pd.DataFrame, margins: pd.DataFrame, n: int = N_REASONS) -> list[str]:
-        """The ``n`` feature-table columns that raise each row's churn risk the most, comma-separated.
-
-        A positive contribution to churn is a negative contribution to the purchase
-        log-odds; contributions of a feature's derived columns (one-hot levels, missing
-        flags) are added up under the feature's name. The BG/NBD baseline counts as one
-        more reason, ``purchase_history``: its log-odds against the training average
-        (a customer buying less often than BG/NBD expects of the average buyer). Rows with
-        nothing raising their risk get an empty string.
-        """
-        return self._worded_reasons(self._feature_contributions(x), margins, n).tolist()
-
-    def _worded_reasons(self, toward_purchase: np.ndarray, margins: pd.DataFrame, n: int = N_REASONS) -> np.ndarray:
-        """`reasons` from `_feature_contributions` output, which it overwrites (a copy of a
-        million rows' contributions costs more than the rest of the wording)."""
-        features = self._reason_features()
-        values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn: minus the purchase log-odds
-        history = features.index(HISTORY_REASON)
-        values[:, history] -= margins["purchase"].to_numpy() - self.mean_margin_
-        return top_names(values, features, n)
+    def __setstate__(self, state):
+        super().__setstate__(_from_previous_layout(state))
 
 
-def top_names(values: np.ndarray, names: Sequence[str], n: int) -> np.ndarray:
-    """Per row, the names of the (at most) ``n`` largest positive values, largest first, ", "-joined.
-
-    Ties go to the earlier name. Each distinct choice is joined once, not once per row:
-    a million rows hold a few thousand distinct top-``n`` lists.
-    """
-    if values.ndim != 2 or values.shape[1] != len(names):
-        raise ValueError(f"{len(names)} names for {values.shape[-1]} columns of values")
-    k = max(0, min(n, values.shape[1]))
-    # Each row's choice as one number: its k column indices (len(names) for "none") in base len(names) + 1.
-    if (len(names) + 1) ** k >= 2 ** 62:
-        raise ValueError(f"top {k} of {len(names)} names do not fit one 64-bit code: ask for fewer")
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) >= PREDICT_PARALLEL_FROM_ROWS:
-        with KERNEL_LOCK:
-            key = _top_codes(values, k)
-    else:
-        key = _top_codes_serial(values, k)
-    distinct, inverse = np.unique(key, return_inverse=True)
-    labels = np.array(list(names) + [None], dtype=object)
-    texts = []
-    for code in distinct.tolist():
-        digits = []
-        for _ in range(k):
-            code, digit = divmod(code, len(names) + 1)
-            digits.append(digit)
-        texts.append(", ".join(labels[d] for d in reversed(digits) if labels[d] is not None))
-    return np.array(texts, dtype=object)[inverse.reshape(-1)] if len(values) else np.array([], dtype=object)
-
-
-@numba.njit(inline="always")
-def _top_code(values, row, k):
-    """Row ``row``'s ``k`` largest positive values' columns (first column on ties) as one code."""
-    width = values.shape[1]
-    best = np.full(k, width, dtype=np.int64)
-    for column in range(width):
-        value = values[row, column]
-        if not value > 0:
-            continue
-        slot = k
-        while slot > 0 and (best[slot - 1] == width or value > values[row, best[slot - 1]]):
-            slot -= 1
-        if slot < k:
-            for move in range(k - 1, slot, -1):
-                best[move] = best[move - 1]
-            best[slot] = column
-    code = 0
-    for slot in range(k):
-        code = code * (width + 1) + best[slot]
-    return code
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _top_codes(values, k):  # pragma: no cover - compiled
-    codes = np.zeros(values.shape[0], dtype=np.int64)
-    for row in numba.prange(values.shape[0]):
-        codes[row] = _top_code(values, row, k)
-    return codes
-
-
-@numba.njit(cache=True, nogil=True)
-def _top_codes_serial(values, k):  # pragma: no cover - compiled
-    """`_top_codes` on one thread: for a request's few rows (no thread pool to start)."""
-    codes = np.zeros(values.shape[0], dtype=np.int64)
-    for row in range(values.shape[0]):
-        codes[row] = _top_code(values, row, k)
-    return codes
-
-
-def _tabulated(booster):
-    """`TreeContributions` of a booster, or None where its trees cannot be tabulated."""
-    try:
-        return TreeContributions(booster)
-    except ValueError:
-        return None
+def _from_previous_layout(state: dict) -> dict:
+    """A `PurchaseModel`'s pickled state, models pickled before the estimators were split out
+    (bare LightGBM boosters, the calibrator and the reasons' mean margin beside them) put
+    into today's: the same boosters and calibrator inside `PurchaseClassifier`,
+    `MarginRegressor` and `ReasonCodes`, so they answer exactly as before."""
+    if not isinstance(state.get("classifier_"), lgb.LGBMModel) and not isinstance(state.get("counter_"),
+                                                                                   lgb.LGBMModel):
+        return state
+    state = dict(state)
+    params = {k: state[k] for k in ("n_estimators", "learning_rate", "num_leaves", "min_child_samples",
+                                    "early_stopping_rounds", "refit", "random_state", "n_jobs") if k in state}
+    calibrator = state.pop("calibrator_", None)
+    mean_margin = state.pop("mean_margin_", None)
+    if isinstance(state.get("classifier_"), lgb.LGBMModel):
+        state["classifier_"] = PurchaseClassifier._from_previous(state["classifier_"], from_previous(calibrator),
+                                                                 **params)
+    for name, objective in (("counter_", "poisson"), ("spender_", "tweedie")):
+        if isinstance(state.get(name), lgb.LGBMModel):
+            state[name] = MarginRegressor._holding(state[name], objective=objective, **params)
+    state["reasons_"] = None
+    if "purchase" in state.get("parts", ()) and mean_margin is not None:
+        state["reasons_"] = ReasonCodes(inputs=state["inputs_"])._learn(list(state["columns_"]), mean_margin)
+    return state
 
 
 @dataclass(frozen=True)
@@ -777,61 +645,8 @@ def base_margins(X: pd.DataFrame) -> pd.DataFrame:
     return frame.fillna(0.0)
 
 
-ISOTONIC_FROM_ROWS = 5000
-
-
-class _Platt:
-    """Logistic calibration on the log-odds: two parameters, safe on a few hundred rows."""
-
-    def __init__(self, raw: np.ndarray, y: np.ndarray):
-        from sklearn.linear_model import LogisticRegression
-
-        self.model = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y)
-
-    def predict(self, raw: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
-
-
-def _calibrator(raw: np.ndarray, y: np.ndarray):
-    """Isotonic regression when there are enough tuning rows to trust a step function,
-    Platt scaling below that; either way probabilities stay strictly inside (0, 1), since
-    a churn list that says "certain" is never right."""
-    if len(y) >= ISOTONIC_FROM_ROWS:
-        eps = 1.0 / len(y)
-        return IsotonicRegression(y_min=eps, y_max=1 - eps, out_of_bounds="clip").fit(raw, y)
-    return _Platt(raw, y)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-PREDICT_PARALLEL_FROM_ROWS = 10_000
 PREPARE_SLICED_FROM_ROWS = 100_000
-# Built on demand from the fitted boosters; never pickled, dropped by a new fit.
-_CACHES = ("_tables_cache", "_fingerprint_cache")
-# Below this many rows LightGBM's own pred_contrib is as quick as building the tables.
-TABULATED_FROM_ROWS = 5_000
-
-
-def _predict_threads(rows: int) -> int:
-    """LightGBM threads to predict ``rows`` rows: every core for a large frame (prediction
-    splits rows between threads with little overhead), one for a handful of rows, where
-    starting threads costs more than it saves."""
-    return 1 if rows < PREDICT_PARALLEL_FROM_ROWS else max(1, os.cpu_count() or 1)
-
-
-def _threads(rows: int) -> int:
-    """LightGBM threads: one below ``PARALLEL_FROM_ROWS`` rows. OpenMP threads spin while they
-    wait, and on a busy 2-core machine two of them made a 12k-row fit 20× slower than one."""
-    return 1 if rows < PARALLEL_FROM_ROWS else max(1, os.cpu_count() or 1)
-
-
+_FINGERPRINT = "_fingerprint_cache"
 def hurdle_median(probability: np.ndarray, extra: np.ndarray, max_count: int = 100) -> np.ndarray:
     """Median purchase days of the hurdle model: none with chance ``1 - p``, else one plus a
     Poisson count of mean ``extra``.

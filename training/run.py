@@ -590,8 +590,10 @@ def _log_churn_artifacts(estimator: PurchaseModel, test: pd.DataFrame, predicted
     """Importance, calibration and lift as plots and tables (aggregates only)."""
     y = test["churned"].to_numpy(int)
     p = predicted["churn_probability"].to_numpy(float)
+    classifier = estimator.classifier_
+    assert classifier is not None  # a churn model is fitted with its "purchase" part
     importance = pd.DataFrame({"feature": estimator.columns_,
-                               "gain": estimator.classifier_.booster_.feature_importance("gain")})
+                               "gain": classifier.booster_.feature_importance("gain")})
     importance = importance.sort_values("gain", ascending=False)
     log_frame(importance, "importance.csv")
     _log_top20(importance, "feature", "gain", "Churn model: top 20 inputs by gain", "plots/importance.png")
@@ -620,9 +622,9 @@ def _log_churn_artifacts(estimator: PurchaseModel, test: pd.DataFrame, predicted
     ax.set_title("Churn lift by decile")
     mlflow.log_figure(fig, "plots/lift.png")
 
-    # SHAP-style summary: mean |contribution| per feature-table column (from pred_contrib).
+    # SHAP-style summary: mean |contribution| per preprocessed column (TreeSHAP).
     x = estimator.preprocess_.transform(estimator.btyd_.transform(test)[estimator.inputs_])
-    contrib = np.abs(estimator.classifier_.booster_.predict(x, pred_contrib=True)[:, :-1]).mean(axis=0)
+    contrib = np.abs(classifier.contributions(x)[:, :-1]).mean(axis=0)
     summary = pd.DataFrame({"column": estimator.columns_, "mean_abs_contribution": contrib})
     summary = summary.sort_values("mean_abs_contribution", ascending=False)
     log_frame(summary, "contributions.csv")

@@ -22,8 +22,6 @@ from training.purchase import (
     holdout_split,
     hurdle_median,
     lift_at,
-    source_feature,
-    top_names,
 )
 from training.pyfunc import CdpModel, predict_purchases, required_columns
 
@@ -55,14 +53,6 @@ def test_the_hurdle_median_by_hand():
     assert hurdle_median(np.array([0.3, 0.6, 0.9]), np.array([5.0, 1e-9, 2.0])).tolist() == [0.0, 1.0, 3.0]
 
 
-def test_derived_columns_are_named_by_their_feature():
-    inputs = ["recency_days", "country", "email_open_rate", "email_open_rate_90d"]
-    assert source_feature("country_PS", inputs) == "country"
-    assert source_feature("recency_days_na", inputs) == "recency_days"
-    assert source_feature("email_open_rate_90d", inputs) == "email_open_rate_90d"
-    assert source_feature("btyd_p_alive", inputs) == HISTORY_REASON
-
-
 @pytest.mark.filterwarnings("ignore:BetaGeoModel fit did not converge")  # made-up histories: BG/NBD is beside the point
 def test_one_hot_columns_of_categories_with_json_characters_reach_the_boosters_by_position():
     # LightGBM refuses feature names holding , : " [ ] { }; two names differing by one such
@@ -89,17 +79,6 @@ def test_one_hot_columns_of_categories_with_json_characters_reach_the_boosters_b
     reasons = model.predict(frame.iloc[:50])["top_reasons"]
     named = {r for listed in reasons for r in listed.split(", ") if r}
     assert named and named <= {"recency_days", "purchase_days", "top_category", HISTORY_REASON}
-
-
-def test_top_names_are_the_largest_positive_values_first_ties_to_the_earlier_name():
-    names = ["a", "b", "c", "d"]
-    values = np.array([[0.5, 0.5, -1.0, 2.0],     # d, then the tie a/b in name order
-                       [-1.0, 0.0, -2.0, -0.1],   # nothing raises the risk
-                       [0.1, 0.0, 0.3, -5.0],     # two positives only
-                       [0.2, 0.4, 0.3, 0.1]])
-    assert top_names(values, names, 3).tolist() == ["d, a, b", "", "c, a", "b, c, a"]
-    assert top_names(values[:, :2], names[:2], 3).tolist() == ["a, b", "", "a", "b, a"]
-    assert top_names(values[:0], names, 3).tolist() == []
 
 
 def test_the_holdout_split_is_stable_and_about_half():
@@ -222,8 +201,8 @@ def test_anchoring_gives_the_cohort_bgnbds_total_and_leaves_each_customers_share
 
 def test_boosters_are_refitted_on_every_snapshot_for_the_trees_early_stopping_chose(trained):
     model, _, _ = trained
-    assert model.classifier_.n_estimators == model.best_iterations_["purchase"]
-    assert model.counter_.n_estimators == model.best_iterations_["count"]
+    assert model.classifier_.booster_.num_trees() == model.best_iterations_["purchase"]
+    assert model.counter_.booster_.num_trees() == model.best_iterations_["count"]
 
 
 def test_churn_is_the_complement_and_reasons_name_feature_table_columns(trained):
@@ -291,13 +270,14 @@ def test_models_sharing_a_classifier_are_prepared_once_and_score_the_same(traine
 
 
 def test_many_rows_are_prepared_in_slices_on_all_cores_to_the_same_rows(trained, monkeypatch):
+    import training.boosting as boosting
     import training.purchase as purchase
 
     model, test, _ = trained
     whole = model._prepare_rows(test)
     monkeypatch.setattr(purchase, "PREPARE_SLICED_FROM_ROWS", 100)
-    monkeypatch.setattr(purchase, "PREDICT_PARALLEL_FROM_ROWS", 100)
-    monkeypatch.setattr(purchase.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(boosting, "PREDICT_PARALLEL_FROM_ROWS", 100)
+    monkeypatch.setattr(boosting.os, "cpu_count", lambda: 2)
     sliced = model.prepare(test)
     pd.testing.assert_frame_equal(sliced.x, whole.x)
     pd.testing.assert_frame_equal(sliced.margins, whole.margins)
