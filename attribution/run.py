@@ -38,10 +38,10 @@ def attribute_store(config, as_of: dt.date | None = None, window_days: float = 3
     (default: its last day with data; touches within ``window_days`` before each order),
     credited by ``models`` (``all`` or comma-separated names)."""
     from features.engine import store_tables
-    from store.duckdb_store import Store
+    from store.interface import open_store
 
     names = parse_model_names(models)
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         day = store.data_days()[1] if as_of is None else as_of
         found = journeys_from_tables(store_tables(store, config), day, JourneySettings(window_days=window_days))
     notes = [f"{found.converting_journeys:,} converting and {found.non_converting_journeys:,} non-converting "

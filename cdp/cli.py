@@ -207,11 +207,11 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Show what the store holds: table sizes and the last runs."""
 
     def action() -> None:
-        from store.duckdb_store import Store
+        from store.interface import open_store
         from store.status import store_status
 
         cfg = read_config(config)
-        with Store(cfg.store.path, read_only=True) as store:
+        with open_store(cfg.store.path, read_only=True) as store:
             status = store_status(store)
         views.show_status(out, status, cfg.store.path, environment.tracking(cfg).tracking_uri)
 
@@ -227,11 +227,11 @@ def rejects(
     """List rejected rows with their reasons (raw values are not printed: they may hold personal data)."""
 
     def action() -> None:
-        from store.duckdb_store import Store
+        from store.interface import open_store
         from store.status import rejected_rows
 
         cfg = read_config(config)
-        with Store(cfg.store.path, read_only=True) as store:
+        with open_store(cfg.store.path, read_only=True) as store:
             frame = rejected_rows(store, source, limit)
         views.show_rejects(out, frame)
 

@@ -12,6 +12,7 @@ import ibis
 from ibis import _
 
 from cdp.errors import CdpError
+from store.interface import TableStore
 
 
 def midnight(day: dt.date) -> ibis.Scalar:
@@ -81,10 +82,10 @@ def check_as_of(as_of: dt.date, first_day: dt.date, last_day: dt.date, option: s
                            f"{hint}")
 
 
-def resolve_as_of(store, as_of: dt.date | None = None, label_horizon_days: int | None = None,
+def resolve_as_of(store: TableStore, as_of: dt.date | None = None, label_horizon_days: int | None = None,
                   option: str = "--as-of") -> dt.date:
     """``as_of`` (default: the store's last day with data), checked with `check_as_of`
-    against the store's first and last days. ``store`` is an open `store.duckdb_store.Store`."""
+    against the store's first and last days. ``store`` is an open `store.interface.TableStore`."""
     first, last = store.data_days()
     day = last if as_of is None else as_of
     check_as_of(day, first, last, option=option, label_horizon_days=label_horizon_days)

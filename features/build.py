@@ -107,8 +107,8 @@ def store_feature_table(config, as_of: dt.date, engine: str = "duckdb", label_ho
     the store's tables as Parquet and always stopped."""
     from features.as_of import resolve_as_of
     from features.currency import tables_in_base_currency
-    from features.engine import ENGINES, duckdb_tables, export_parquet, spark_session, spark_tables
-    from store.duckdb_store import Store
+    from features.engine import ENGINES, TABLES, source_tables, spark_session, spark_tables
+    from store.interface import open_store
 
     if engine not in ENGINES:
         raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -123,17 +123,17 @@ def store_feature_table(config, as_of: dt.date, engine: str = "duckdb", label_ho
 
     # No memory_limit here: the feature queries' window operators do not spill well, and a
     # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         if not store.has_table("customers"):
             raise CdpError(f"store {config.store.path} has no unified profiles yet: run `cdp unify` first")
         resolve_as_of(store, as_of, label_horizon_days)
         stage(f"building features as of {as_of} on {engine}")
         if engine == "duckdb":
-            return table_of(duckdb_tables(store.con))
+            return table_of(source_tables(store.ibis_backend()))
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cdp-spark-") as work:
-            parquet = export_parquet(store.con, Path(work) / "tables")
+            parquet = store.export_parquet(TABLES, Path(work) / "tables")
             session = spark_session(Path(work))
             try:
                 return table_of(spark_tables(session, parquet))

@@ -15,7 +15,8 @@ import duckdb
 import ibis
 
 from cdp.errors import CdpError
-from features._compat import ensure_duckdb_compat
+from store.ibis_compat import ensure_duckdb_compat
+from store.interface import TableStore
 
 TABLES = ("customers", "orders", "events")
 ENGINES = ("duckdb", "spark")
@@ -31,11 +32,15 @@ class SourceTables:
     events: ibis.Table
 
 
-def duckdb_tables(con: duckdb.DuckDBPyConnection) -> SourceTables:
-    """The store's tables through an open DuckDB connection (the store's own)."""
-    ensure_duckdb_compat()
-    backend = ibis.duckdb.from_connection(con)
+def source_tables(backend) -> SourceTables:
+    """The three tables on an Ibis backend that holds them (`store.interface.TableStore.ibis_backend`)."""
     return SourceTables(*(backend.table(name) for name in TABLES))
+
+
+def duckdb_tables(con: duckdb.DuckDBPyConnection) -> SourceTables:
+    """The tables through an open DuckDB connection (a store's, or a test's own)."""
+    ensure_duckdb_compat()
+    return source_tables(ibis.duckdb.from_connection(con))
 
 
 def spark_session(work_dir: Path, app_name: str = "cdp-ml"):
@@ -69,28 +74,18 @@ def spark_session(work_dir: Path, app_name: str = "cdp-ml"):
     return session
 
 
-def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path) -> dict[str, Path]:
-    """Write the store's feature input tables as Parquet files, the hand-over to Spark."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name in TABLES:
-        path = out_dir / f"{name}.parquet"
-        con.execute(f"COPY {name} TO '{path}' (FORMAT parquet)")
-        paths[name] = path
-    return paths
-
-
 def spark_tables(session, parquet: dict[str, Path]) -> SourceTables:
-    """The tables of `export_parquet` as Ibis tables on a Spark session."""
+    """Tables handed over as Parquet files (`store.interface.TableStore.export_parquet`) as Ibis
+    tables on a Spark session."""
     backend = ibis.pyspark.connect(session)
     return SourceTables(*(backend.read_parquet(str(parquet[name]), table_name=f"cdp_{name}") for name in TABLES))
 
 
-def store_tables(store, config) -> SourceTables:
-    """The unified tables of an open `store.duckdb_store.Store` on DuckDB, amounts in
-    ``config``'s base currency: what training and scoring read."""
+def store_tables(store: TableStore, config) -> SourceTables:
+    """The unified tables of an open store on its own engine, amounts in ``config``'s base
+    currency: what training and scoring read."""
     from features.currency import tables_in_base_currency
 
     if not store.has_table("customers"):
         raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
-    return tables_in_base_currency(duckdb_tables(store.con), config.currency)
+    return tables_in_base_currency(source_tables(store.ibis_backend()), config.currency)

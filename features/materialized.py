@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from cdp.errors import CdpError
-from store.tables import replace_table
+from store.interface import TableStore, TableWriter
 
 TABLE = "scoring_features"
 META_KEY = "scoring_features"
@@ -53,13 +52,6 @@ def currency_key(currency) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def latest_unify_run(con) -> str:
-    """Which unify run the store's profiles come from: the number of runs so far and the
-    latest's id ("0:" before the first). The count tells runs within one second apart."""
-    count, run = con.execute("SELECT count(*), arg_max(run_id, (ran_at, run_id)) FROM unify_runs").fetchall()[0]
-    return f"{count}:{run or ''}"
-
-
 def feature_code() -> str:
     """A hash of the code that builds the scoring features: every module of `features/`
     (the whole scoring feature set is defined here, `features.scoring`)."""
@@ -71,24 +63,20 @@ def feature_code() -> str:
     return digest.hexdigest()
 
 
-def write_snapshot(con, features: pd.DataFrame, as_of: dt.date, currency: str, code: str, now: dt.datetime,
-                   built_from: str) -> SnapshotStamp:
+def write_snapshot(writer: TableWriter, features: pd.DataFrame, as_of: dt.date, currency: str, code: str,
+                   now: dt.datetime, built_from: str) -> SnapshotStamp:
     """Replace the store's snapshot with ``features`` (inside the caller's transaction).
 
-    ``built_from`` is `latest_unify_run` as it was when the features were built: if a
-    `cdp unify` has run since, they describe the store before it, and are refused.
+    ``built_from`` is the store's `latest_unify_run` as it was when the features were built:
+    if a `cdp unify` has run since, they describe the store before it, and are refused.
     """
-    if latest_unify_run(con) != built_from:
+    if writer.latest_unify_run() != built_from:
         raise CdpError("the store was unified again while the features were built: run "
                        "`cdp features --materialize` again")
     stamp = SnapshotStamp(as_of=as_of.isoformat(), unify_run=built_from, currency=currency,
                           built_at=now.isoformat(timespec="seconds"), rows=len(features), code=code)
-    con.register("scoring_features_frame", pa.Table.from_pandas(features, preserve_index=False))
-    try:
-        replace_table(con, TABLE, "features", "SELECT * FROM scoring_features_frame")
-    finally:
-        con.unregister("scoring_features_frame")
-    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [META_KEY, json.dumps(asdict(stamp))])
+    writer.replace(TABLE, "features", features)
+    writer.set_meta(META_KEY, json.dumps(asdict(stamp)))
     return stamp
 
 
@@ -101,29 +89,23 @@ class Lookup:
     stamp: SnapshotStamp | None = None
 
 
-def read_snapshot(con, as_of: dt.date, currency: str, code: str) -> Lookup:
+def read_snapshot(store: TableStore, as_of: dt.date, currency: str, code: str) -> Lookup:
     """The materialized features for ``as_of`` if they still describe the store, with a note
     saying which features are used or why the snapshot is not."""
-    rows = con.execute("SELECT value FROM meta WHERE key = ?", [META_KEY]).fetchall()
-    if not rows or not _has_table(con):
+    kept = store.meta(META_KEY)
+    if kept is None or not store.has_table(TABLE):
         return Lookup(None, "no materialized features (`cdp features --materialize`): building them")
-    stamp = SnapshotStamp(**json.loads(rows[0][0]))
+    stamp = SnapshotStamp(**json.loads(kept))
     if stamp.as_of != as_of.isoformat():
         return Lookup(None, f"materialized features are as of {stamp.as_of}, not {as_of}: building them")
-    if stamp.unify_run != latest_unify_run(con):
+    if stamp.unify_run != store.latest_unify_run():
         return Lookup(None, "materialized features predate the latest `cdp unify`: building them")
     if stamp.currency != currency:
         return Lookup(None, "materialized features were summed with other currency settings: building them")
     if stamp.code != code:
         return Lookup(None, "materialized features were built by another version of the feature code: "
                             "building them")
-    frame = con.sql(f"SELECT * FROM {TABLE}").to_arrow_table().to_pandas()
-    return Lookup(frame, f"features materialized at {stamp.built_at} for {as_of}", stamp)
-
-
-def _has_table(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                            [TABLE]).fetchall()[0][0])
+    return Lookup(store.read(TABLE), f"features materialized at {stamp.built_at} for {as_of}", stamp)
 
 
 @dataclass(frozen=True)
@@ -144,21 +126,21 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
     from features.as_of import resolve_as_of
     from features.engine import store_tables
     from features.scoring import scoring_features
-    from store.duckdb_store import Store
+    from store.interface import open_store
     from store.snapshot import ServingSnapshot
 
     stage = on_stage or (lambda text: None)
     # No memory_limit here: the feature queries' window operators do not spill well, and a
     # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         tables = store_tables(store, config)
         day = resolve_as_of(store, as_of)
-        built_from = latest_unify_run(store.con)
+        built_from = store.latest_unify_run()
         stage(f"building features as of {day} on duckdb")
         features = scoring_features(tables, day)
     moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
-        stamp = write_snapshot(con, features, day, currency_key(config.currency), feature_code(), moment, built_from)
+    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
+        stamp = write_snapshot(writer, features, day, currency_key(config.currency), feature_code(), moment, built_from)
     serving = ServingSnapshot.beside(config.store.path)
     serving.write(features, day, stamp.key())
     return Materialized(features=features, stamp=stamp, serving_snapshot=serving.path)

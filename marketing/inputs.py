@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from marketing.lists import ListInputs, read_list_inputs
 from marketing.model_quality import ModelRun, scored_model_runs, scored_versions
 from marketing.model_quality import horizon_days as model_horizon
-from store.duckdb_store import Store
+from store.interface import open_store
 from store.snapshot import ServingSnapshot
 from training.tracking import TrackingConfig
 
@@ -29,7 +29,7 @@ class MarketingInputs:
 def marketing_inputs(config, tracking: TrackingConfig, horizon_days: int | None = None) -> MarketingInputs:
     """The `MarketingInputs` of the store ``config`` (a `cdp.config.Config`) describes; the
     horizon is ``horizon_days``, else the churn model's, else 90 days."""
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         inputs = read_list_inputs(store, ServingSnapshot.beside(config.store.path))
     runs, note = scored_model_runs(tracking, scored_versions(inputs.scores))
     return MarketingInputs(inputs=inputs, runs=runs, registry_note=note,

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
+from store.interface import TableStore
 from store.snapshot import AS_OF_COLUMN, ServingSnapshot
 from training.reasons import reasons_in_words, typical_values
 from training.risk_bands import ChurnRiskBands
@@ -238,11 +239,10 @@ def _by_segment(rows: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ reading and writing
 
-def read_list_inputs(store, snapshot: ServingSnapshot) -> ListInputs:
+def read_list_inputs(store: TableStore, snapshot: ServingSnapshot) -> ListInputs:
     """The scores, the customers' contact columns and the feature snapshot, checked to belong together.
 
-    ``store`` is an open `store.duckdb_store.Store`; ``snapshot`` the serving snapshot `cdp
-    score` wrote beside it.
+    ``store`` is an open store; ``snapshot`` the serving snapshot `cdp score` wrote beside it.
     """
     if not store.has_table("scores"):
         raise CdpError(f"store {store.path} has no scores yet: run `cdp score` first")

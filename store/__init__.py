@@ -1,6 +1,8 @@
-"""The store: every table declared once with its owner (`store.tables`), the DuckDB file
-behind them (`store.duckdb_store`), and the serving snapshot beside it (`store.snapshot`).
+"""The store: every table declared once with its owner (`store.tables`), the contract every
+engine's store keeps (`store.interface.TableStore`, opened with `store.interface.open_store`),
+the DuckDB file behind it today (`store.duckdb_store`), and the serving snapshot beside it
+(`store.snapshot`).
 
-Stages read and write through this package only, so another implementation (Parquet
-tables on Spark) can stand behind the same declarations.
+Stages above `profiles` read and write through the contract only, so another
+implementation (Parquet tables on Spark) can stand behind the same declarations.
 """

@@ -9,21 +9,24 @@ opens for writing; the others are written whole by their owners (`store.tables.r
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from cdp.errors import StoreError
-from store.tables import TABLES
+from store.tables import TABLES, replace_table
 
 SCHEMA_VERSION = 1
 
 class Store:
-    """An open connection to the store file. Use as a context manager."""
+    """The store as one DuckDB file: a `store.interface.TableStore`. Use as a context manager.
+
+    Beyond the interface, ``con`` and `transaction` give the DuckDB connection itself, for
+    the stages written in DuckDB's SQL (`profiles`: ingest, unify, access, erasure)."""
 
     def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None):
         self.path = Path(path)
@@ -90,6 +93,48 @@ class Store:
         """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
         return self.con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
 
+    def read(self, table: str) -> pd.DataFrame:
+        """A whole table, its values as DuckDB gives them to Arrow (nullable types kept)."""
+        return self.con.sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pandas()
+
+    def meta(self, key: str) -> str | None:
+        return _meta(self.con, key)
+
+    def latest_unify_run(self) -> str:
+        return _latest_unify_run(self.con)
+
+    def last_ingestions(self) -> list[tuple[str, str, str]]:
+        if not self.has_table("ingestions"):
+            return []
+        rows = self.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
+                            "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall()
+        return [(str(source), str(file), str(sha)) for source, file, sha in rows]
+
+    def ibis_backend(self):
+        """Ibis on this connection: the feature queries run inside the store's own DuckDB."""
+        import ibis
+
+        from store.ibis_compat import ensure_duckdb_compat
+
+        ensure_duckdb_compat()
+        return ibis.duckdb.from_connection(self.con)
+
+    def export_parquet(self, names: Sequence[str], out_dir: Path) -> dict[str, Path]:
+        """Each table of ``names`` copied to ``out_dir/<name>.parquet``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for name in names:
+            path = out_dir / f"{name}.parquet"
+            self.con.execute(f"COPY \"{name}\" TO '{path}' (FORMAT parquet)")
+            paths[name] = path
+        return paths
+
+    @contextmanager
+    def writing(self) -> Iterator["DuckDBWriter"]:
+        """`transaction`, written through the engine-neutral `store.interface.TableWriter`."""
+        with self.transaction() as con:
+            yield DuckDBWriter(con)
+
     def close(self) -> None:
         self.con.close()
 
@@ -98,6 +143,40 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class DuckDBWriter:
+    """A `store.interface.TableWriter` on a DuckDB connection inside a transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def replace(self, name: str, owner: str, frame: pd.DataFrame) -> None:
+        view = f"cdp_replacing_{name}"
+        register(self.con, view, frame)
+        try:
+            replace_table(self.con, name, owner, f"SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def meta(self, key: str) -> str | None:
+        return _meta(self.con, key)
+
+    def latest_unify_run(self) -> str:
+        return _latest_unify_run(self.con)
+
+
+def _meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def _latest_unify_run(con: duckdb.DuckDBPyConnection) -> str:
+    count, run = con.execute("SELECT count(*), arg_max(run_id, (ran_at, run_id)) FROM unify_runs").fetchall()[0]
+    return f"{count}:{run or ''}"
 
 
 def _arrow_types(arrow_type: pa.DataType):

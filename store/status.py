@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from store.duckdb_store import Store
+from store.interface import TableStore
 
 SHOWN_TABLES = ("customers", "orders", "events", "record_map", "identifier_map", "identifier_exclusions", "rejects",
                 "source_customers", "source_orders", "source_events")
@@ -24,7 +24,7 @@ class StoreStatus:
     customers_by_sources: pd.DataFrame
 
 
-def store_status(store: Store, top_sources: int = 8) -> StoreStatus:
+def store_status(store: TableStore, top_sources: int = 8) -> StoreStatus:
     """The `StoreStatus` of an open store."""
     rows = {name: store.count(name) for name in SHOWN_TABLES if store.has_table(name)}
     runs = store.frame("""SELECT 'ingest' AS step, max(ingested_at) AS at
@@ -37,7 +37,7 @@ def store_status(store: Store, top_sources: int = 8) -> StoreStatus:
                        customers_by_sources=sources)
 
 
-def rejected_rows(store: Store, source: str | None = None, limit: int = 20) -> pd.DataFrame:
+def rejected_rows(store: TableStore, source: str | None = None, limit: int = 20) -> pd.DataFrame:
     """The first ``limit`` rejected rows (of ``source``, or every source): where they were
     and why, never their raw values (they may hold personal data)."""
     return store.frame("SELECT source, file, row_number, reason FROM rejects WHERE ? IS NULL OR source = ? "

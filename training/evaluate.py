@@ -223,12 +223,12 @@ def backtest_store(config, as_of: dt.date, horizon_days: int = 90, n_snapshots: 
     ``horizon_days`` after it."""
     from features.as_of import resolve_as_of
     from features.engine import store_tables
-    from store.duckdb_store import Store
+    from store.interface import open_store
 
     for name, value in (("--horizon-days", horizon_days), ("--snapshots", n_snapshots), ("--step-days", step_days)):
         if value < 1:
             raise CdpError(f"{name} must be at least 1")
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         day = resolve_as_of(store, as_of, label_horizon_days=horizon_days)
         if on_stage is not None:
             on_stage(f"backtest as of {day}: training on what was known, then scoring")

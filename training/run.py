@@ -41,6 +41,7 @@ from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouet
 from cdp.errors import CdpError
 from features.engine import SourceTables
 from features.labels import LABEL_COLUMNS
+from store.interface import TableStore
 from training.btyd import GammaGammaModel
 from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate
 from training.data import Window, digest, features_as_of, labelled_snapshots, sample_customers
@@ -739,13 +740,13 @@ def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMI
     (`train`). The config's ``[model]`` settings and the store's provenance are recorded."""
     from features.as_of import resolve_as_of
     from features.engine import store_tables
-    from store.duckdb_store import Store
+    from store.interface import open_store
 
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise CdpError(f"unknown model family {', '.join(map(repr, unknown)) or '(none)'}: "
                        f"use {', '.join(FAMILIES)} or all")
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         day = resolve_as_of(store, as_of)
         settings = TrainSettings(window=horizon_window(day, horizon_days, n_snapshots, step_days),
                                  families=tuple(families), force=force, max_customers=max_customers or None,
@@ -754,12 +755,10 @@ def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMI
     return TrainedStore(as_of=day, results=results)
 
 
-def data_source(store, config, tracking: TrackingConfig) -> DataSource:
+def data_source(store: TableStore, config, tracking: TrackingConfig) -> DataSource:
     """What a training run records of where its data came from: the store, its registry
     scope, the config file and each source file's name and digest as last ingested."""
-    rows = store.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
-                         "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall() \
-        if store.has_table("ingestions") else []
+    rows = store.last_ingestions()
     return DataSource(store=str(Path(config.store.path).resolve()), scope=tracking.scope,
                       config=str(Path(config.path).resolve()),
                       sources=tuple((name, Path(file).name, sha) for name, file, sha in rows))

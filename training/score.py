@@ -129,17 +129,16 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     from features.as_of import resolve_as_of
     from features.engine import store_tables
     from features.materialized import currency_key, feature_code, read_snapshot
-    from store.duckdb_store import Store, register
+    from store.interface import open_store
     from store.snapshot import ServingSnapshot
-    from store.tables import replace_table
     from training.data import features_as_of
 
     stage = on_stage or (lambda text: None)
-    with Store(config.store.path, read_only=True) as store:
+    with open_store(config.store.path, read_only=True) as store:
         day = resolve_as_of(store, as_of)
         stage("loading the champion models")
         models = champions(tracking, scoring_horizon(tracking, horizon_days))
-        found = read_snapshot(store.con, day, currency_key(config.currency), feature_code())
+        found = read_snapshot(store, day, currency_key(config.currency), feature_code())
         if found.features is None:
             stage(f"building features as of {day}")
             features = features_as_of(store_tables(store, config), day)
@@ -147,11 +146,9 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             features = found.features
     stage(f"scoring {len(features):,} customers as of {day}")
     scores = score(features, models, day)
-    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
+    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
         # The latest scores, in the store for the lists, reports, exports and erasures that read them.
-        register(con, "scores_frame", scores)
-        replace_table(con, "scores", "training", "SELECT * FROM scores_frame")
-        con.unregister("scores_frame")
+        writer.replace("scores", "training", scores)
     snapshot = ServingSnapshot.beside(config.store.path)
     if found.stamp is not None and snapshot.stamp() == found.stamp.key():
         snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"

@@ -6,7 +6,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from features._compat import ensure_duckdb_compat
+from store.ibis_compat import ensure_duckdb_compat
 
 
 def in_memory(**tables: pd.DataFrame) -> ibis.BaseBackend:

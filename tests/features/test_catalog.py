@@ -8,11 +8,11 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from features._compat import ensure_duckdb_compat
 from features.build import build_features
 from features.catalog import SCORING_FAMILIES, catalog, markdown
 from features.engine import SourceTables
 from features.scoring import scoring_features
+from store.ibis_compat import ensure_duckdb_compat
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md"
 

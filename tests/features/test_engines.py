@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
 from cdp.config import load_config
 from features.build import build_features
-from features.engine import duckdb_tables, export_parquet, spark_tables
+from features.engine import TABLES, source_tables, spark_tables
 from features.labels import purchase_labels
 from profiles.ingest import ingest
 from profiles.unify import unify
@@ -51,10 +50,9 @@ def assert_same_table(left: pd.DataFrame, right: pd.DataFrame) -> None:
 @pytest.mark.spark
 @pytest.mark.slow
 def test_the_whole_feature_table_is_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
-    con = duckdb.connect(str(store_path), read_only=True)
-    on_duckdb = build_features(duckdb_tables(con), AS_OF).to_pandas()
-    parquet = export_parquet(con, tmp_path / "parquet")
-    con.close()
+    with Store(store_path, read_only=True) as store:
+        on_duckdb = build_features(source_tables(store.ibis_backend()), AS_OF).to_pandas()
+        parquet = store.export_parquet(TABLES, tmp_path / "parquet")
     # One lazy expression on DuckDB, family by family cached on Spark: both paths, one answer.
     on_spark = build_features(spark_tables(spark, parquet), AS_OF, materialize=True).to_pandas()
     # Not a vacuous match: every family has customers with and without activity.
@@ -68,10 +66,9 @@ def test_the_whole_feature_table_is_the_same_on_duckdb_and_spark(store_path, spa
 @pytest.mark.spark
 @pytest.mark.slow
 def test_purchase_labels_are_the_same_on_duckdb_and_spark(store_path, spark, tmp_path):
-    con = duckdb.connect(str(store_path), read_only=True)
-    on_duckdb = purchase_labels(duckdb_tables(con).orders, AS_OF, horizon_days=90).to_pandas()
-    parquet = export_parquet(con, tmp_path / "parquet")
-    con.close()
+    with Store(store_path, read_only=True) as store:
+        on_duckdb = purchase_labels(source_tables(store.ibis_backend()).orders, AS_OF, horizon_days=90).to_pandas()
+        parquet = store.export_parquet(TABLES, tmp_path / "parquet")
     on_spark = purchase_labels(spark_tables(spark, parquet).orders, AS_OF, horizon_days=90).to_pandas()
     # Not a vacuous match: some customers bought in the window, some in several categories.
     assert 0 < on_duckdb.purchased_in_horizon.sum() < len(on_duckdb)

@@ -11,10 +11,10 @@ import ibis
 import pandas as pd
 import pytest
 
-from features._compat import ensure_duckdb_compat
 from features.labels import LABEL_COLUMNS, purchase_labels
 from features.rfm import rfm_features
 from features.text_items import split_items
+from store.ibis_compat import ensure_duckdb_compat
 
 AS_OF = dt.date(2025, 3, 31)
 HORIZON_DAYS = 30

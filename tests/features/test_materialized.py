@@ -3,27 +3,28 @@
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
 from cdp.config import CurrencyConfig
 from cdp.errors import CdpError
-from features.materialized import currency_key, feature_code, latest_unify_run, read_snapshot, write_snapshot
-from store.tables import TABLES
+from features.materialized import currency_key, feature_code, read_snapshot, write_snapshot
+from store.duckdb_store import Store
 
 DAY = dt.date(2026, 6, 30)
 NOW = dt.datetime(2026, 7, 1, 8, 0)
 
 
 @pytest.fixture
-def con():
-    con = duckdb.connect()
-    for table in ("meta", "unify_runs"):
-        con.execute(TABLES[table].ddl)
-    con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u1', '2026-06-30 23:00')")
-    yield con
-    con.close()
+def store(tmp_path):
+    with Store(tmp_path / "cdp.duckdb") as store:
+        store.con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u1', '2026-06-30 23:00')")
+        yield store
+
+
+def write(store, *args):
+    with store.writing() as writer:
+        return write_snapshot(writer, *args)
 
 
 def features() -> pd.DataFrame:
@@ -31,10 +32,10 @@ def features() -> pd.DataFrame:
                          "orders_count": [2, 0, 5], "category_history": ["oil:2", "", "soap:1;oil:4"]})
 
 
-def test_a_fresh_snapshot_reads_back_as_written(con):
-    stamp = write_snapshot(con, features(), DAY, "k1", "c1", NOW, latest_unify_run(con))
+def test_a_fresh_snapshot_reads_back_as_written(store):
+    stamp = write(store, features(), DAY, "k1", "c1", NOW, store.latest_unify_run())
     assert (stamp.as_of, stamp.unify_run, stamp.rows) == ("2026-06-30", "1:u1", 3)
-    found = read_snapshot(con, DAY, "k1", "c1")
+    found = read_snapshot(store, DAY, "k1", "c1")
     pd.testing.assert_frame_equal(found.features, features())
     assert found.note == "features materialized at 2026-07-01T08:00:00 for 2026-06-30"
     assert found.stamp == stamp
@@ -47,33 +48,33 @@ def test_a_fresh_snapshot_reads_back_as_written(con):
     ("currency", "materialized features were summed with other currency settings: building them"),
     ("code", "materialized features were built by another version of the feature code: building them"),
 ])
-def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(con, change, why):
-    write_snapshot(con, features(), DAY, "k1", "c1", NOW, latest_unify_run(con))
+def test_a_snapshot_that_no_longer_describes_the_store_is_not_used(store, change, why):
+    write(store, features(), DAY, "k1", "c1", NOW, store.latest_unify_run())
     day, key, code = DAY, "k1", "c1"
     if change == "day":
         day = DAY + dt.timedelta(days=1)
     elif change == "unify":
-        con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
+        store.con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
     elif change == "unify in the same second":  # the clock cannot tell the runs apart; the count can
-        con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('a0', '2026-06-30 23:00')")
+        store.con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('a0', '2026-06-30 23:00')")
     elif change == "code":
         code = "c2"
     else:
         key = "k2"
-    found = read_snapshot(con, day, key, code)
+    found = read_snapshot(store, day, key, code)
     assert (found.features, found.note, found.stamp) == (None, why, None)
 
 
-def test_features_built_before_a_unify_are_not_materialized_after_it(con):
-    built_from = latest_unify_run(con)
-    con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
+def test_features_built_before_a_unify_are_not_materialized_after_it(store):
+    built_from = store.latest_unify_run()
+    store.con.execute("INSERT INTO unify_runs (run_id, ran_at) VALUES ('u2', '2026-07-01 09:00')")
     with pytest.raises(CdpError, match="unified again while the features were built"):
-        write_snapshot(con, features(), DAY, "k1", "c1", NOW, built_from)
-    assert read_snapshot(con, DAY, "k1", "c1").features is None
+        write(store, features(), DAY, "k1", "c1", NOW, built_from)
+    assert read_snapshot(store, DAY, "k1", "c1").features is None
 
 
-def test_without_a_snapshot_features_are_built(con):
-    found = read_snapshot(con, DAY, "k1", "c1")
+def test_without_a_snapshot_features_are_built(store):
+    found = read_snapshot(store, DAY, "k1", "c1")
     assert (found.features, found.note) == (None, "no materialized features (`cdp features --materialize`): "
                                                   "building them")
 

@@ -10,11 +10,11 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from features._compat import ensure_duckdb_compat
 from features.behaviour import behaviour_features
 from features.engagement import engagement_features
 from features.labels import purchase_labels
 from features.rfm import rfm_features
+from store.ibis_compat import ensure_duckdb_compat
 
 AS_OF = dt.date(2025, 6, 30)
 START = dt.datetime(2024, 1, 1)

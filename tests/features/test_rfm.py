@@ -9,8 +9,8 @@ import ibis
 import pandas as pd
 import pytest
 
-from features._compat import ensure_duckdb_compat
 from features.rfm import rfm_features
+from store.ibis_compat import ensure_duckdb_compat
 
 AS_OF = dt.date(2025, 3, 31)
 

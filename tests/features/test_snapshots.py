@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from features._compat import ensure_duckdb_compat
 from features.labels import purchase_labels
 from features.rfm import rfm_features
 from features.snapshots import snapshot_dates, training_set
+from store.ibis_compat import ensure_duckdb_compat
 
 
 def test_snapshots_roll_back_from_the_end_oldest_first():

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features._compat import ensure_duckdb_compat
 from features.text_items import escape, escape_expr, join_items, split_items, unescape
+from store.ibis_compat import ensure_duckdb_compat
 
 
 @pytest.mark.parametrize(("text", "escaped"), [

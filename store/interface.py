@@ -1,0 +1,93 @@
+"""What the stages above `profiles` need of a store, whatever engine keeps its tables.
+
+`TableStore` is the contract: reads (a declared table, a query, the store's bookkeeping),
+the tables as Ibis tables for the feature definitions, the tables as Parquet files for an
+engine that reads files, and all-or-nothing writes through a `TableWriter`. `open_store`
+gives the implementation a store's path calls for: today the DuckDB file
+(`store.duckdb_store.Store`); a directory of Parquet tables switched by one manifest, for
+Spark, can stand behind the same contract.
+
+Queries (`TableStore.frame`) are in DuckDB's SQL dialect, which a Parquet store answers with
+DuckDB over its files. Identity resolution, ingest and erasure (`profiles`) are written in
+that dialect against the DuckDB store's connection; they are the engine-specific stages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol, Self, runtime_checkable
+
+import pandas as pd
+
+
+@runtime_checkable
+class TableWriter(Protocol):
+    """Writes inside one transaction: all of them land when it ends, none if it fails."""
+
+    def replace(self, name: str, owner: str, frame: pd.DataFrame) -> None:
+        """Replace declared table ``name`` with ``frame``; only its owner (`store.tables`) may."""
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` in the store's bookkeeping (``meta``)."""
+
+    def meta(self, key: str) -> str | None:
+        """The value kept under ``key``, as this transaction sees it."""
+
+    def latest_unify_run(self) -> str:
+        """`TableStore.latest_unify_run`, as this transaction sees it."""
+
+
+@runtime_checkable
+class TableStore(Protocol):
+    """An open store. Use as a context manager; read-only or writable as it was opened."""
+
+    path: Path
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def close(self) -> None: ...
+
+    def has_table(self, name: str) -> bool: ...
+
+    def count(self, table: str) -> int: ...
+
+    def data_days(self) -> tuple[dt.date, dt.date]:
+        """The first and last days with an order or event (what an as-of day is checked against)."""
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """A query over the store's tables (DuckDB's SQL dialect) as a DataFrame."""
+
+    def read(self, table: str) -> pd.DataFrame:
+        """A whole table."""
+
+    def meta(self, key: str) -> str | None:
+        """The bookkeeping value kept under ``key`` (None when there is none)."""
+
+    def latest_unify_run(self) -> str:
+        """Which unify run the profiles come from: the number of runs so far and the latest's
+        id (``"0:"`` before the first). The count tells apart runs within one second."""
+
+    def last_ingestions(self) -> list[tuple[str, str, str]]:
+        """Per source, the file last ingested and its SHA-256: ``(source, file, sha256)``."""
+
+    def ibis_backend(self) -> Any:
+        """An Ibis backend whose tables are the store's (what `features` compiles against)."""
+
+    def export_parquet(self, names: Sequence[str], out_dir: Path) -> dict[str, Path]:
+        """Tables ``names`` as Parquet files (written to ``out_dir`` where the store is not
+        already made of them): the hand-over to an engine that reads files."""
+
+    def writing(self) -> AbstractContextManager[TableWriter]:
+        """An all-or-nothing transaction to write through."""
+
+
+def open_store(path: Path, read_only: bool = False, memory_limit: str | None = None) -> TableStore:
+    """The store at ``path``: the DuckDB file (the only engine so far)."""
+    from store.duckdb_store import Store
+
+    return Store(path, read_only=read_only, memory_limit=memory_limit)
