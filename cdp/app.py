@@ -72,6 +72,26 @@ def spinner() -> Progress:
                     TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
 
 
+def stage_display(progress: Progress, first: str) -> Callable[[str], None]:
+    """An ``on_stage`` for a stage function: the spinner shows each step as it begins. With
+    CDP_FAULT_AT set (`cdp.environment.fault_at`), the process kills itself with SIGKILL
+    when a step starting with it begins: how the fault tests crash a command mid-way."""
+    from cdp import environment
+
+    task = progress.add_task(first, total=None)
+    fault = environment.fault_at()
+
+    def on_stage(text: str) -> None:
+        progress.update(task, description=text)
+        if fault and text.startswith(fault):
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return on_stage
+
+
 def parse_day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -25,6 +25,7 @@ from cdp.app import (
     read_config,
     run,
     spinner,
+    stage_display,
 )
 from cdp.errors import CdpError
 from cdp.options import (
@@ -159,8 +160,7 @@ def features(
         day = parse_day(as_of, "--as-of") if as_of else None
         places = []
         with spinner() as progress:
-            task = progress.add_task("building features", total=None)
-            on_stage = lambda text: progress.update(task, description=text)  # noqa: E731
+            on_stage = stage_display(progress, "building features")
             if materialize:
                 kept = materialize_store(cfg, day, on_stage=on_stage)
                 import pyarrow as pa
@@ -259,10 +259,9 @@ def train(
         cfg = read_config(config)
         tracking = environment.tracking(cfg)
         with spinner() as progress:
-            task = progress.add_task(f"training {', '.join(families)}", total=None)
             trained = train_store(cfg, tracking, families, parse_day(as_of, "--as-of") if as_of else None,
                                   horizon_days, snapshots, step_days, force=force, max_customers=max_customers or None,
-                                  on_stage=lambda text: progress.update(task, description=text))
+                                  on_stage=stage_display(progress, f"training {', '.join(families)}"))
         views.show_trained(out, trained, horizon_days, tracking.tracking_uri)
 
     run(action)
@@ -286,9 +285,8 @@ def score(
         check_output(out_file)
         cfg = read_config(config)
         with spinner() as progress:
-            task = progress.add_task("scoring", total=None)
             found = score_store(cfg, environment.tracking(cfg), parse_day(as_of, "--as-of") if as_of else None,
-                                horizon_days, on_stage=lambda text: progress.update(task, description=text))
+                                horizon_days, on_stage=stage_display(progress, "scoring"))
         out.print(escape(found.features_note), highlight=False, soft_wrap=True)
         write_table(pa.Table.from_pandas(found.scores, preserve_index=False), out_file)
         at_risk = int((found.scores["churn_probability"] >= 0.5).sum())

@@ -37,6 +37,14 @@ def tracking(cfg: Config):
     return store_tracking(cfg, os.environ)
 
 
+def fault_at() -> Optional[str]:
+    """CDP_FAULT_AT if set: the step (the start of a progress message) at which a command
+    kills itself with SIGKILL. For the fault tests: a crash at an exact point, not by luck."""
+    import os
+
+    return os.environ.get("CDP_FAULT_AT") or None
+
+
 def actor(actor: Optional[str]) -> str:
     import getpass
 
@@ -61,11 +69,17 @@ def tombstone_key() -> Optional[bytes]:
     return key.encode("utf-8")
 
 
-def models_trained_before(cfg: Config, moment: datetime):
-    """The registered versions of cdp-ml's models created before ``moment`` (UTC), and a note
-    when the registry cannot be read (the erasure goes ahead either way)."""
+def registered_models(cfg: Config):
+    """A function listing the registered versions of cdp-ml's models for this store at the
+    moment it is called, and a note when the registry cannot be read (an erasure goes ahead
+    either way): `profiles.erasure` calls it while it holds the store."""
     from profiles.erasure import ModelVersion
     from training.tracking import MODEL_NAMES, versions_created_before
 
-    found, note = versions_created_before(tracking(cfg), tuple(MODEL_NAMES.values()), moment)
-    return tuple(ModelVersion(*version) for version in found), note
+    config = tracking(cfg)
+
+    def listed():
+        found, note = versions_created_before(config, tuple(MODEL_NAMES.values()), now())
+        return tuple(ModelVersion(*version) for version in found), note
+
+    return listed

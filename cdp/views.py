@@ -164,21 +164,31 @@ def show_export(out: Console, done, out_file: Path) -> None:
               highlight=False)
 
 
-def show_erasure(out: Console, r, registry_note: str | None) -> None:
-    rows = sum(r.deleted.values())
-    tables = ", ".join(f"{t} {n:,}" for t, n in r.deleted.items() if n)
-    note(out, f"erased customer {r.customer_ref} (its reference in the audit log, entry {r.audit_id}): "
-              f"{rows:,} rows deleted ({tables})")
-    written = ", ".join(f"{n} {t}" for t, n in sorted(r.tombstones.items())) or "none new"
-    note(out, f"tombstones: {written}; `cdp ingest` keeps their records out from now on")
-    if r.snapshot_rows_removed:
-        note(out, f"serving snapshot {r.snapshot} rewritten without them: the service stops answering "
+def show_erasure(out: Console, done, requests_file: Path | None = None) -> None:
+    """What `cdp forget` did: per person erased, then the snapshot, models and what is outside."""
+    for r in done.reports:
+        if r.already_erased:
+            note(out, "already erased: that identifier is tombstoned by an earlier `cdp forget`; nothing of theirs "
+                      "is left to delete")
+            continue
+        rows = sum(r.deleted.values())
+        tables = ", ".join(f"{t} {n:,}" for t, n in r.deleted.items() if n)
+        note(out, f"erased customer {r.customer_ref} (its reference in the audit log, entry {r.audit_id}): "
+                  f"{rows:,} rows deleted ({tables})")
+        written = ", ".join(f"{n} {t}" for t, n in sorted(r.tombstones.items())) or "none new"
+        note(out, f"tombstones: {written}; `cdp ingest` keeps their records out from now on")
+    for number, why in done.not_found:  # the number-th request: the file's row after its header
+        note(out, f"{requests_file}, row {number + 1}: {why}; nothing erased for it")
+    if done.snapshot_rows_removed:
+        note(out, f"serving snapshot {done.snapshot} rewritten without them: the service stops answering "
                   "for them at its next poll (or POST /admin/reload)")
-    if r.models_to_retrain:
-        note(out, "retrain: " + ", ".join(f"{m.name} v{m.version}" for m in r.models_to_retrain)
-                  + " (trained before the erasure; `cdp train all`)")
-    if registry_note:
-        note(out, registry_note)
+    if any(not r.already_erased for r in done.reports):
+        note(out, "the store file was rebuilt without the deleted rows: their values cannot be read back from it")
+    if done.models_to_retrain:
+        note(out, "retrain: " + ", ".join(f"{m.name} v{m.version}" for m in done.models_to_retrain)
+                  + " (trained on data that held them; `cdp train all`)")
+    if done.registry_note:
+        note(out, done.registry_note)
     note(out, OUTSIDE_THE_STORE)
 
 

@@ -136,11 +136,17 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
         tables = store_tables(store, config)
         day = resolve_as_of(store, as_of)
         built_from = store.latest_unify_run()
+        erasures = store.erasures()
         stage(f"building features as of {day} on duckdb")
         features = scoring_features(tables, day)
     moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
-        stamp = write_snapshot(writer, features, day, currency_key(config.currency), feature_code(), moment, built_from)
+    stage("keeping the features in the store and the serving snapshot")
     serving = ServingSnapshot.beside(config.store.path)
-    serving.write(features, day, stamp.key())
+    # Both under the store's write lock: no `cdp forget` runs between them, and the people one
+    # erased while the features were built are not written back.
+    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
+        if writer.erasures() != erasures:
+            features = writer.present(features)
+        stamp = write_snapshot(writer, features, day, currency_key(config.currency), feature_code(), moment, built_from)
+        serving.write(features, day, stamp.key())
     return Materialized(features=features, stamp=stamp, serving_snapshot=serving.path)

@@ -1,27 +1,37 @@
-"""Right to be forgotten: delete one person from every table, keep them out, and log it.
+"""Right to be forgotten: delete people from every table and file, keep them out, and log it.
 
-`forget` runs in one store transaction, so a failed run leaves the store as it was:
+`forget` (one person) and `forget_many` (a batch: the store file is rebuilt once) hold the
+store's write lock from start to end, so no other writer (`cdp score`, `cdp features
+--materialize`, `cdp unify`, `cdp train`'s reads) runs in between, and run in one store
+transaction:
 
-1. it finds the person (`profiles.subject`) and deletes their rows everywhere: source
+1. they find each person (`profiles.subject`) and delete their rows everywhere: source
    records, rejected rows, unified orders and events, record and identifier maps, golden
    record, id registry and history, scores, materialized features: every table
-   `store.tables` declares personal (it refuses to run while an undeclared table holds
+   `store.tables` declares personal (they refuse to run while an undeclared table holds
    customer ids); exclusions of identifiers no record carries any more go too;
-2. it writes a tombstone (`profiles.tombstones`) for each of their identifiers, so a
-   later `cdp ingest` of the same files drops their records;
-3. it appends an `profiles.audit` entry: who, when, counts per table, tombstones,
-   and the model versions trained before the erasure (they learned from the person and
-   should be retrained).
+2. they write a tombstone (`profiles.tombstones`) for each of their identifiers and
+   customer ids, so a later `cdp ingest` of the same files drops their records and a rerun
+   of the same request knows the person is already erased;
+3. they list the model versions registered so far (every one learned from data that held
+   the person; a training run holds the store while it reads and registers, so none is
+   half way) and append one `profiles.audit` entry per person;
+4. the serving snapshot is rewritten without them *before* the transaction commits;
+5. the erasure counter goes up (`store.interface.TableStore.erasures`): a `cdp score` that
+   read the store before and writes after leaves them out;
+6. after the commit, the store file is rebuilt with only its live rows
+   (`store.duckdb_store.Store.compact`), so their values cannot be read back from its
+   bytes; killed before that, the file is marked as owing it and the next writer does it.
 
-The online feature snapshot the scoring service reads is rewritten without the person
-after the commit, atomically (a temporary file, then ``os.replace``): the service sees
-the new file at its next poll and stops answering for them, without a restart. Files
-written elsewhere with ``--out`` (scores, feature tables, lists, reports, exports) are
-outside the store and are not touched.
+Killed before the commit, every person is still wholly in the store (only the serving
+snapshot may already lack them) and the command can be run again; a rerun for a person
+already erased finds their tombstones and says so. Files written elsewhere with ``--out``
+(scores, feature tables, lists, reports, exports) are outside the store and are not touched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,9 +41,9 @@ import pandas as pd
 from cdp.config import Config
 from cdp.errors import StoreError
 from profiles import audit
-from profiles.subject import Lookup, Subject, find_customer, subject_of
-from profiles.tombstones import identifier_hash, key_id, writing_secret
-from store.duckdb_store import Store, register
+from profiles.subject import Lookup, Subject, SubjectNotFound, find_customer, lookup_values, subject_of
+from profiles.tombstones import identifier_hash, key_id, store_secret, writing_secret
+from store.duckdb_store import COMPACTION_PENDING, ERASURES, Store, register
 from store.snapshot import ServingSnapshot
 from store.tables import SOURCE_TABLES, TABLES, personal_tables
 
@@ -68,43 +78,140 @@ class ErasureReport:
     snapshot_rows_removed: int
     models_to_retrain: tuple[ModelVersion, ...]
     registry_note: str | None
+    already_erased: bool = False
+
+
+@dataclass(frozen=True)
+class BatchErasure:
+    """What `forget_many` did: one report per person erased (or found erased already) and,
+    by line number, the requests that named no one (why, never the identifier)."""
+
+    reports: tuple[ErasureReport, ...]
+    not_found: tuple[tuple[int, str], ...]
+    snapshot: Path
+    snapshot_rows_removed: int
+    models_to_retrain: tuple[ModelVersion, ...]
+    registry_note: str | None
+
+
+# Lists the registered model versions to retrain, and a note when the registry cannot be read.
+ModelLister = Callable[[], tuple[tuple[ModelVersion, ...], "str | None"]]
 
 
 def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: ServingSnapshot,
-           tombstone_key: bytes | None, models_to_retrain: tuple[ModelVersion, ...] = (),
-           registry_note: str | None = None) -> ErasureReport:
-    """Erase the person ``lookup`` names; see the module docstring for what that covers."""
-    audit_id = audit.new_audit_id()
+           tombstone_key: bytes | None, list_models: ModelLister | None = None,
+           on_stage: Callable[[str], None] | None = None) -> ErasureReport:
+    """Erase the person ``lookup`` names; see the module docstring for what that covers.
+
+    Raises `SubjectNotFound` when no one (living or erased) matches."""
+    batch = forget_many(store, config, [lookup], actor=actor, now=now, snapshot=snapshot,
+                        tombstone_key=tombstone_key, list_models=list_models, on_stage=on_stage)
+    if batch.not_found:
+        raise SubjectNotFound(batch.not_found[0][1])
+    return batch.reports[0]
+
+
+def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, actor: str, now: datetime,
+                snapshot: ServingSnapshot, tombstone_key: bytes | None, list_models: ModelLister | None = None,
+                on_stage: Callable[[str], None] | None = None) -> BatchErasure:
+    """Erase every person ``lookups`` name, all or none, then rebuild the store file once.
+
+    A request that names no one is reported by its position (1-based), not erased and not
+    an error: the batch goes on. Ambiguous or malformed requests stop the batch (CdpError)
+    before anything is deleted."""
+    stage = on_stage or (lambda text: None)
     staged: Path | None = None
+    removed = 0
+    models: tuple[ModelVersion, ...] = ()
+    registry_note: str | None = None
+    reports: list[ErasureReport] = []
+    not_found: list[tuple[int, str]] = []
     try:
         with store.transaction() as con:
             check_declared(con)
-            customer_id = find_customer(store, config, lookup)
-            subject = subject_of(store, config, customer_id)
             secret = writing_secret(con, tombstone_key)
-            ref = audit.customer_ref(secret, customer_id)
-            deleted = delete_subject(store, subject)
-            tombstones = _write_tombstones(con, subject, secret, now, audit_id)
-            staged, removed = snapshot.stage_without(subject.customer_ids)
-            audit.append(con, audit_id, "forget", actor, {
-                "customer_ref": ref,
-                "looked_up_by": lookup.by,
-                "deleted_rows": {t: n for t, n in deleted.items() if n},
-                "tombstones_written": tombstones,
-                "tombstone_key": "CDP_TOMBSTONE_KEY" if tombstone_key else "store",
-                "snapshot": {"file": str(snapshot.path), "rows_removed": removed},
-                "models_to_retrain": [m.as_dict() for m in models_to_retrain],
-                "registry_note": registry_note,
-            }, now)
+            subjects: dict[str, tuple[Subject, Lookup]] = {}
+            for number, lookup in enumerate(lookups, start=1):
+                try:
+                    customer_id = find_customer(store, config, lookup)
+                except SubjectNotFound as missing:
+                    if _tombstoned(con, lookup, config, tombstone_key):
+                        reports.append(_already_erased(snapshot))
+                    else:
+                        not_found.append((number, str(missing)))
+                    continue
+                if customer_id not in subjects:
+                    subjects[customer_id] = (subject_of(store, config, customer_id), lookup)
+            stage(f"erasing {len(subjects):,} person(s)")
+            deleted_by_person = {}
+            for customer_id, (subject, _) in subjects.items():
+                deleted_by_person[customer_id] = delete_subject(store, subject)
+            # Listed inside the lock: every version registered before it saw the people, and a
+            # training run cannot read or register while the erasure holds the store.
+            if list_models is not None and subjects:
+                models, registry_note = list_models()
+            erased_ids = tuple(i for subject, _ in subjects.values() for i in subject.customer_ids)
+            staged, removed = snapshot.stage_without(erased_ids)
+            for customer_id, (subject, lookup) in subjects.items():
+                audit_id = audit.new_audit_id()
+                ref = audit.customer_ref(secret, customer_id)
+                deleted = deleted_by_person[customer_id]
+                tombstones = _write_tombstones(con, subject, secret, now, audit_id)
+                audit.append(con, audit_id, "forget", actor, {
+                    "customer_ref": ref,
+                    "looked_up_by": lookup.by,
+                    "deleted_rows": {t: n for t, n in deleted.items() if n},
+                    "tombstones_written": tombstones,
+                    "tombstone_key": "CDP_TOMBSTONE_KEY" if tombstone_key else "store",
+                    "snapshot": {"file": str(snapshot.path), "rows_removed": removed},
+                    "models_to_retrain": [m.as_dict() for m in models],
+                    "registry_note": registry_note,
+                    "batch_size": len(lookups),
+                }, now)
+                reports.append(ErasureReport(audit_id=audit_id, customer_ref=ref, deleted=deleted,
+                                             tombstones=tombstones, snapshot=snapshot.path,
+                                             snapshot_rows_removed=removed, models_to_retrain=tuple(models),
+                                             registry_note=registry_note))
+            if subjects:
+                mark_erased(con)
+            if staged is not None:
+                stage("replacing the serving snapshot")
+                snapshot.commit(staged)  # before the commit: the service never serves them past it
+                staged = None
+            stage("committing the erasure")
     except BaseException:
         if staged is not None:
             staged.unlink(missing_ok=True)
         raise
-    if staged is not None:
-        snapshot.commit(staged)
-    return ErasureReport(audit_id=audit_id, customer_ref=ref, deleted=deleted, tombstones=tombstones,
-                         snapshot=snapshot.path, snapshot_rows_removed=removed,
-                         models_to_retrain=tuple(models_to_retrain), registry_note=registry_note)
+    if subjects:
+        stage("rebuilding the store file without the erased rows")
+        store.compact()
+    return BatchErasure(reports=tuple(reports), not_found=tuple(not_found), snapshot=snapshot.path,
+                        snapshot_rows_removed=removed, models_to_retrain=tuple(models), registry_note=registry_note)
+
+
+def _tombstoned(con, lookup: Lookup, config: Config, given: bytes | None) -> bool:
+    """Whether the identifier ``lookup`` gives was tombstoned by an earlier erasure (under
+    the operator's key or the store's own): the person was erased already."""
+    keys = [k for k in (given, store_secret(con, create=False)) if k]
+    hashes = [identifier_hash(k, lookup.by, v) for k in keys for v in lookup_values(lookup, config)]
+    if not hashes:
+        return False
+    placeholders = ", ".join("?" * len(hashes))
+    return bool(con.execute(f"SELECT count(*) FROM tombstones WHERE id_hash IN ({placeholders})",
+                            hashes).fetchall()[0][0])
+
+
+def _already_erased(snapshot: ServingSnapshot) -> ErasureReport:
+    return ErasureReport(audit_id="", customer_ref="", deleted={}, tombstones={}, snapshot=snapshot.path,
+                         snapshot_rows_removed=0, models_to_retrain=(), registry_note=None, already_erased=True)
+
+
+def mark_erased(con) -> None:
+    """Count one more erasure and mark the file as owing a compaction (inside the erasure's transaction)."""
+    count = con.execute("SELECT value FROM meta WHERE key = ?", [ERASURES]).fetchall()
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [ERASURES, str(int(count[0][0]) + 1 if count else 1)])
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [COMPACTION_PENDING, "1"])
 
 
 def delete_subject(store: Store, subject: Subject) -> dict[str, int]:
@@ -173,7 +280,7 @@ def _write_tombstones(con, subject: Subject, secret: bytes, now: datetime, audit
     kid = key_id(secret)
     existing = {r[0] for r in con.execute("SELECT id_hash FROM tombstones WHERE key_id = ?", [kid]).fetchall()}
     rows = []
-    for id_type, value in subject.tombstone_values():
+    for id_type, value in [*subject.tombstone_values(), *(("customer_id", i) for i in subject.customer_ids)]:
         digest = identifier_hash(secret, id_type, value)
         if digest not in existing:
             existing.add(digest)

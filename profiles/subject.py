@@ -76,21 +76,30 @@ class Subject:
         return sorted(self.identifiers | {("anonymous_id", a) for a in self.anonymous_ids})
 
 
+def lookup_values(lookup: Lookup, config: Config) -> list[str]:
+    """The normalized values ``lookup`` may stand for (a customer id as given; an email
+    normalized; a phone read in every region the sources use); CdpError when malformed."""
+    if lookup.by == "customer_id":
+        return [lookup.value.strip()]
+    if lookup.by == "email":
+        values = emails_in([lookup.value])
+        if not values:
+            raise CdpError("--email is not a valid email address")
+        return values
+    regions = sorted({s.default_phone_region for s in config.sources if s.default_phone_region})
+    values = sorted({v for region in [None, *regions] for v in phones_in([lookup.value], region)})
+    if not values:
+        raise CdpError("--phone is not a valid phone number (write it with its country code, e.g. +970...)")
+    return values
+
+
 def find_customer(store: Store, config: Config, lookup: Lookup) -> str:
     """The active customer id a request names; `SubjectNotFound` if none, `CdpError` if ambiguous."""
     if not store.has_table("identifier_map") or not store.has_table("customers"):
         raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
     if lookup.by == "customer_id":
         return _active_id(store, lookup.value.strip())
-    if lookup.by == "email":
-        values = emails_in([lookup.value])
-        if not values:
-            raise CdpError("--email is not a valid email address")
-    else:
-        regions = sorted({s.default_phone_region for s in config.sources if s.default_phone_region})
-        values = sorted({v for region in [None, *regions] for v in phones_in([lookup.value], region)})
-        if not values:
-            raise CdpError("--phone is not a valid phone number (write it with its country code, e.g. +970...)")
+    values = lookup_values(lookup, config)
     found = store.con.execute(
         f"SELECT DISTINCT customer_id FROM identifier_map WHERE id_type = ? AND id_value IN "
         f"({', '.join('?' * len(values))}) ORDER BY customer_id", [lookup.by, *values]).fetchall()

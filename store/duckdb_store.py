@@ -9,6 +9,8 @@ opens for writing; the others are written whole by their owners (`store.tables.r
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,24 +32,37 @@ class Store:
 
     def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None):
         self.path = Path(path)
+        self.read_only = read_only
+        self.memory_limit = memory_limit
         if read_only and not self.path.exists():
             raise StoreError(f"store {self.path} does not exist yet: run `cdp ingest` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Writers also hold a lock file of their own: DuckDB's lock is let go while `compact`
+        # swaps the file, and no other writer may slip in between.
+        self._lock = None if read_only else WriterLock.take(self.path)
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            self.con = self._connect()
+            if not read_only:
+                self._create()
+                self._tidy()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        settings: dict[str, str | bool | int | float | list[str]] = {}
+        if self.memory_limit:
+            # And where DuckDB spills what does not fit (read-only connections have none by default).
+            settings = {"memory_limit": self.memory_limit,
+                        "temp_directory": str(self.path.with_name(self.path.name + ".spill"))}
+        try:
+            return duckdb.connect(str(self.path), read_only=self.read_only, config=settings)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreError(f"store {self.path} is in use by another process; wait for it to finish") from None
-            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
+            raise StoreError(f"store {self.path} cannot be opened: {type(exc).__name__}") from None
         except duckdb.Error as exc:
-            raise StoreError(f"store {self.path} cannot be opened: {exc}") from None
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
-            # Where DuckDB spills what does not fit; read-only connections have none by default.
-            spill = self.path.with_name(self.path.name + ".spill")
-            self.con.execute(f"SET temp_directory = '{spill}'")
-        if not read_only:
-            self._create()
+            raise StoreError(f"store {self.path} cannot be opened: {type(exc).__name__}") from None
 
     def _create(self) -> None:
         with self.transaction() as con:
@@ -125,7 +140,7 @@ class Store:
         paths = {}
         for name in names:
             path = out_dir / f"{name}.parquet"
-            self.con.execute(f"COPY \"{name}\" TO '{path}' (FORMAT parquet)")
+            self.con.table(name).write_parquet(str(path))
             paths[name] = path
         return paths
 
@@ -135,8 +150,58 @@ class Store:
         with self.transaction() as con:
             yield DuckDBWriter(con)
 
-    def close(self) -> None:
+    def erasures(self) -> int:
+        return _erasures(self.con)
+
+    def compact(self) -> None:
+        """Rewrite the file with only its live rows, then put it in place of the old one.
+
+        Deleted rows stay in a DuckDB file's free blocks (and in its write-ahead log) until
+        they happen to be overwritten: an erased person's email could be read back from the
+        bytes. The live rows are copied into a new file beside it, which replaces the old
+        one in one rename; a crash before the rename leaves the old file, still marked as
+        owing a compaction (`COMPACTION_PENDING`), and the next writer compacts it first.
+        """
+        if self.read_only:
+            raise StoreError("a store opened read-only cannot be compacted")
+        fresh = self.path.with_name(f".{self.path.name}.compacting-{os.getpid()}")
+        fresh.unlink(missing_ok=True)
+        database = self.con.execute("SELECT current_database()").fetchall()[0][0]
+        self.con.execute("ATTACH ? AS cdp_compacted", [str(fresh)])
+        try:
+            self.con.execute(f"COPY FROM DATABASE {_identifier(database)} TO cdp_compacted")
+            self.con.execute("DELETE FROM cdp_compacted.meta WHERE key = ?", [COMPACTION_PENDING])
+        finally:
+            self.con.execute("DETACH cdp_compacted")
         self.con.close()
+        try:
+            _fsync(fresh)
+            os.replace(fresh, self.path)
+            _fsync(self.path.parent)
+            for leftover in (self.path.with_name(self.path.name + ".wal"),):
+                leftover.unlink(missing_ok=True)
+        finally:
+            fresh.unlink(missing_ok=True)
+            self.con = self._connect()
+
+    def _tidy(self) -> None:
+        """What a writer does first: finish a compaction a crash left owing, and remove the
+        files killed writers left beside the store (a half-written snapshot or compaction
+        may hold rows an erasure has removed since)."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.compacting-*"):
+            leftover.unlink(missing_ok=True)
+        for leftover in staged_files(self.path):
+            leftover.unlink(missing_ok=True)
+        if _meta(self.con, COMPACTION_PENDING) is not None:
+            self.compact()
+
+    def close(self) -> None:
+        con = self.__dict__.get("con")
+        if con is not None:
+            con.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "Store":
         return self
@@ -167,6 +232,73 @@ class DuckDBWriter:
 
     def latest_unify_run(self) -> str:
         return _latest_unify_run(self.con)
+
+    def erasures(self) -> int:
+        return _erasures(self.con)
+
+    def present(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` whose ``customer_id`` the store still holds."""
+        view = "cdp_present_ids"
+        register(self.con, view, pd.DataFrame({"customer_id": frame["customer_id"].astype("string").unique()}))
+        try:
+            held = {row[0] for row in self.con.execute(
+                f"SELECT customer_id FROM {view} WHERE customer_id IN (SELECT customer_id FROM customers)").fetchall()}
+        finally:
+            self.con.unregister(view)
+        return frame[frame["customer_id"].astype("string").isin(held).to_numpy()]
+
+
+ERASURES = "erasure_generation"
+COMPACTION_PENDING = "compaction_pending"
+
+
+class WriterLock:
+    """An exclusive lock on ``<store>.lock`` held by the one process writing the store."""
+
+    def __init__(self, handle, path: Path):
+        self.handle = handle
+        self.path = path
+
+    @classmethod
+    def take(cls, store_path: Path) -> "WriterLock":
+        path = store_path.with_name(store_path.name + ".lock")
+        handle = open(path, "a+b")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StoreError(f"store {store_path} is in use by another process; wait for it to finish") from None
+        return cls(handle, path)
+
+    def release(self) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def staged_files(store_path: Path) -> list[Path]:
+    """Files a writer stages beside the store before renaming them into place (see
+    `store.snapshot.ServingSnapshot`): ``.<name>.<why>-<pid>``."""
+    from store.snapshot import SNAPSHOT_FILE
+
+    return sorted(store_path.parent.glob(f".{SNAPSHOT_FILE}.*-*"))
+
+
+def _erasures(con: duckdb.DuckDBPyConnection) -> int:
+    value = _meta(con, ERASURES)
+    return int(value) if value is not None else 0
+
+
+def _identifier(name: str) -> str:
+    """A SQL identifier, quoted (a database is named after its file, which may hold any character)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:

@@ -39,6 +39,13 @@ class TableWriter(Protocol):
     def latest_unify_run(self) -> str:
         """`TableStore.latest_unify_run`, as this transaction sees it."""
 
+    def erasures(self) -> int:
+        """`TableStore.erasures`, as this transaction sees it."""
+
+    def present(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` whose ``customer_id`` the store still holds: what a stage that
+        computed from an earlier read may still write once an erasure has run since."""
+
 
 @runtime_checkable
 class TableStore(Protocol):
@@ -71,6 +78,11 @@ class TableStore(Protocol):
     def latest_unify_run(self) -> str:
         """Which unify run the profiles come from: the number of runs so far and the latest's
         id (``"0:"`` before the first). The count tells apart runs within one second."""
+
+    def erasures(self) -> int:
+        """How many erasures (`cdp forget` runs) the store has committed. A stage that reads,
+        computes outside the store, then writes compares it before writing: a change means
+        a person may have been erased from what it read (`TableWriter.present`)."""
 
     def last_ingestions(self) -> list[tuple[str, str, str]]:
         """Per source, the file last ingested and its SHA-256: ``(source, file, sha256)``."""

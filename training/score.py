@@ -136,6 +136,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     stage = on_stage or (lambda text: None)
     with open_store(config.store.path, read_only=True) as store:
         day = resolve_as_of(store, as_of)
+        erasures = store.erasures()
         stage("loading the champion models")
         models = champions(tracking, scoring_horizon(tracking, horizon_days))
         found = read_snapshot(store, day, currency_key(config.currency), feature_code())
@@ -146,13 +147,22 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             features = found.features
     stage(f"scoring {len(features):,} customers as of {day}")
     scores = score(features, models, day)
+    stage("writing the scores and the serving snapshot")
+    snapshot = ServingSnapshot.beside(config.store.path)
+    erased_note = ""
+    # The scores table and the serving snapshot are written under the store's write lock, so
+    # no `cdp forget` runs between them; one that ran while the customers were scored has
+    # erased people from the store, and their rows are not written back.
     with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
+        if writer.erasures() != erasures:
+            kept = writer.present(scores)
+            erased_note = f"; {len(scores) - len(kept):,} customer(s) erased while scoring are left out"
+            scores, features = kept, writer.present(features)
         # The latest scores, in the store for the lists, reports, exports and erasures that read them.
         writer.replace("scores", "training", scores)
-    snapshot = ServingSnapshot.beside(config.store.path)
-    if found.stamp is not None and snapshot.stamp() == found.stamp.key():
-        snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
-    else:
-        snapshot.write(features, day, found.stamp.key() if found.stamp else "")
-        snapshot_note = f"feature snapshot for serving → {snapshot.path}"
-    return StoreScores(scores=scores, as_of=day, features_note=found.note, snapshot_note=snapshot_note)
+        if found.stamp is not None and not erased_note and snapshot.stamp() == found.stamp.key():
+            snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
+        else:
+            snapshot.write(features, day, found.stamp.key() if found.stamp else "")
+            snapshot_note = f"feature snapshot for serving → {snapshot.path}"
+    return StoreScores(scores=scores, as_of=day, features_note=found.note + erased_note, snapshot_note=snapshot_note)

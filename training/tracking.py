@@ -603,13 +603,19 @@ def versions_created_before(config: TrackingConfig, model_names: tuple[str, ...]
         found = []
         client = registry_client(config)
         for name in model_names:
-            for v in client.search_model_versions(f"name = '{name}'"):
+            versions = client.search_model_versions(f"name = '{name}'")
+            # Searches leave aliases out; the registered model has them, alias -> version.
+            aliases: dict[str, list[str]] = {}
+            if versions:
+                for alias, version in (client.get_registered_model(name).aliases or {}).items():
+                    aliases.setdefault(str(version), []).append(alias)
+            for v in versions:
                 store = (v.tags or {}).get("cdp.store")
                 if config.scope and store not in (None, config.scope):
                     continue
                 created = datetime.fromtimestamp(v.creation_timestamp / 1000, timezone.utc).replace(tzinfo=None)
                 if created <= moment:
-                    found.append((name, str(v.version), created, tuple(sorted(v.aliases or ()))))
+                    found.append((name, str(v.version), created, tuple(sorted(aliases.get(str(v.version), ())))))
     except Exception as exc:  # noqa: BLE001 - an unreachable registry must not block the caller
         return (), f"the model registry {config.tracking_uri} could not be read ({type(exc).__name__})"
     return tuple(sorted(found, key=lambda m: (m[0], int(m[1]) if m[1].isdigit() else 0))), None
