@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from attribution.paths import PathCounts
+from cdp.cells import safe_cell
 from cdp.errors import SchemaError, SourceError
 
 __all__ = ["FIELDS", "read_paths_file", "write_paths_file"]
@@ -55,7 +56,10 @@ def read_paths_file(file: Path) -> PathCounts:
                               f"expected {len(FIELDS)}: {';'.join(FIELDS)}{hint}")
         if not paths and not numbers and [f.strip().lower() for f in fields] == list(FIELDS):
             continue  # the header
-        channels = [c.strip() for c in fields[0].split(">")]
+        path = fields[0]
+        if path.startswith("'") and safe_cell(path[1:]) == path:  # our own guard against spreadsheet formulas
+            path = path[1:]
+        channels = [c.strip() for c in path.split(">")]
         if not fields[0].strip():
             raise SourceError(f"paths file {file}, line {line_number}, field path: empty path")
         if any(not c for c in channels):
@@ -92,4 +96,7 @@ def write_paths_file(paths: PathCounts, file: Path) -> None:
             raise SchemaError(f"channel {channel!r} cannot be written to paths file {file}: the format separates "
                               "fields with ';' and channels with '>' and has no quoting")
     Path(file).parent.mkdir(parents=True, exist_ok=True)
-    paths.to_frame().to_csv(file, sep=";", index=False, float_format="%.10g", quoting=csv.QUOTE_NONE)
+    # A path a spreadsheet would run as a formula gets a leading apostrophe; `read_paths_file` drops it.
+    frame = paths.to_frame()
+    frame = frame.assign(path=frame["path"].map(safe_cell))
+    frame.to_csv(file, sep=";", index=False, float_format="%.10g", quoting=csv.QUOTE_NONE)

@@ -92,6 +92,19 @@ def stage_display(progress: Progress, first: str) -> Callable[[str], None]:
     return on_stage
 
 
+def check_out_path(path: Path, force: bool) -> None:
+    """One line, before any work, when ``--out`` cannot be written as asked: its folder does
+    not exist (it is not made: outputs hold personal data and belong where the operator
+    meant), or the file exists and ``--force`` was not given."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CdpError(f"--out {path}: the folder {folder} does not exist; create it first")
+    if path.is_dir():
+        raise CdpError(f"--out {path} is a folder; give a file name")
+    if path.exists() and not force:
+        raise CdpError(f"--out {path} exists; pass --force to replace it")
+
+
 def parse_day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

@@ -8,6 +8,7 @@ marketers' (`cdp.marketing_commands`) and the privacy ones (`cdp.privacy_command
 
 from __future__ import annotations
 
+import errno
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.markup import escape
 from cdp import environment, views
 from cdp.app import (
     app,
+    check_out_path,
     err,
     out,
     parse_day,
@@ -33,6 +35,7 @@ from cdp.options import (
     AsOfOption,
     ChosenHorizonOption,
     ConfigOption,
+    ForceOption,
     HorizonOption,
     SnapshotsOption,
     StepOption,
@@ -120,6 +123,7 @@ def features(
         "--as-of", help="Features use data up to and including this day (YYYY-MM-DD).")] = None,
     out_file: Annotated[Optional[Path], typer.Option(
         "--out", help="Where to write the table (.parquet or .csv).")] = None,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
     engine: Annotated[str, typer.Option(
         "--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
@@ -156,6 +160,7 @@ def features(
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         if out_file is not None:
             check_output(out_file)
+            check_out_path(out_file, force)
         cfg = read_config(config)
         day = parse_day(as_of, "--as-of") if as_of else None
         places = []
@@ -272,6 +277,7 @@ def score(
     out_file: Annotated[Path, typer.Option("--out", help="Where to write the scores (.parquet or .csv).")],
     as_of: AsOfOption = None,
     horizon_days: ChosenHorizonOption = None,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Score every customer with the champion models; also materialize the snapshot serving reads."""
@@ -283,6 +289,7 @@ def score(
         from training.score import score_store
 
         check_output(out_file)
+        check_out_path(out_file, force)
         cfg = read_config(config)
         with spinner() as progress:
             found = score_store(cfg, environment.tracking(cfg), parse_day(as_of, "--as-of") if as_of else None,
@@ -313,7 +320,8 @@ def serve(
 ) -> None:
     """Serve scores over HTTP (BentoML): cdp serve --config cdp.toml --port 3000.
 
-    The API key is CDP_API_KEY; without it a key is made up for this run and printed once.
+    The API key is CDP_API_KEY; without it a key is made up for this run and written to a file
+    beside the store that only you can read (never to the console or the server log).
     """
 
     def action() -> None:
@@ -330,14 +338,16 @@ def serve(
         snapshot = ServingSnapshot.beside(cfg.store.path).path  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
+        check_port_free(host, port)
         given_key = os.environ.get(API_KEY, "").strip()
         settings = ServeSettings(tracking=tracking, snapshot_path=snapshot.resolve(),
                                  api_key=given_key or secrets.token_urlsafe(32), poll_seconds=poll_seconds,
                                  risk_bands=ChurnRiskBands(medium=churn_medium, high=churn_high),
                                  public_docs=public_docs, horizon_days=scoring_horizon(tracking, horizon_days))
         if not given_key:
-            err.print(f"{API_KEY} is not set: the API key of this run is {settings.api_key}", highlight=False,
-                      soft_wrap=True)
+            key_file = write_private(Path(cfg.store.path).with_name(".cdp-api-key"), settings.api_key or "")
+            err.print(escape(f"{API_KEY} is not set: the API key of this run is in {key_file} (readable by you "
+                             "only)"), highlight=False, soft_wrap=True)
         out.print(escape(f"serving {settings.snapshot_path} and the champions of {settings.tracking.tracking_uri} "
                          f"on http://{host}:{port} (OpenAPI document: /docs.json)"), highlight=False, soft_wrap=True)
         # BentoML reports usage to its makers unless told not to; a customer-data tool stays quiet.
@@ -349,6 +359,35 @@ def serve(
         os.execve(sys.executable, command, env)  # the server takes this process over: signals go straight to it
 
     run(action)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A one-line error, before the server starts, when ``host:port`` cannot be listened on."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except PermissionError:
+            raise CdpError(f"--port {port}: not allowed to listen on {host}:{port}; pick a port above 1023") from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CdpError(f"--port {port}: {host}:{port} is in use by another program; stop it or pick "
+                               "another port with --port") from None
+            raise CdpError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})") from None
+
+
+def write_private(path: Path, text: str) -> Path:
+    """``text`` in a new file at ``path`` only its owner can read (0600), replacing any earlier one."""
+    import os
+
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    return path
 
 
 @app.command()

@@ -11,6 +11,7 @@ from rich.markup import escape
 from cdp import environment, views
 from cdp.app import (
     app,
+    check_out_path,
     out,
     parse_day,
     read_config,
@@ -23,6 +24,7 @@ from cdp.options import (
     ChurnHighOption,
     ChurnMediumOption,
     ConfigOption,
+    ForceOption,
     ListHorizonOption,
 )
 
@@ -42,6 +44,7 @@ def attribution(
         "--bootstrap", min=0, help="Resamples for 95% intervals on the shares (0: none).")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the bootstrap.")] = 7,
     as_of: AsOfOption = None,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Credit conversions to channels with rule-based, Markov and Shapley models: cdp attribution --out credit.html."""
@@ -54,6 +57,7 @@ def attribution(
         from marketing.attribution_report import output_format, summary_table, write_report
 
         output_format(out_file)
+        check_out_path(out_file, force)
         if paths_file is not None:
             found = attribute_paths_file(paths_file, models, half_life_days, bootstrap, seed)
         else:
@@ -89,6 +93,7 @@ def churn_list(
     horizon_days: ListHorizonOption = None,
     churn_medium: ChurnMediumOption = 0.5,
     churn_high: ChurnHighOption = 0.75,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     # One docstring line, concatenated: typer shows a line break in it as one in `cdp --help`.
@@ -101,6 +106,7 @@ def churn_list(
         from training.risk_bands import ChurnRiskBands
 
         list_format(out_file)
+        check_out_path(out_file, force)
         bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
         from marketing.inputs import marketing_inputs
 
@@ -122,6 +128,7 @@ def report(
     horizon_days: ListHorizonOption = None,
     churn_medium: ChurnMediumOption = 0.5,
     churn_high: ChurnHighOption = 0.75,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """A self-contained HTML report for marketers: segments, churn risk, the top list, model quality."""
@@ -133,6 +140,7 @@ def report(
 
         if out_file.suffix.lower() not in (".html", ".htm"):
             raise CdpError(f"--out {out_file}: the report is an HTML page; give a file ending in .html")
+        check_out_path(out_file, force)
         bands = ChurnRiskBands(medium=churn_medium, high=churn_high)
         from marketing.inputs import marketing_inputs
 

@@ -29,3 +29,4 @@ PersonPhoneOption = Annotated[Optional[str], typer.Option(
     "--phone", help="A phone number of the person (best with its country code).")]
 ActorOption = Annotated[Optional[str], typer.Option(
     "--actor", help="Who makes the request, for the audit log (default: the OS user).")]
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")]

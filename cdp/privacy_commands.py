@@ -10,6 +10,7 @@ import typer
 from cdp import environment, views
 from cdp.app import (
     app,
+    check_out_path,
     out,
     read_config,
     run,
@@ -21,6 +22,7 @@ from cdp.options import (
     DEFAULT_CONFIG,
     ActorOption,
     ConfigOption,
+    ForceOption,
     PersonEmailOption,
     PersonIdOption,
     PersonPhoneOption,
@@ -45,6 +47,7 @@ def export_person(
     email: PersonEmailOption = None,
     phone: PersonPhoneOption = None,
     actor: ActorOption = None,
+    force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Right of access: everything held about one person, and where it came from, as JSON."""
@@ -55,6 +58,7 @@ def export_person(
         lookup = lookup_of(customer_id, email, phone)
         if out_file.suffix.lower() != ".json":
             raise CdpError(f"--out {out_file}: the export is JSON; give a file ending in .json")
+        check_out_path(out_file, force)
         done = run_export(read_config(config), lookup, out_file, actor=environment.actor(actor), now=environment.now(),
                           tombstone_key=environment.tombstone_key())
         views.show_export(out, done, out_file)

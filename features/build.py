@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from cdp.cells import safe_arrow
 from cdp.errors import CdpError
 from features.behaviour import behaviour_features
 from features.catalog import EVENT_FAMILIES, FAMILIES, catalog
@@ -83,7 +84,7 @@ def write_table(table: pa.Table, out: Path) -> None:
     if out.suffix.lower() == ".parquet":
         pq.write_table(table, out)
     else:
-        pacsv.write_csv(lists_as_json(table), out)
+        pacsv.write_csv(safe_arrow(lists_as_json(table)), out)  # text a spreadsheet would run stays text
 
 
 def lists_as_json(table: pa.Table) -> pa.Table:

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cdp.cells import safe_frame
 from cdp.errors import CdpError
 from marketing.charts import data_uri, png_bytes
-from marketing.lists import safe_cell
 
 __all__ = ["FORMATS", "output_format", "shares_chart", "summary_table", "write_report"]
 
@@ -92,7 +92,7 @@ def write_report(table: pd.DataFrame, file: Path, notes: list[str] | None = None
     if kind == "csv":
         # Full precision: the columns sum back to the totals. Channel names are the sources'
         # text, kept as they are except a leading apostrophe where a spreadsheet would see a formula.
-        table.assign(channel=table["channel"].map(safe_cell)).to_csv(file, index=False)
+        safe_frame(table).to_csv(file, index=False)
     else:
         file.write_text(_html(table, chart, notes or []), encoding="utf-8")
     return chart

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cdp.cells import safe_cell as safe_cell  # the lists' cells; tests import it from here
+from cdp.cells import safe_frame
 from cdp.errors import CdpError
 from store.interface import TableStore
 from store.snapshot import AS_OF_COLUMN, ServingSnapshot
@@ -269,21 +270,8 @@ def list_format(path: Path) -> str:
     return suffix
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PHONE_LIKE = re.compile(r"^\+?[\d ()./-]+$")
-
-
-def safe_cell(value: object) -> object:
-    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection): text
-    starting with ``= + - @`` or a tab gets a leading apostrophe; phone numbers stay as written."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PHONE_LIKE.match(value):
-        return "'" + value
-    return value
-
-
 def _for_spreadsheet(rows: pd.DataFrame) -> pd.DataFrame:
-    text = ["customer_id", "first_name", "email", "phone", "segment", "reasons", "suggested_action"]
-    return rows.assign(**{c: rows[c].map(safe_cell) for c in text})
+    return safe_frame(rows)
 
 
 def summary_lines(result: ChurnList) -> list[str]:

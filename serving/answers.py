@@ -14,6 +14,7 @@ asked for.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterable
 
@@ -66,6 +67,7 @@ class AnswerTable:
         ids = scored["customer_id"].astype(str).to_numpy()
         self._row = dict(zip(ids.tolist(), range(len(ids))))
         self._ids = ids
+        self._kept: np.ndarray | None = None  # rows `only` keeps; None: all
         self._segment = scored["segment"].astype(object).to_numpy()
         self._numbers = {c: pd.to_numeric(scored[c], errors="coerce").to_numpy(dtype="float64") for c in NUMBERS}
         self._lists = {c: scored[c].astype(object).to_numpy() for c in LISTS}
@@ -90,7 +92,16 @@ class AnswerTable:
         return cls(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], models, bands)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._ids) if self._kept is None else int(self._kept.sum())
+
+    def only(self, customer_ids: set[str]) -> AnswerTable:
+        """The same answers for ``customer_ids`` only (a copy; this table is left as it is)."""
+        kept = copy.copy(self)
+        kept._row = {i: r for i, r in self._row.items() if i in customer_ids}
+        mask = np.zeros(len(self._ids), dtype=bool)
+        mask[list(kept._row.values())] = True
+        kept._kept = mask if self._kept is None else mask & self._kept
+        return kept
 
     def __contains__(self, customer_id: str) -> bool:
         return customer_id in self._row
@@ -106,7 +117,7 @@ class AnswerTable:
 
     def all(self) -> list[dict]:
         """Every row's answer, in the order scored (ids need not be unique)."""
-        return [self._answer(row) for row in range(len(self._ids))]
+        return [self._answer(row) for row in range(len(self._ids)) if self._kept is None or self._kept[row]]
 
     def answers(self, customer_ids: Iterable[str]) -> tuple[list[dict], list[str]]:
         """The answers of the ids held (in the order asked, repeats once) and the ids not held."""

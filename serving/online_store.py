@@ -70,6 +70,15 @@ class InMemoryFeatureStore:
         """Every row (read-only): what the service scores in one pass when models or features change."""
         return self._frame
 
+    def ids(self) -> set[str]:
+        """Every customer id the snapshot holds."""
+        return set(self._index)
+
+    def only(self, customer_ids: set[str]) -> InMemoryFeatureStore | None:
+        """The rows of ``customer_ids`` only, as a new store (None when none are left)."""
+        kept = self._frame[self._index.isin(customer_ids)]
+        return InMemoryFeatureStore(kept) if len(kept) else None
+
     def lookup(self, customer_ids: list[str]) -> pd.DataFrame:
         positions = self._index.get_indexer(pd.Index(customer_ids, dtype=object))
         return self._frame.iloc[positions[positions >= 0]].reset_index(drop=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel
 
+from features.value_rules import HISTORY_COLUMN, HISTORY_PATTERN, json_schema
 from serving.schemas import (
     MAX_TEXT_CHARS,
     EmptyRequest,
@@ -92,11 +93,23 @@ def patch_openapi(document: dict, feature_types: Mapping[str, str] | None = None
 
 
 def _features_schema(generic: dict, feature_types: Mapping[str, str]) -> dict:
-    value = {"number": {"type": "number", "nullable": True},
-             "string": {"type": "string", "maxLength": MAX_TEXT_CHARS, "nullable": True}}
+    def value(name: str, kind: str) -> dict:
+        if kind == "number":
+            return {"type": "number", "nullable": True, **json_schema(name)}
+        if name == HISTORY_COLUMN:
+            return {"type": "string", "maxLength": MAX_TEXT_CHARS, "nullable": True, "pattern": HISTORY_PATTERN,
+                    "description": "Purchases per category: `category:n` items joined by ';' (n ≥ 1; ',', ':', "
+                                   "';' and '%' inside a category escaped as %2C, %3A, %3B and %25)."}
+        return {"type": "string", "maxLength": MAX_TEXT_CHARS, "nullable": True}
+
     described = {key: generic[key] for key in ("title", "description", "example") if key in generic}
+    if "description" in described:
+        described["description"] += (" Values must be possible for a real customer (counts whole and ≥ 0, shares "
+                                     "within 0–1, recency_days ≤ tenure_days, a shorter window's count ≤ a "
+                                     "longer one's …): impossible ones are answered 400 naming the feature and "
+                                     "the rule.")
     return {**described, "type": "object", "additionalProperties": False,
-            "properties": {name: value[kind] for name, kind in sorted(feature_types.items())}}
+            "properties": {name: value(name, kind) for name, kind in sorted(feature_types.items())}}
 
 
 def _json(description: str, schema: dict) -> dict:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
+from features.value_rules import violations
 from serving.answers import AnswerTable
 from serving.models import ModelSet
 from training.risk_bands import ChurnRiskBands
@@ -49,7 +50,9 @@ def features_frame(features: Mapping[str, float | str | None], models: ModelSet,
     Raises
     ------
     RequestError
-        A name no served model reads, or a value of the wrong kind (text for a number).
+        A name no served model reads, a value of the wrong kind (text for a number), or
+        values no customer could have (`features.value_rules`: a negative count, recency
+        beyond tenure, a malformed category history …).
     """
     types = models.feature_types()
     unknown = sorted(name for name in features if name not in types)
@@ -70,6 +73,10 @@ def features_frame(features: Mapping[str, float | str | None], models: ModelSet,
             wrong.append(f"{name} must be a string")
     if wrong:
         raise RequestError("; ".join(wrong))
+    broken = violations(features)
+    if broken:
+        raise RequestError("impossible feature values: " + "; ".join(broken[:10])
+                           + (f" and {len(broken) - 10} more" if len(broken) > 10 else ""))
     row: dict[str, object] = {"customer_id": "", "features_as_of": pd.Timestamp(as_of)}
     for name, kind in types.items():
         value = features.get(name)

@@ -65,9 +65,10 @@ class ScoringService:
     def __init__(self) -> None:
         settings = settings_from_env(os.environ)
         key = settings.api_key
-        if key is None:
+        if key is None:  # started without `cdp serve`: a key nobody knows, so every request is refused
             key = secrets.token_urlsafe(32)
-            logger.warning("%s is not set: the API key of this run is %s", API_KEY, key)
+            logger.warning("%s is not set: every request but liveness and readiness will be refused; restart with "
+                           "%s set (cdp serve does it for you)", API_KEY, API_KEY)
         self._key = key
         self.settings = settings
         self.public_docs = settings.public_docs

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,9 +114,20 @@ class ServingState:
             answers = current.answers
             if models is not current.models or reloaded or (answers is None and self.precompute is not None):
                 answers = self._answers(models, features, errors)
-                if answers is None and current.answers is not None:  # keep serving the last good set whole
-                    models, features, stamp, answers = (current.models, current.features, current.snapshot_stamp,
-                                                        current.answers)
+                if answers is None and current.answers is not None:
+                    # Keep serving the last good set, but no one the new snapshot no longer holds:
+                    # a snapshot rewritten by `cdp forget` must stop their answers even when it
+                    # cannot be scored. Retried at the next poll (the old stamp is kept).
+                    kept_answers, kept_features = current.answers, current.features
+                    if reloaded and hasattr(features, "ids"):
+                        held = features.ids()
+                        kept_answers = current.answers.only(held)
+                        only = getattr(current.features, "only", None)
+                        kept_features = only(held) if only is not None else current.features
+                        logger.warning("serving the last scored answers for the %d customers the new snapshot "
+                                       "still holds", len(kept_answers))
+                    models, features, stamp, answers = (current.models, kept_features, current.snapshot_stamp,
+                                                        kept_answers)
                     swapped, reloaded = {}, False
             if models is not current.models or reloaded or answers is not current.answers:
                 self.served = Served(models=models, features=features, snapshot_stamp=stamp, answers=answers)
@@ -129,7 +141,9 @@ class ServingState:
             messages = tuple(message for message, _ in errors)
             for message, exc in errors:
                 if message not in self.errors:  # say it once, not at every poll
-                    logger.warning("refresh: %s", message, exc_info=exc)
+                    # The frames, not the exception's text: it could quote data.
+                    trace = "" if exc is None else "\n" + "".join(traceback.format_tb(exc.__traceback__))
+                    logger.warning("refresh: %s%s", message, trace)
             self.errors = messages
             return RefreshReport(swapped_models=swapped, reloaded_features=reloaded, errors=messages)
 

@@ -49,6 +49,7 @@ from mlflow.protos.databricks_pb2 import ALREADY_EXISTS, RESOURCE_ALREADY_EXISTS
 from mlflow.pyfunc import PyFuncModel, PythonModel
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
+from cdp.cells import safe_frame
 from cdp.errors import CdpError
 
 CHAMPION = "champion"
@@ -287,7 +288,7 @@ def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
 
     For figures use ``mlflow.log_figure(fig, "plots/name.png")``. Log aggregates only.
     """
-    mlflow.log_text(frame.to_csv(index=False), artifact_file)
+    mlflow.log_text(safe_frame(frame).to_csv(index=False), artifact_file)
 
 
 @dataclass(frozen=True)

@@ -67,3 +67,12 @@ def test_channels_of_any_other_text_round_trip_and_unwritable_ones_are_refused(t
         bad = PathCounts.from_paths([[channel]], [1], [1.0], [0])
         with pytest.raises(SchemaError, match="cannot be written to paths file"):
             write_paths_file(bad, tmp_path / "bad.csv")
+
+
+def test_a_path_a_spreadsheet_would_run_is_written_as_text_and_read_back_as_it_was(tmp_path):
+    file = write(tmp_path, '=HYPERLINK("http://evil.example") > email;2;10;1\n@sum > direct;1;5;0\n')
+    paths = read_paths_file(file)
+    write_paths_file(paths, tmp_path / "again.csv")
+    lines = (tmp_path / "again.csv").read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted(lines) == sorted(["'=HYPERLINK(\"http://evil.example\") > email;2;10;1", "'@sum > direct;1;5;0"])
+    assert read_paths_file(tmp_path / "again.csv").to_frame().equals(paths.to_frame())

@@ -163,3 +163,15 @@ def test_a_longer_horizon_lives_beside_the_shorter_one_and_scoring_asks_which(wo
     # Two horizons: cdp score will not guess which one is meant.
     assert loop["ambiguous"].exit_code == 1
     assert "horizons of 91, 273 days: pass --horizon-days" in " ".join(loop["ambiguous"].output.split())
+
+
+def test_every_served_cdnow_row_is_a_possible_feature_row(workdir, loop):
+    """`/score_features` refuses impossible values (`features.value_rules`); no real customer's
+    row is one: the CDNOW sample's serving snapshot passes every rule."""
+    from features.value_rules import violations
+    from store.snapshot import ServingSnapshot
+
+    features = ServingSnapshot.beside(workdir / "cdnow.duckdb").read()
+    assert len(features) == len(loop["sampled"])
+    rows = features.set_index("customer_id").drop(columns=["features_as_of"])
+    assert {customer: broken for customer, row in rows.iterrows() if (broken := violations(row.to_dict()))} == {}

@@ -26,7 +26,7 @@ import pytest
 from tests.trained_shop import SHOP_NAME, TrainedShop, run_cli  # noqa: F401  (the serving tests import them from here)
 
 STARTUP_SECONDS = 120
-KEY_LINE = re.compile(r"CDP_API_KEY is not set: the API key of this run is (\S+)")
+KEY_LINE = re.compile(r"CDP_API_KEY is not set: the API key of this run is in (\S+) \(readable by you only\)")
 
 
 def free_port() -> int:
@@ -80,8 +80,11 @@ class Server:
             time.sleep(0.25)
         if self.key is None:
             found = KEY_LINE.search(self.log_text())
-            assert found, f"no generated key in the log:\n{self.log_text()}"
-            self.key = found.group(1)
+            assert found, f"no generated key file named in the log:\n{self.log_text()}"
+            key_file = Path(found.group(1))
+            assert key_file.stat().st_mode & 0o777 == 0o600  # the owner's alone
+            self.key = key_file.read_text(encoding="utf-8").strip()
+            assert self.key not in self.log_text()  # the key itself is never in the log
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")

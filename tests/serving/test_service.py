@@ -195,6 +195,37 @@ def test_score_features_refuses_unknown_names_and_wrong_kinds(server, features, 
     assert_error(server.post("/score_features", {"features": features}), 400, fragment)
 
 
+@pytest.mark.parametrize(("features", "fragment"), [
+    ({"recency_days": 40, "tenure_days": 30, "purchase_days": 2}, "recency_days (40) must be at most tenure_days (30)"),
+    ({"purchase_days": 2.5, "recency_days": 3}, "purchase_days (2.5) must be a count, a whole number"),
+    ({"tenure_days": -30}, "tenure_days (-30) must be a whole number of days ≥ 0"),
+    ({"orders_count": -4, "recency_days": 3}, "orders_count (-4) must be a count ≥ 0"),
+    ({"revenue_total": -100.0}, "revenue_total (-100) must be an amount ≥ 0"),
+    ({"share_web_orders": 1.5}, "share_web_orders (1.5) must be a share between 0 and 1"),
+    ({"purchase_days_30d": 9, "purchase_days_90d": 3}, "purchase_days_30d (9) must be at most purchase_days_90d (3)"),
+    ({"recency_days": 3, "purchase_days": 0}, "purchase_days (0) must be at least 1 when recency_days is given"),
+    ({"category_history": "oil;soap"}, "category_history must be `category:n` items joined by ';'"),
+    ({"category_history": "oil:-2"}, "category_history must be `category:n` items"),
+    ({"category_history": "oil:2:3"}, "category_history must be `category:n` items"),
+])
+def test_score_features_refuses_values_no_customer_could_have_naming_the_feature_and_rule(server, features, fragment):
+    assert_error(server.post("/score_features", {"features": features}), 400, fragment)
+
+
+@pytest.mark.parametrize("features", [
+    {"recency_days": 0, "tenure_days": 0, "purchase_days": 1, "orders_count": 1},
+    {"recency_days": 36500, "tenure_days": 36500, "purchase_days": 36501, "orders_count": 1e9},
+    {"recency_days": 1e12, "tenure_days": 1e12, "purchase_days": 1, "revenue_total": 1e300, "mean_order_value": 1e300},
+    {"tenure_days": 5, "interpurchase_days_mean": 0, "interpurchase_days_std": 0, "overdue_ratio": 0},
+    {"category_history": "🫒 Oil%2C olive:999999999;x:1", "top_category": "", "country": "\u0000"},
+])
+def test_score_features_answers_extreme_but_possible_values(server, features):
+    response = server.post("/score_features", {"features": features})
+    assert response.status == 200, response.body
+    result = response.json()
+    assert result["churn_probability"] is None or 0 <= result["churn_probability"] <= 1
+
+
 BAD_BODIES = [  # (path, body bytes, content type, status, part of the message)
     ("/score", b'{"customer_id": ', "application/json", 400, "Invalid JSON"),
     ("/score", b'{"customer_id": 12345}', "application/json", 400, "customer_id"),

@@ -214,3 +214,44 @@ def test_until_the_first_scoring_pass_succeeds_the_service_is_not_ready(snapshot
     scorer.error = None
     state.refresh()
     assert state.ready and state.served.answers is not None
+
+
+class AnsweringPrecompute:
+    """Real answer tables (every customer at churn 0.3); fails with ``error`` if set."""
+
+    def __init__(self):
+        self.error: Exception | None = None
+
+    def __call__(self, models, features):
+        from serving.answers import NUMBERS, AnswerTable
+        from training.risk_bands import ChurnRiskBands
+
+        if self.error is not None:
+            raise self.error
+        rows = features.all_rows()
+        scored = pd.DataFrame({"customer_id": rows["customer_id"], "segment": "Loyal",
+                               "features_as_of": rows["features_as_of"],
+                               **{c: 0.3 for c in NUMBERS}, "next_best_categories": None, "top_reasons": None})
+        return AnswerTable(scored, models, ChurnRiskBands())
+
+
+def test_a_snapshot_that_cannot_be_scored_still_stops_the_answers_of_everyone_it_dropped(snapshot):
+    # cdp forget rewrote the snapshot without c2; scoring the new snapshot then fails: c1 and c3
+    # keep their last answers, c2 has none from now on.
+    write_snapshot(snapshot, ids=("c1", "c2", "c3"))
+    registry, scorer = FakeRegistry(one_each()), AnsweringPrecompute()
+    state = ServingState(registry, snapshot, precompute=scorer)
+    state.refresh()
+    assert [a["customer_id"] for a in state.served.answers.all()] == ["c1", "c2", "c3"]
+    write_snapshot(snapshot, ids=("c1", "c3"))
+    os.utime(snapshot, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    scorer.error = MemoryError()
+    report = state.refresh()
+    assert report.errors and state.ready
+    found, missing = state.served.answers.answers(["c1", "c2", "c3"])
+    assert [a["customer_id"] for a in found] == ["c1", "c3"] and missing == ["c2"]
+    assert len(state.served.answers) == 2 and len(state.served.features) == 2
+    assert state.served.features.lookup(["c2"]).empty
+    scorer.error = None  # the next poll scores the new snapshot
+    state.refresh()
+    assert [a["customer_id"] for a in state.served.answers.all()] == ["c1", "c3"] and state.status()["errors"] == []
