@@ -5,13 +5,19 @@ In order, for each request:
 1. liveness and readiness (``/livez``, ``/healthz``, ``/readyz``) pass without a key;
 2. everything else needs ``Authorization: Bearer <key>`` (compared in constant time;
    a 401 says nothing about which keys exist);
-3. ``GET /versions`` is answered here, from the service's status;
+3. ``GET /versions`` and ``GET /metrics`` are answered here, from the service's status
+   and from `RouteMetrics`;
 4. a JSON endpoint's body must be ``application/json`` (415 otherwise, *before* BentoML
    parses it: BentoML answers some content types with a 500), at most
    ``MAX_BODY_BYTES`` (413), valid JSON (400) and valid for the endpoint's request
    model (400 naming the field, never echoing the value);
 5. any error response on the way out is reshaped to ``{"error": ..., "detail": ...}``
    (BentoML's own bodies are a list for some 4xx and tracebacks never leave the process).
+
+Every request, refused or not, is counted in `RouteMetrics` under its route (one of the
+service's own, or ``other``), its method and its status: label values come from closed
+sets, so traffic to made-up paths cannot add series or memory. BentoML's own metrics
+are turned off (they label requests by raw path, outside this middleware).
 
 Request bodies are never logged.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Callable, Mapping
 from functools import partial
 from http import HTTPStatus
@@ -33,7 +40,53 @@ PUBLIC_PATHS = frozenset({"/livez", "/healthz", "/readyz"})
 DOCS_PATHS = frozenset({"/", "/docs.json", "/schema.json"})
 DOCS_PREFIXES = ("/static_content/",)
 STATUS_PATH = "/versions"
+METRICS_PATH = "/metrics"
 JSON = b"application/json"
+METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+class RouteMetrics:
+    """Prometheus metrics of the HTTP edge, with bounded label sets.
+
+    ``cdp_http_requests_total{route, method, status}`` and
+    ``cdp_http_request_duration_seconds{route}``: ``route`` is a path of ``routes``, a
+    prefix of ``prefixes`` followed by ``*``, or ``other``; ``method`` a standard HTTP
+    method or ``other``; ``status`` the three-digit code. However many distinct paths
+    clients send, the number of series is bounded by routes × methods × statuses.
+    The registry is the instance's own, one per worker process (the service runs one).
+    """
+
+    def __init__(self, routes: frozenset[str], prefixes: tuple[str, ...] = ()):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.routes, self.prefixes = frozenset(routes), tuple(prefixes)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("cdp_http_requests", "HTTP requests answered, by route, method and status.",
+                                ("route", "method", "status"), registry=self.registry)
+        self.duration = Histogram("cdp_http_request_duration_seconds", "Time to answer, by route.", ("route",),
+                                  registry=self.registry,
+                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+
+    def route(self, path: str) -> str:
+        """The label of ``path``: itself if it is a known route, else its known prefix + ``*``, else ``other``."""
+        if path in self.routes:
+            return path
+        for prefix in self.prefixes:
+            if path.startswith(prefix):
+                return prefix + "*"
+        return "other"
+
+    def observe(self, path: str, method: str, status: int, seconds: float) -> None:
+        route = self.route(path)
+        code = str(status) if 100 <= status <= 599 else "other"
+        self.requests.labels(route, method if method in METHODS else "other", code).inc()
+        self.duration.labels(route).observe(seconds)
+
+    def text(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 def error_body(message: str, detail: str | None = None) -> bytes:
@@ -89,15 +142,31 @@ class ApiGuard:
         OpenAPI document); raises if the service is not up yet.
     """
 
-    def __init__(self, app, request_models: Mapping[str, type[BaseModel]], service: Callable[[], object]):
+    def __init__(self, app, request_models: Mapping[str, type[BaseModel]], service: Callable[[], object],
+                 routes: frozenset[str] = frozenset()):
         self.app = app
         self.request_models = dict(request_models)
         self.service = service
+        known = PUBLIC_PATHS | DOCS_PATHS | {STATUS_PATH, METRICS_PATH} | set(self.request_models) | set(routes)
+        self.metrics = RouteMetrics(frozenset(known), DOCS_PREFIXES)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started, status = time.perf_counter(), [500]
+
+        async def counted(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._guarded(scope, receive, counted)
+        finally:
+            self.metrics.observe(scope["path"], scope["method"], status[0], time.perf_counter() - started)
+
+    async def _guarded(self, scope, receive, send):
         path, method = scope["path"], scope["method"]
         patch = None
         try:
@@ -111,6 +180,12 @@ class ApiGuard:
                     if method != "GET":
                         raise _Rejected(405, f"{STATUS_PATH} answers GET only", headers={"allow": "GET"})
                     await _send_json(send, 200, json.dumps(service.status(), default=str).encode())
+                    return
+                if path == METRICS_PATH:
+                    if method != "GET":
+                        raise _Rejected(405, f"{METRICS_PATH} answers GET only", headers={"allow": "GET"})
+                    body, content_type = self.metrics.text()
+                    await _send(send, 200, body, content_type)
                     return
                 if path in self.request_models and method == "POST":
                     receive = await self._checked_body(scope, receive, self.request_models[path])
@@ -193,7 +268,11 @@ def check_key(given: bytes, key: str) -> bool:
 
 
 async def _send_json(send, status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-    raw = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
+    await _send(send, status, body, JSON.decode(), headers)
+
+
+async def _send(send, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
+    raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})

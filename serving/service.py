@@ -55,7 +55,14 @@ def _internal(exc: Exception) -> Response:
     return _error(500, "internal error: the server log has the details")
 
 
-@bentoml.service(name="cdp-scoring", workers=1, threads=4, traffic={"timeout": 60})
+# BentoML's metrics are off: they label every request by its raw path, outside our middleware,
+# so requests to made-up paths without a key grew them (and memory) without bound.
+# serving.http.RouteMetrics counts requests instead, under bounded labels, behind the key.
+# OpenTelemetry's middleware is kept from making spans ("." excludes every URL): traces are
+# not exported (no tracing is configured) and every span stayed referenced as long as its
+# keep-alive connection lived, ~5 KB per request on a connection that never closes.
+@bentoml.service(name="cdp-scoring", workers=1, threads=4, traffic={"timeout": 60}, metrics={"enabled": False},
+                  tracing={"excluded_urls": ["."]})
 class ScoringService:
     """Scores customers with the champion segment, churn and next-purchase models.
 

@@ -101,6 +101,7 @@ def outputs(tmp_path_factory) -> Outputs:
     rewrite_free_text(shop_dir)
     config = str(shop_dir / "cdp.toml")
     out = root / "out"
+    out.mkdir()
     saved = mlflow.get_tracking_uri()
     log = root / "cli.log"
     try:

@@ -240,7 +240,7 @@ def _store_tables(shop):
 
 def _list_csv(shop, tmp_path, *args) -> tuple[pd.DataFrame, str]:
     out = tmp_path / "list.csv"
-    output = run_cli("churn-list", "--config", str(shop.config), "--out", str(out), *args,
+    output = run_cli("churn-list", "--config", str(shop.config), "--out", str(out), "--force", *args,
                      tracking_uri=shop.tracking_uri)
     frame = pd.read_csv(out, dtype=str, keep_default_na=False)
     return frame, output

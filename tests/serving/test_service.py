@@ -271,9 +271,138 @@ def test_versions_and_admin_reload_report_what_is_served(server, trained_shop):
     assert reloaded.json()["model_versions"] == status["model_versions"]
 
 
-def test_metrics_are_prometheus_text(server):
+def metric_series(body: bytes) -> dict[str, float]:
+    """Prometheus text → series (name with labels) → value."""
+    found = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            found[series] = float(value)
+    return found
+
+
+def test_metrics_count_requests_by_route_method_and_status_behind_the_key(server):
+    before = metric_series(server.request("GET", "/metrics").body)
+    server.post("/score", {"customer_id": "c0000000000000000"})  # 404
+    server.request("GET", "/no/such/page", key=None)               # 401, no key
+    server.request("GET", "/no/such/page")                         # 404 behind the key
     response = server.request("GET", "/metrics")
-    assert response.status == 200 and b'endpoint="/score"' in response.body
+    assert response.status == 200 and response.headers["content-type"].startswith("text/plain")
+    after = metric_series(response.body)
+
+    def grew(series: str) -> float:
+        return after.get(series, 0) - before.get(series, 0)
+
+    assert grew('cdp_http_requests_total{method="POST",route="/score",status="404"}') == 1
+    assert grew('cdp_http_requests_total{method="GET",route="other",status="401"}') == 1
+    assert grew('cdp_http_requests_total{method="GET",route="other",status="404"}') == 1
+    assert grew('cdp_http_request_duration_seconds_count{route="/score"}') == 1
+    assert not [series for series in after if "no/such" in series or series.startswith("bentoml_")]
+    assert server.request("GET", "/metrics", key=None).status == 401
+
+
+def process_tree(root: int) -> list[Path]:
+    """/proc entries of ``root`` and all its descendants (BentoML's worker runs in a session of its own)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError):
+            continue
+    tree, grew = {root}, True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    return [Path("/proc") / str(pid) for pid in sorted(tree)]
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and its descendants (the server and its worker)."""
+    total = 0
+    for entry in process_tree(root):
+        try:
+            rss = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("VmRSS:"))
+            total += int(rss.split()[1]) * 1024
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def multiprocess_metric_bytes(root: int) -> int:
+    """Bytes of the Prometheus multiprocess files (PROMETHEUS_MULTIPROC_DIR, which BentoML sets
+    for its worker) of the server ``root``: every series any metric library in the worker
+    creates lands there, ours and BentoML's alike."""
+    folders = set()
+    for entry in process_tree(root):
+        try:
+            for item in (entry / "environ").read_bytes().split(b"\0"):
+                if item.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
+                    folders.add(Path(item.partition(b"=")[2].decode()))
+        except OSError:
+            continue
+    assert folders, "no PROMETHEUS_MULTIPROC_DIR in the server's processes"
+    return sum(file.stat().st_size for folder in folders for file in folder.glob("*") if file.is_file())
+
+
+def flood(server, count: int, seed: int, threads: int = 4) -> list[int]:
+    """``count`` requests without a key to random paths, over kept-alive connections; their statuses."""
+    import http.client
+    import random
+
+    statuses: list[int] = []
+
+    def worker(part: int) -> None:
+        rng = random.Random(seed * 100 + part)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        for _ in range(count // threads):
+            path = "/" + "/".join(f"{rng.getrandbits(64):x}" for _ in range(rng.randint(1, 3)))
+            connection.request(rng.choice(["GET", "POST"]), path)
+            answer = connection.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        connection.close()
+
+    workers = [threading.Thread(target=worker, args=(part,)) for part in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    return statuses
+
+
+def test_unauthenticated_floods_to_random_paths_add_no_series_and_no_memory(server):
+    """5,000 then 10,000 more requests without a key to made-up paths: every one is a 401,
+    /metrics keeps the same series (only the counts move) and its size, and the server's
+    memory stays within 5% of what it was before (growth does not follow the request count).
+
+    Both guards are checked: with BentoML's metrics on, its multiprocess files grew from
+    10 MB to 151 MB here; with OpenTelemetry's spans on, the worker grew 72 MB (spans kept
+    per keep-alive connection). What remains is BentoML's per-request timeout timer, freed
+    after the 60 s traffic timeout."""
+    flood(server, 1000, seed=1)  # warm the allocator and the 401 series
+    assert server.request("GET", "/metrics", key=None).status == 401
+    assert server.request("GET", "/metrics").status == 200  # its own series, counted once it has answered
+    root = server.process.pid
+    metrics0, rss0, files0 = (server.request("GET", "/metrics").body, tree_rss_bytes(root),
+                              multiprocess_metric_bytes(root))
+    assert set(flood(server, 5000, seed=2)) == {401}
+    metrics1, rss1 = server.request("GET", "/metrics").body, tree_rss_bytes(root)
+    assert set(flood(server, 10000, seed=3)) == {401}
+    metrics2, rss2 = server.request("GET", "/metrics").body, tree_rss_bytes(root)
+    assert multiprocess_metric_bytes(root) == files0  # no series added anywhere in the server
+    assert set(metric_series(metrics0)) == set(metric_series(metrics1)) == set(metric_series(metrics2))
+    unauthenticated = {series for series in metric_series(metrics2)
+                       if series.startswith("cdp_http_requests_total") and 'status="401"' in series}
+    assert unauthenticated == {'cdp_http_requests_total{method="GET",route="other",status="401"}',
+                               'cdp_http_requests_total{method="POST",route="other",status="401"}',
+                               'cdp_http_requests_total{method="GET",route="/metrics",status="401"}'}
+    for size in (len(metrics1), len(metrics2)):
+        assert abs(size - len(metrics0)) <= 0.05 * len(metrics0), (len(metrics0), len(metrics1), len(metrics2))
+    memory = f"memory {rss0 / 2**20:.1f} → {rss1 / 2**20:.1f} → {rss2 / 2**20:.1f} MiB"
+    print(f"/metrics {len(metrics0)} → {len(metrics1)} → {len(metrics2)} bytes; {memory}")
+    for rss in (rss1, rss2):
+        assert abs(rss - rss0) <= 0.05 * rss0, memory
 
 
 def test_the_openapi_document_declares_the_key_the_errors_and_nullable_scores(server):
