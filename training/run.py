@@ -59,7 +59,6 @@ from training.tracking import (
     TrackingConfig,
     apply,
     decide,
-    experiment,
     feature_set,
     load_champion,
     load_model_uri,
@@ -67,6 +66,7 @@ from training.tracking import (
     log_pyfunc,
     register_logged_model,
     registry_client,
+    start_run,
 )
 
 PIP_REQUIREMENTS = ["mlflow", "lightgbm", "scikit-learn", "feature-engine", "pandas", "scipy"]
@@ -394,8 +394,8 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
     parts = ("purchase",) if family == "churn" else ("count", "revenue")
     client = registry_client(tracking)
     lineage = _lineage(settings, tracking, family, _offered_columns(train_rows))
-    with mlflow.start_run(experiment_id=experiment(tracking, f"cdp-{family}"),
-                          run_name=f"{family} as of {settings.window.as_of}") as run, _noted_warnings() as noted:
+    with start_run(tracking, f"cdp-{family}", f"{family} as of {settings.window.as_of}") as run, \
+            _noted_warnings() as noted:
         _log_common(settings, family, train_rows, share)
         # The churn run's classifier serves next-purchase too: same snapshots, same model.
         estimator = PurchaseModel(horizon_days=label_days, parts=parts, **settings.model_params).fit(
@@ -653,8 +653,8 @@ def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: T
     client = registry_client(tracking)
     lineage = _lineage(settings, tracking, "segments", _offered_columns(features))
     previous = _previous_centroids(tracking, lineage)
-    with mlflow.start_run(experiment_id=experiment(tracking, "cdp-segments"),
-                          run_name=f"segments as of {settings.window.as_of}") as run, _noted_warnings() as noted:
+    with start_run(tracking, "cdp-segments", f"segments as of {settings.window.as_of}") as run, \
+            _noted_warnings() as noted:
         _log_common(settings, "segments", features.drop(columns=["customer_id"]), share)
         segmenter = CustomerSegmenter().fit(features, previous=previous)
         mlflow.log_params({"method": segmenter.method_, "k": segmenter.k_,

@@ -51,6 +51,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from cdp.cells import safe_frame
 from cdp.errors import CdpError
+from training.run_owner import OWNER_TAG, close_abandoned, owner_tag
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -81,6 +82,7 @@ __all__ = [
     "log_frame",
     "log_pyfunc",
     "promote",
+    "start_run",
     "register_logged_model",
     "register_pyfunc",
     "registry_client",
@@ -225,7 +227,16 @@ def experiment(config: TrackingConfig, name: str) -> str:
         raise CdpError(
             f"MLflow experiment {name!r} in {config.tracking_uri} is deleted: restore it "
             "(mlflow experiments restore) or purge it (mlflow gc) before training again")
+    close_abandoned(client, found.experiment_id)
     return found.experiment_id
+
+
+def start_run(config: TrackingConfig, experiment_name: str, run_name: str):
+    """``mlflow.start_run`` in experiment ``experiment_name`` (see :func:`experiment`), tagged
+    with the process that runs it, so a later training can close it if this process dies
+    inside it (`training.run_owner`)."""
+    return mlflow.start_run(experiment_id=experiment(config, experiment_name), run_name=run_name,
+                            tags={OWNER_TAG: owner_tag()})
 
 
 def log_pyfunc(

@@ -30,7 +30,7 @@ from profiles.erasure import forget, forget_many
 from profiles.subject import Lookup
 from store.duckdb_store import COMPACTION_PENDING, Store
 from store.snapshot import ServingSnapshot
-from tests.trained_shop import TrainedShop
+from tests.trained_shop import SHOP_NAME, TrainedShop
 from training.score import score_store
 from training.tracking import store_tracking
 
@@ -91,6 +91,22 @@ def traces(shop: TrainedShop, person: Erased) -> dict[str, list[str]]:
     return found
 
 
+def mlflow_traces(shop: TrainedShop, person: Erased) -> dict[str, list[str]]:
+    """Which of the person's values any file of the MLflow store holds (its database, every
+    artifact: input examples, logged frames, models), byte for byte."""
+    root = Path(shop.tracking_uri.removeprefix("sqlite:///")).parent
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert len(files) > 10 and any(p.name == "MLmodel" for p in files)  # the store the models went to
+    assert any(SHOP_NAME.encode() in p.read_bytes() for p in files)     # and a plain search finds its text
+    found = {}
+    for path in files:
+        data = path.read_bytes()
+        hits = [v for v in person.values if v.encode() in data]
+        if hits:
+            found[str(path.relative_to(root))] = hits
+    return found
+
+
 def erase(shop: TrainedShop, person: Erased, **kwargs):
     config = load_config(shop.config)
     with Store(config.store.path) as store:
@@ -121,6 +137,13 @@ def test_the_byte_search_finds_a_person_before_the_erasure_and_nothing_after(sho
     assert sum(report.deleted.values()) > 0
     assert traces(shop, person) == {}
     assert person.customer_id not in scored_ids(shop) | snapshot_ids(shop)
+
+
+def test_the_mlflow_store_never_held_a_persons_values(shop):
+    """Nothing personal goes to MLflow (aggregates and synthetic examples only), so a forget
+    has nothing to erase there: checked for several people, before any erasure."""
+    for rank in (0, 7, 31):
+        assert mlflow_traces(shop, person_in(shop, rank)) == {}
 
 
 def test_a_forget_while_score_computes_is_not_undone_by_its_write(shop):
@@ -197,6 +220,46 @@ def test_the_erasure_lists_every_registered_model_with_its_aliases_for_retrainin
     assert all(any(a.startswith("champion") for a in m.aliases) for m in report.models_to_retrain
                if m.name == "cdp-churn" and m.version == max(v.version for v in report.models_to_retrain
                                                               if v.name == "cdp-churn"))
+
+
+def test_a_forget_while_train_runs_waits_for_it_and_then_lists_the_model_it_registered(trained_shop, tmp_path):
+    """Training reads the store from its first query to the last registration; a forget in
+    that window is refused (one line, nothing erased), so no model trained on the person's
+    data can be registered after the erasure listed the models to retrain."""
+    import mlflow
+
+    from training.run import train_store
+
+    shutil.copytree(trained_shop.root / "shop", tmp_path / "shop")
+    shutil.copytree(trained_shop.root / "mlruns", tmp_path / "mlruns")  # a registry of its own to train into
+    shop = TrainedShop(root=tmp_path, config=tmp_path / "shop" / "cdp.toml",
+                       tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}",
+                       snapshot=tmp_path / "shop" / "online_features.parquet")
+    person = person_in(shop)
+    refused = []
+
+    def meanwhile(step: str) -> None:
+        if step.startswith(("churn: fitting", "registering")):
+            refused.append(cli(shop, "forget", "--customer-id", person.customer_id))
+
+    saved = mlflow.get_tracking_uri()
+    try:
+        trained = train_store(load_config(shop.config), tracking(shop), families=("churn",), n_snapshots=2,
+                              on_stage=meanwhile)
+    finally:
+        mlflow.set_tracking_uri(saved)
+    assert len(refused) == 2
+    for attempt in refused:
+        assert attempt.returncode == 1 and "in use by another process; wait for it to finish" in attempt.stderr, \
+            attempt.stdout + attempt.stderr
+        assert "Traceback" not in attempt.stdout + attempt.stderr
+    assert set(person.values) <= set(traces(shop, person).get("cdp.duckdb", []))  # nothing was erased
+    new_version = trained.results[0].version
+    done = cli(shop, "forget", "--customer-id", person.customer_id)
+    assert done.returncode == 0, done.stdout + done.stderr
+    retrain = " ".join(done.stdout.split())  # the CLI wraps long lines
+    assert f"cdp-churn v{new_version}" in retrain, done.stdout
+    assert traces(shop, person) == {}
 
 
 def cli(shop: TrainedShop, *args: str, fault: str | None = None) -> subprocess.CompletedProcess:
