@@ -91,7 +91,7 @@ def main() -> None:
     floor_s, floor_mb = timed([sys.executable, "-c", FLOOR, str(store)], ROOT)
     out_file = args.out / "features.parquet"
     build_s, build_mb = timed([str(BIN / "cdp"), "features", "--config", str(args.out / "cdp.toml"),
-                               "--as-of", AS_OF, "--out", str(out_file)], ROOT)
+                               "--as-of", AS_OF, "--out", str(out_file), "--force"], ROOT)
     import pyarrow.parquet as pq
 
     meta = pq.read_metadata(out_file)
