@@ -41,9 +41,10 @@ con.execute("DETACH dst")
 
 def timed(command: list[str], cwd: Path, check: bool = True) -> tuple[float, float]:
     """Run a command; return (wall seconds, peak RSS in MB) as /usr/bin/time reports them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}  # the store's own registry
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", report.name, *command], cwd=cwd, check=check,
-                       stdout=subprocess.DEVNULL, env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")})
+                       stdout=subprocess.DEVNULL, env=env)
         seconds, kilobytes = report.read().split()[-2:]
     return float(seconds), int(kilobytes) / 1024
 
