@@ -9,8 +9,10 @@ rewritten too), built once and cached under ``--out``/data while its stamp match
 (``--rebuild`` forces it). Each measurement runs on a fresh copy of that store, in its own
 process under /usr/bin/time (wall time and peak RSS). The floor is what the rebuild
 cannot do without: `COPY FROM DATABASE` of the same file into a new one, in one bare
-DuckDB process. After each forget the benchmark checks, byte for byte, that the store file
-no longer holds the erased people's emails.
+DuckDB process. Before and after each forget the benchmark counts, byte for byte, the
+erased people's emails the store file holds in clear (at this size DuckDB compresses most
+strings, so "before" is lower than the number of people: the fault tests' small stores are
+where the byte search has its control).
 """
 
 from __future__ import annotations
@@ -69,13 +71,20 @@ def build_store(data: Path, customers: int, seed: int, rebuild: bool) -> dict:
 
 
 def people(store: Path, count: int) -> list[tuple[str, str]]:
-    """``count`` customers with an email, spread over the id range: (customer id, email)."""
+    """``count`` customers with an email, spread over the id range: (customer id, email). Not
+    those whose email is part of another customer's (``akhatib99@…`` in ``ranakhatib99@…``):
+    a byte search cannot tell them apart."""
     import duckdb
 
     with duckdb.connect(str(store), read_only=True) as con:
         return con.execute("""
-            SELECT customer_id, email FROM customers WHERE email IS NOT NULL
-            ORDER BY hash(customer_id) LIMIT ?""", [count]).fetchall()
+            WITH candidates AS (SELECT customer_id, email FROM customers WHERE email IS NOT NULL
+                                ORDER BY hash(customer_id) LIMIT ? * 3),
+                 others AS (SELECT DISTINCT email_norm AS email FROM source_customers WHERE email_norm IS NOT NULL
+                            UNION SELECT DISTINCT email_norm FROM source_orders WHERE email_norm IS NOT NULL)
+            SELECT c.customer_id, c.email FROM candidates c
+            WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.email <> c.email AND contains(o.email, c.email))
+            ORDER BY hash(c.customer_id) LIMIT ?""", [count, count]).fetchall()
 
 
 def holds(path: Path, values: list[str]) -> int:
@@ -114,7 +123,7 @@ def main() -> None:
     floor_target.unlink()
 
     one_id, one_email = chosen[0]
-    assert holds(copy, [one_email]) == 1
+    one_before = holds(copy, [one_email])  # 0 when DuckDB compressed it (FSST): a byte search then proves little
     one_s, one_mb = timed([cdp, "forget", "--config", str(work / "cdp.toml"), "--customer-id", one_id,
                            "--actor", "bench"], ROOT)
     one_left = holds(copy, [one_email])
@@ -143,7 +152,7 @@ def main() -> None:
         "forget_one_s": one_s, "forget_one_peak_mb": round(one_mb),
         "forget_one_ratio_to_floor": round(one_s / floor_s, 1),
         "store_mb_after_one": round(size_after_one / 2**20, 1),
-        "one_email_still_in_file": one_left,
+        "one_email_in_file_before": one_before, "one_email_still_in_file": one_left,
         "batch_people": len(batch), "batch_emails_in_file_before": before,
         "forget_batch_s": batch_s, "forget_batch_peak_mb": round(batch_mb),
         "forget_batch_ratio_to_floor": round(batch_s / floor_s, 1),

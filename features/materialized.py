@@ -126,6 +126,7 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
     from features.as_of import resolve_as_of
     from features.engine import store_tables
     from features.scoring import scoring_features
+    from profiles.lookup import lookup_keys
     from store.interface import open_store
     from store.snapshot import ServingSnapshot
 
@@ -139,6 +140,7 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
         erasures = store.erasures()
         stage(f"building features as of {day} on duckdb")
         features = scoring_features(tables, day)
+        lookup = lookup_keys(store, config)
     moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     stage("keeping the features in the store and the serving snapshot")
     serving = ServingSnapshot.beside(config.store.path)
@@ -148,5 +150,5 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
         if writer.erasures() != erasures:
             features = writer.present(features)
         stamp = write_snapshot(writer, features, day, currency_key(config.currency), feature_code(), moment, built_from)
-        serving.write(features, day, stamp.key())
+        serving.write(features, day, stamp.key(), lookup=(lookup.keys, lookup.settings.to_json()))
     return Materialized(features=features, stamp=stamp, serving_snapshot=serving.path)

@@ -41,7 +41,15 @@ import pandas as pd
 from cdp.config import Config
 from cdp.errors import StoreError
 from profiles import audit
-from profiles.subject import Lookup, Subject, SubjectNotFound, find_customer, lookup_values, subject_of
+from profiles.subject import (
+    Lookup,
+    RejectIndex,
+    Subject,
+    SubjectNotFound,
+    find_customer,
+    lookup_values,
+    subject_of,
+)
 from profiles.tombstones import identifier_hash, key_id, store_secret, writing_secret
 from store.duckdb_store import COMPACTION_PENDING, ERASURES, Store, register
 from store.snapshot import ServingSnapshot
@@ -131,6 +139,7 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
             check_declared(con)
             secret = writing_secret(con, tombstone_key)
             subjects: dict[str, tuple[Subject, Lookup]] = {}
+            rejects: RejectIndex | None = None
             for number, lookup in enumerate(lookups, start=1):
                 try:
                     customer_id = find_customer(store, config, lookup)
@@ -141,7 +150,8 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
                         not_found.append((number, str(missing)))
                     continue
                 if customer_id not in subjects:
-                    subjects[customer_id] = (subject_of(store, config, customer_id), lookup)
+                    rejects = rejects or RejectIndex(store, config)
+                    subjects[customer_id] = (subject_of(store, config, customer_id, rejects), lookup)
             stage(f"erasing {len(subjects):,} person(s)")
             deleted_by_person = {}
             for customer_id, (subject, _) in subjects.items():

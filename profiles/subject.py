@@ -32,7 +32,7 @@ from profiles.tombstones import (
     customer_key_value,
     emails_in,
     phones_in,
-    raw_identifiers,
+    raw_identifiers_many,
 )
 from store.duckdb_store import Store, register
 from store.tables import SOURCE_TABLES
@@ -128,8 +128,29 @@ def _active_id(store: Store, customer_id: str) -> str:
     raise SubjectNotFound("no customer with that customer id")
 
 
-def subject_of(store: Store, config: Config, customer_id: str) -> Subject:
-    """Everything that identifies ``customer_id`` and the keys of every row that is theirs."""
+class RejectIndex:
+    """The store's rejected rows by the identifiers their raw text carries, parsed once (for a
+    batch of erasures, not once per person)."""
+
+    def __init__(self, store: Store, config: Config):
+        self.rejects = store.frame("SELECT source, file, row_number, sha256, raw FROM rejects "
+                                   "ORDER BY source, file, row_number")
+        sources = {s.name: s for s in config.sources}
+        found = raw_identifiers_many(self.rejects["raw"].tolist(), [sources.get(s) for s in self.rejects["source"]])
+        self._rows: dict[tuple[str, str], list[int]] = {}
+        for position, identifiers in enumerate(found):
+            for identifier in identifiers:
+                self._rows.setdefault(identifier, []).append(position)
+
+    def carrying(self, identifiers: set[tuple[str, str]]) -> pd.DataFrame:
+        """``source``, ``file``, ``row_number``, ``sha256`` of the rows carrying any of ``identifiers``."""
+        positions = sorted({p for identifier in identifiers for p in self._rows.get(identifier, ())})
+        return self.rejects.iloc[positions][["source", "file", "row_number", "sha256"]].reset_index(drop=True)
+
+
+def subject_of(store: Store, config: Config, customer_id: str, rejects: RejectIndex | None = None) -> Subject:
+    """Everything that identifies ``customer_id`` and the keys of every row that is theirs
+    (``rejects``: the store's `RejectIndex`, when a batch already built it)."""
     con = store.con
     ids = [customer_id] + [r[0] for r in con.execute(
         "SELECT customer_id FROM customer_ids WHERE merged_into = ? ORDER BY customer_id", [customer_id]).fetchall()]
@@ -154,9 +175,10 @@ def subject_of(store: Store, config: Config, customer_id: str) -> Subject:
     identifiers = _without_junk(store, config, identifiers)
     cookies = _own_cookies(store, cookies, ids)
     records = _records_of(store, linked, identifiers, cookies)
-    rejects = _rejects_of(store, config, identifiers | {("anonymous_id", c) for c in cookies})
+    rejects_index = rejects if rejects is not None else RejectIndex(store, config)
+    held = rejects_index.carrying(identifiers | {("anonymous_id", c) for c in cookies})
     return Subject(customer_id=customer_id, customer_ids=tuple(ids), identifiers=frozenset(identifiers),
-                   anonymous_ids=frozenset(cookies), records=records, rejects=rejects)
+                   anonymous_ids=frozenset(cookies), records=records, rejects=held)
 
 
 def _identifiers_of(rows: pd.DataFrame) -> set[tuple[str, str]]:
@@ -232,12 +254,3 @@ def _records_of(store: Store, linked: pd.DataFrame, identifiers: set[tuple[str, 
         for name in ("subject_identifiers", "subject_linked", "subject_cookies"):
             con.unregister(name)
     return pd.concat(parts, ignore_index=True)
-
-
-def _rejects_of(store: Store, config: Config, identifiers: set[tuple[str, str]]) -> pd.DataFrame:
-    """Rejected rows whose raw text carries one of the person's identifiers."""
-    rejects = store.frame("SELECT source, file, row_number, sha256, raw FROM rejects ORDER BY source, file, row_number")
-    sources = {s.name: s for s in config.sources}
-    mine = [bool(raw_identifiers(raw, sources.get(source)) & identifiers)
-            for source, raw in zip(rejects["source"], rejects["raw"])]
-    return rejects.loc[mine, ["source", "file", "row_number", "sha256"]].reset_index(drop=True)

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from features.value_rules import HISTORY_COLUMN, HISTORY_PATTERN, json_schema
 from serving.schemas import (
+    IDENTIFIERS,
     MAX_TEXT_CHARS,
     EmptyRequest,
     ErrorBody,
@@ -33,7 +34,7 @@ from serving.schemas import (
 REF = "#/components/schemas/{model}"
 PUBLIC = ("/livez", "/healthz", "/readyz")
 ENDPOINTS: dict[str, tuple[type[BaseModel], type[BaseModel], tuple[int, ...]]] = {
-    "/score": (ScoreRequest, ScoreResult, (400, 404, 413, 415, 500, 503)),
+    "/score": (ScoreRequest, ScoreResult, (400, 404, 409, 413, 415, 500, 503)),
     "/score_batch": (ScoreBatchRequest, ScoreBatchResponse, (400, 413, 415, 500, 503)),
     "/score_features": (ScoreFeaturesRequest, ScoreResult, (400, 413, 415, 500, 503)),
     "/admin/reload": (EmptyRequest, ServiceStatus, (400, 413, 415, 500)),
@@ -41,7 +42,9 @@ ENDPOINTS: dict[str, tuple[type[BaseModel], type[BaseModel], tuple[int, ...]]] =
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON or not valid for this endpoint (the message names the field).",
     401: "No valid `Authorization: Bearer <key>` header.",
-    404: "The customer is not in the feature snapshot (score it with /score_features).",
+    404: "No customer in the feature snapshot has that identifier, or it identifies no one (a placeholder or "
+         "shared identifier); a customer the store does not know can be scored with /score_features.",
+    409: "The identifier belongs to more than one customer: name the customer by another one.",
     413: "The body is larger than 256 KiB.",
     415: "The body is not sent as application/json.",
     500: "An unexpected error (details in the server log, never in the response).",
@@ -83,12 +86,18 @@ def patch_openapi(document: dict, feature_types: Mapping[str, str] | None = None
         if operation is None:
             continue
         schema = _schema(request, schemas)
+        if request is ScoreRequest:
+            _exactly_one_identifier(schema)
+        if request is ScoreBatchRequest:
+            _exactly_one_of(schema, ["customer_ids", "customers"])
         if request is ScoreFeaturesRequest and feature_types:
             schema["properties"]["features"] = _features_schema(schema["properties"]["features"], feature_types)
         # An empty body stands for {} where no field is required (POST /admin/reload).
-        operation["requestBody"] = {"required": bool(schema.get("required")),
+        operation["requestBody"] = {"required": bool(schema.get("required")) or "oneOf" in schema,
                                     "content": {"application/json": {"schema": schema}}}
         operation["responses"]["200"] = _json("Successful Response", _schema(response, schemas))
+    if "ScoreRequest" in schemas:  # a batch's items
+        _exactly_one_identifier(schemas["ScoreRequest"])
     return doc
 
 
@@ -110,6 +119,28 @@ def _features_schema(generic: dict, feature_types: Mapping[str, str]) -> dict:
                                      "the rule.")
     return {**described, "type": "object", "additionalProperties": False,
             "properties": {name: value(name, kind) for name, kind in sorted(feature_types.items())}}
+
+
+def _exactly_one_identifier(schema: dict) -> None:
+    """What ScoreRequest's validator checks, said in the schema: one identifier (a customer
+    key with its source, nothing else with one), never null. Also where a batch's
+    ``customers`` items refer to it."""
+    _exactly_one_of(schema, list(IDENTIFIERS))
+    schema["oneOf"] = []
+    for name in IDENTIFIERS:
+        others = [o for o in IDENTIFIERS if o != name] + ([] if name == "customer_key" else ["source"])
+        schema["oneOf"].append({"required": [name, "source"] if name == "customer_key" else [name],
+                                "not": {"anyOf": [{"required": [o]} for o in others]}})
+
+
+def _exactly_one_of(schema: dict, names: list[str]) -> None:
+    """Fields of which exactly one is sent: documented as not nullable, and ``oneOf`` their presence."""
+    for name, field in schema.get("properties", {}).items():
+        if name in names or name == "source":
+            field.pop("nullable", None)
+            field.pop("default", None)
+    schema["oneOf"] = [{"required": [name], "not": {"anyOf": [{"required": [o]} for o in names if o != name]}}
+                       for name in names]
 
 
 def _json(description: str, schema: dict) -> dict:

@@ -10,7 +10,7 @@ import datetime as dt
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema, model_validator
 
 from serving.scoring import MAX_FEATURES
 
@@ -41,19 +41,78 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class ScoreRequest(_Request):
-    """One known customer."""
+IDENTIFIERS = ("customer_id", "email", "phone", "customer_key", "external_id")
+Text = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
-    customer_id: CustomerId = Field(description="A customer id from the store (printable ASCII, no spaces, "
-                                                f"at most {MAX_CUSTOMER_ID_CHARS} characters).",
-                                    examples=["c0003ca0919a4cc4f"])
+
+class ScoreRequest(_Request):
+    """One known customer, named by exactly one identifier the app knows.
+
+    Emails and phones are normalized as `cdp ingest` normalizes them (``" Omar@Example.com "``
+    is ``omar@example.com``; a local number is read in each source's phone region). An
+    identifier held by several customers is answered 409, one excluded as a placeholder or
+    shared identifier 404: the service never picks one.
+    """
+
+    customer_id: CustomerId | None = Field(
+        default=None, description="A customer id from the store (printable ASCII, no spaces, at most "
+                                  f"{MAX_CUSTOMER_ID_CHARS} characters); an id merged into another finds the "
+                                  "customer it was merged into.", examples=["c0003ca0919a4cc4f"])
+    email: Text | None = Field(default=None, description="An email address of the customer, as the app holds it.",
+                               examples=[" Omar@Example.com "])
+    phone: Text | None = Field(default=None, description="A phone number of the customer, best with its country "
+                                                         "code (+970...); a local number is read in the regions "
+                                                         "of the shop's sources.", examples=["+970599123456"])
+    customer_key: Text | None = Field(default=None, description="The customer's key in one source (a CRM id, a "
+                                                                "loyalty number); needs `source`.",
+                                      examples=["CRM-000123"])
+    external_id: Text | None = Field(default=None, description="An external id the sources carry.")
+    source: Text | None = Field(default=None, description="With customer_key: the source (or key namespace) the "
+                                                          "key belongs to, as named in cdp.toml.",
+                                examples=["crm_customers"])
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> ScoreRequest:
+        for name in (*IDENTIFIERS, "source"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} must be a string, not null (leave it out instead)")
+        given = [name for name in IDENTIFIERS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"name the customer by exactly one of {', '.join(IDENTIFIERS)} ({len(given)} given)")
+        if (self.source is not None) != (given[0] == "customer_key"):
+            raise ValueError("source goes with customer_key, and customer_key needs its source")
+        return self
+
+    @classmethod
+    def of(cls, **given: str | None) -> ScoreRequest:
+        """The request from keyword arguments, those that are None left out (as BentoML passes them)."""
+        return cls(**{name: value for name, value in given.items() if value is not None})
+
+    def identifier(self) -> tuple[str, str, str | None]:
+        """(field, value, source) of the identifier given."""
+        field = next(name for name in IDENTIFIERS if getattr(self, name) is not None)
+        return field, getattr(self, field), self.source
 
 
 class ScoreBatchRequest(_Request):
-    """Up to 1,000 known customers."""
+    """Up to 1,000 known customers: by customer id (``customer_ids``) or by any identifier (``customers``)."""
 
-    customer_ids: list[CustomerId] = Field(min_length=1, max_length=MAX_BATCH,
-                                           description=f"1 to {MAX_BATCH} customer ids; repeats are scored once.")
+    customer_ids: list[CustomerId] | None = Field(
+        default=None, min_length=1, max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} customer ids; repeats are scored once.")
+    customers: list[ScoreRequest] | None = Field(
+        default=None, min_length=1, max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} customers, each named as in /score; answered in order, those not found in "
+                    "`unresolved` by their position.")
+
+    @model_validator(mode="after")
+    def _one_list(self) -> ScoreBatchRequest:
+        for name in ("customer_ids", "customers"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} must be a list, not null (leave it out instead)")
+        if (self.customer_ids is None) == (self.customers is None):
+            raise ValueError("send customer_ids or customers, not both and not neither")
+        return self
 
 
 class ScoreFeaturesRequest(_Request):
@@ -103,9 +162,20 @@ class ScoreResult(BaseModel):
     features_as_of: dt.date | None
 
 
+class Unresolved(BaseModel):
+    """A customer of a batch the service could not name (the identifier is never repeated)."""
+
+    index: int = Field(description="Position in the request's `customers` list, from 0.")
+    status: Literal[400, 404, 409] = Field(description="As /score would answer: 400 not a valid identifier, 404 "
+                                                       "no such customer, 409 held by several customers.")
+    error: str
+
+
 class ScoreBatchResponse(BaseModel):
     results: list[ScoreResult]
-    not_found: list[str] = Field(description="Requested ids the feature snapshot does not hold.")
+    not_found: list[str] = Field(description="Requested customer_ids the feature snapshot does not hold.")
+    unresolved: list[Unresolved] = Field(default_factory=list,
+                                         description="Customers of `customers` not answered, by position.")
 
 
 class ServiceStatus(BaseModel):

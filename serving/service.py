@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from serving.answers import precompute
 from serving.http import ApiGuard, check_key, error_body
+from serving.identifiers import Resolved
 from serving.models import RegistryChampions
 from serving.schemas import (
     REQUEST_MODELS,
@@ -31,6 +32,7 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResult,
     ServiceStatus,
+    Unresolved,
 )
 from serving.scoring import RequestError, features_frame, score_rows
 from serving.settings import API_KEY, settings_from_env
@@ -121,28 +123,68 @@ class ScoringService:
         held = set(rows["customer_id"].astype(str))
         return score_rows(rows, served.models, self.settings.risk_bands), [c for c in wanted if c not in held]
 
+    def _resolve(self, served, request: ScoreRequest) -> Resolved:
+        field, value, source = request.identifier()
+        return served.features.resolve(field, value, source)
+
     @bentoml.api(route="/score", input_spec=ScoreRequest)
-    def score(self, customer_id: str) -> ScoreResult:
-        """Scores of one customer the store knows, from the latest feature snapshot."""
+    def score(self, customer_id: str | None = None, email: str | None = None, phone: str | None = None,
+              customer_key: str | None = None, external_id: str | None = None, source: str | None = None
+              ) -> ScoreResult:
+        """Scores of one customer the store knows, named by customer id, email, phone, a source's
+        customer key or an external id, from the latest feature snapshot."""
         try:
             served = self._served()
-            found, _ = self._answers(served, [customer_id])
-            if not found:
-                return _error(404, f"customer {customer_id!r} is not in the feature snapshot of "
-                                   f"{served.features.features_as_of}",
+            request = ScoreRequest.of(customer_id=customer_id, email=email, phone=phone, customer_key=customer_key,
+                                      external_id=external_id, source=source)
+            found = self._resolve(served, request)
+            if found.customer_id is None:
+                detail = None
+                if customer_id is not None:
+                    detail = ("to look a customer up by email or phone, send {\"email\": ...} or {\"phone\": ...}; "
                               "a customer the store does not know can be scored with POST /score_features")
-            return ScoreResult.model_validate(found[0])
+                return _error(found.status, found.reason, detail)
+            answers, _ = self._answers(served, [found.customer_id])
+            if not answers:
+                return _error(404, "that customer is not in the feature snapshot of "
+                                   f"{served.features.features_as_of}")
+            return ScoreResult.model_validate(answers[0])
         except _Unavailable as exc:
             return _error(503, str(exc), "see GET /versions")
         except Exception as exc:  # noqa: BLE001 - never a traceback to the client
             return _internal(exc)
 
     @bentoml.api(route="/score_batch", input_spec=ScoreBatchRequest)
-    def score_batch(self, customer_ids: list[str]) -> ScoreBatchResponse:
-        """Scores of up to 1,000 known customers; ids the snapshot does not hold are listed in not_found."""
+    def score_batch(self, customer_ids: list[str] | None = None,
+                    customers: list[ScoreRequest] | None = None) -> ScoreBatchResponse:
+        """Scores of up to 1,000 known customers, by customer id (ids the snapshot does not hold are
+        listed in not_found) or by any identifier (those not found listed in unresolved by position)."""
         try:
-            found, missing = self._answers(self._served(), customer_ids)
-            return ScoreBatchResponse(results=[ScoreResult.model_validate(r) for r in found], not_found=missing)
+            served = self._served()
+            if customers is None:
+                wanted = [self._resolve(served, ScoreRequest(customer_id=c)).customer_id or c
+                          for c in customer_ids or []]
+                found, missing = self._answers(served, wanted)
+                asked = dict(zip(wanted, customer_ids or []))
+                return ScoreBatchResponse(results=[ScoreResult.model_validate(r) for r in found],
+                                          not_found=[asked.get(m, m) for m in missing])
+            resolved = [self._resolve(served, ScoreRequest.model_validate(c)) for c in customers]
+            unavailable = next((r for r in resolved if r.status == 503), None)
+            if unavailable is not None:
+                return _error(503, unavailable.reason)
+            ids = [r.customer_id for r in resolved if r.customer_id is not None]
+            answers, _ = self._answers(served, ids)
+            by_id = {a["customer_id"]: a for a in answers}
+            results, unresolved = [], []
+            for index, outcome in enumerate(resolved):
+                answer = by_id.get(outcome.customer_id) if outcome.customer_id is not None else None
+                if answer is None:
+                    status = outcome.status if outcome.customer_id is None else 404
+                    error = outcome.reason or "that customer is not in the feature snapshot"
+                    unresolved.append(Unresolved.model_validate({"index": index, "status": status, "error": error}))
+                else:
+                    results.append(ScoreResult.model_validate(answer))
+            return ScoreBatchResponse(results=results, not_found=[], unresolved=unresolved)
         except _Unavailable as exc:
             return _error(503, str(exc), "see GET /versions")
         except Exception as exc:  # noqa: BLE001

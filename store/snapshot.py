@@ -11,6 +11,7 @@ then over it with ``os.replace``: the service, which polls the file, never sees 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -25,6 +26,8 @@ ID_COLUMN = "customer_id"
 AS_OF_COLUMN = "features_as_of"
 SNAPSHOT_FILE = "online_features.parquet"
 STAMP_KEY = b"cdp.materialized"  # Parquet metadata: which materialized snapshot the rows are
+LOOKUP_COLUMN = "lookup_keys"  # each customer's look-up keys (`profiles.lookup`), never a model input
+LOOKUP_KEY = b"cdp.lookup"  # Parquet metadata: how an app's identifiers become look-up keys (JSON)
 
 
 class ServingSnapshot:
@@ -41,18 +44,37 @@ class ServingSnapshot:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def write(self, features: pd.DataFrame, as_of: dt.date, stamp: str = "") -> None:
+    def write(self, features: pd.DataFrame, as_of: dt.date, stamp: str = "",
+              lookup: tuple[pd.Series, dict] | None = None) -> None:
         """``features`` with ``features_as_of`` after the id column, atomically.
 
         ``stamp`` (the store's materialized snapshot it copies, `features.materialized`) is
         kept in the file's metadata, so a later `cdp score` of the same snapshot knows the
-        file is current (`stamp`).
+        file is current (`stamp`). ``lookup`` (customer id → look-up keys, and the JSON
+        settings to match an app's identifiers: `profiles.lookup`) adds each row's keys as
+        `LOOKUP_COLUMN`; they go with the row, so `stage_without` removes them with it.
         """
         frame = features.copy(deep=False)
         frame.insert(1, AS_OF_COLUMN, pd.Timestamp(as_of))
+        metadata = {STAMP_KEY: stamp.encode()}
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), STAMP_KEY: stamp.encode()})
+        if lookup is not None:
+            keys, settings = lookup
+            mapped = frame[ID_COLUMN].astype(str).map(keys)
+            values = [k if isinstance(k, list) else None for k in mapped.tolist()]
+            table = table.append_column(LOOKUP_COLUMN, pa.array(values, pa.list_(pa.binary())))
+            metadata[LOOKUP_KEY] = json.dumps(settings).encode()
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
         self._replace(table, "writing")
+
+    def lookup_settings(self) -> dict | None:
+        """The JSON settings the file's look-up keys were made with, None without them."""
+        try:
+            metadata = pq.read_schema(self.path).metadata or {}
+        except (OSError, pa.ArrowException):
+            return None
+        raw = metadata.get(LOOKUP_KEY)
+        return json.loads(raw) if raw else None
 
     def stamp(self) -> str | None:
         """The materialized snapshot the file copies ("" if none), None without a readable file."""
@@ -62,8 +84,9 @@ class ServingSnapshot:
             return None
         return metadata.get(STAMP_KEY, b"").decode()
 
-    def read(self) -> pd.DataFrame:
-        """Every row, checked: an id and an as-of column, each id once, one as-of day.
+    def read(self, lookup: bool = False) -> pd.DataFrame:
+        """Every row, checked: an id and an as-of column, each id once, one as-of day. The
+        look-up keys (`LOOKUP_COLUMN`) only when ``lookup`` is asked for (the service's index).
 
         Raises StoreError naming the file (never its content) when it is missing, unreadable
         or not one snapshot.
@@ -71,7 +94,10 @@ class ServingSnapshot:
         if not self.path.exists():
             raise StoreError(f"no feature snapshot at {self.path}: run `cdp score` to write it")
         try:
-            frame = pq.read_table(self.path).to_pandas()
+            table = pq.read_table(self.path)
+            if not lookup and LOOKUP_COLUMN in table.column_names:
+                table = table.drop_columns([LOOKUP_COLUMN])
+            frame = table.to_pandas()
         except Exception as exc:  # noqa: BLE001 - any reader failure is "unreadable" to the caller
             raise StoreError(f"feature snapshot {self.path} cannot be read ({type(exc).__name__}): rewrite it with "
                              "`cdp score`") from None
@@ -83,7 +109,11 @@ class ServingSnapshot:
         if not self.path.exists():
             return pd.DataFrame()
         table = pq.read_table(self.path)
-        return table.filter(self._holding(table, customer_ids)).to_pandas()
+        rows = table.filter(self._holding(table, customer_ids)).to_pandas()
+        if LOOKUP_COLUMN in rows:  # digests of their identifiers, shown as hex
+            rows[LOOKUP_COLUMN] = rows[LOOKUP_COLUMN].map(lambda keys: [k.hex() for k in keys] if keys is not None
+                                                          else [])
+        return rows
 
     def stage_without(self, customer_ids: tuple[str, ...]) -> tuple[Path | None, int]:
         """The snapshot without ``customer_ids``, written beside it under a temporary name,

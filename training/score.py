@@ -129,6 +129,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     from features.as_of import resolve_as_of
     from features.engine import store_tables
     from features.materialized import currency_key, feature_code, read_snapshot
+    from profiles.lookup import lookup_keys
     from store.interface import open_store
     from store.snapshot import ServingSnapshot
     from training.data import features_as_of
@@ -145,6 +146,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             features = features_as_of(store_tables(store, config), day)
         else:
             features = found.features
+        lookup = lookup_keys(store, config)
     stage(f"scoring {len(features):,} customers as of {day}")
     scores = score(features, models, day)
     stage("writing the scores and the serving snapshot")
@@ -163,6 +165,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
         if found.stamp is not None and not erased_note and snapshot.stamp() == found.stamp.key():
             snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
         else:
-            snapshot.write(features, day, found.stamp.key() if found.stamp else "")
+            snapshot.write(features, day, found.stamp.key() if found.stamp else "",
+                           lookup=(lookup.keys, lookup.settings.to_json()))
             snapshot_note = f"feature snapshot for serving → {snapshot.path}"
     return StoreScores(scores=scores, as_of=day, features_note=found.note + erased_note, snapshot_note=snapshot_note)

@@ -139,6 +139,28 @@ def test_the_byte_search_finds_a_person_before_the_erasure_and_nothing_after(sho
     assert person.customer_id not in scored_ids(shop) | snapshot_ids(shop)
 
 
+def test_forget_removes_the_look_up_keys_an_app_found_the_person_by(shop):
+    """The serving snapshot's look-up keys (digests of emails and phones) are personal data:
+    they leave the file with the person's row, and the service no longer finds them."""
+    from profiles.lookup import lookup_key
+    from serving.online_store import InMemoryFeatureStore
+
+    person = person_in(shop)
+    with duckdb.connect(str(shop.root / "shop" / "cdp.duckdb"), read_only=True) as con:
+        ids = con.sql("SELECT id_type, id_value FROM identifier_map WHERE customer_id = ? AND id_type IN "
+                      "('email', 'phone')", params=[person.customer_id]).fetchall()
+    keys = [lookup_key(t, v) for t, v in ids]
+    before = InMemoryFeatureStore.from_parquet(shop.snapshot)
+    email = next(v for t, v in ids if t == "email")
+    assert before.resolve("email", email.upper()).customer_id == person.customer_id
+    assert all(k in shop.snapshot.read_bytes() for k in keys)  # the control: the byte search finds them
+    erase(shop, person)
+    after = InMemoryFeatureStore.from_parquet(shop.snapshot)
+    assert after.resolve("email", email).status == 404
+    assert not any(k in shop.snapshot.read_bytes() for k in keys)
+    assert len(after) == len(before) - 1
+
+
 def test_the_mlflow_store_never_held_a_persons_values(shop):
     """Nothing personal goes to MLflow (aggregates and synthetic examples only), so a forget
     has nothing to erase there: checked for several people, before any erasure."""

@@ -8,6 +8,7 @@ they report must move from the old champion to the new one.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -500,3 +501,70 @@ def test_a_new_champion_is_served_without_restart_and_without_failing_a_request(
     status = server.request("GET", "/versions").json()
     assert status["model_versions"] == after and status["last_swap"] is not None
     assert not math.isnan(server.post("/score", {"customer_id": customer_id}).json()["churn_probability"])
+
+
+@pytest.fixture(scope="module")
+def known_person(trained_shop, scores):
+    """A scored customer with an email, a phone and a CRM key, as the CRM file wrote them (raw)."""
+    import duckdb
+
+    with duckdb.connect(str(trained_shop.root / "shop" / "cdp.duckdb"), read_only=True) as con:
+        rows = con.sql("""
+            SELECT r.customer_id, s.email, s.phone, s.customer_key
+            FROM source_customers s JOIN record_map r ON r.kind = 'customers' AND r.source = s.source
+                 AND r.source_key = s.source_key
+            WHERE s.source = 'crm_customers' AND s.email_norm IS NOT NULL AND s.phone_norm IS NOT NULL
+              AND s.email <> s.email_norm AND s.email_norm NOT IN (SELECT id_value FROM identifier_exclusions)
+              AND s.phone_norm NOT IN (SELECT id_value FROM identifier_exclusions)
+            ORDER BY r.customer_id""").fetchall()
+        excluded = con.sql("SELECT id_type, id_value FROM identifier_exclusions WHERE id_type IN ('email', 'phone') "
+                           "ORDER BY id_type, id_value LIMIT 1").fetchall()[0]
+    customer_id, email, phone, key = next(row for row in rows if row[0] in scores.index)
+    return {"customer_id": customer_id, "email": email, "phone": phone, "customer_key": key, "excluded": excluded}
+
+
+def test_a_customer_is_found_by_email_phone_or_crm_key_as_the_app_holds_them(server, known_person):
+    by_id = server.post("/score", {"customer_id": known_person["customer_id"]}).json()
+    assert known_person["email"] != known_person["email"].strip().lower()  # written as a person typed it
+    for body in ({"email": f"  {known_person['email'].upper()} "}, {"phone": known_person["phone"]},
+                 {"customer_key": known_person["customer_key"], "source": "crm_customers"},
+                 {"customer_key": known_person["customer_key"], "source": "ad_touchpoints"}):  # shares the namespace
+        response = server.post("/score", body)
+        assert response.status == 200, (body.keys(), response.body)
+        assert response.json() == by_id
+
+
+def test_an_identifier_no_one_or_junk_holds_is_a_404_that_does_not_repeat_it(server, known_person):
+    id_type, value = known_person["excluded"]
+    junk = assert_error(server.post("/score", {id_type: value}), 404, "placeholder or shared")
+    unknown = assert_error(server.post("/score", {"email": "nobody.at.all@example.com"}), 404, "no customer")
+    wrong_namespace = server.post("/score", {"customer_key": known_person["customer_key"], "source": "pos_receipts"})
+    assert wrong_namespace.status == 404
+    assert value not in json.dumps(junk) and "nobody" not in json.dumps(unknown)
+    given_as_id = assert_error(server.post("/score", {"customer_id": "omar@example.com"}), 404, '{"email": ...}')
+    assert "omar" not in given_as_id["error"]
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({}, "exactly one of"),
+    ({"email": "a@b.c", "phone": "+970599123456"}, "exactly one of"),
+    ({"customer_key": "K-1"}, "customer_key needs its source"),
+    ({"email": "a@b.c", "source": "crm_customers"}, "source goes with customer_key"),
+    ({"email": None, "customer_id": "c1"}, "must be a string, not null"),
+])
+def test_a_look_up_names_exactly_one_identifier(server, body, fragment):
+    assert_error(server.post("/score", body), 400, fragment)
+
+
+def test_a_batch_by_identifiers_answers_in_order_and_lists_the_rest_by_position(server, known_person):
+    id_type, value = known_person["excluded"]
+    response = server.post("/score_batch", {"customers": [
+        {"phone": known_person["phone"]}, {"email": "nobody.at.all@example.com"}, {id_type: value},
+        {"customer_id": known_person["customer_id"]}]})
+    assert response.status == 200, response.body
+    body = response.json()
+    assert [r["customer_id"] for r in body["results"]] == [known_person["customer_id"]] * 2
+    assert [(u["index"], u["status"]) for u in body["unresolved"]] == [(1, 404), (2, 404)]
+    assert value not in response.body.decode() and "nobody" not in response.body.decode()
+    assert_error(server.post("/score_batch", {"customer_ids": ["c1"], "customers": [{"email": "a@b.c"}]}), 400,
+                 "not both")
