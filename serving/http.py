@@ -33,11 +33,12 @@ from http import HTTPStatus
 
 from pydantic import BaseModel, ValidationError
 
+from serving.docs_page import CONTENT_SECURITY_POLICY, INIT, INIT_PATH, PAGE
 from serving.openapi import patch_openapi
 
 MAX_BODY_BYTES = 256 * 1024
 PUBLIC_PATHS = frozenset({"/livez", "/healthz", "/readyz"})
-DOCS_PATHS = frozenset({"/", "/docs.json", "/schema.json"})
+DOCS_PATHS = frozenset({"/", "/docs.json", "/schema.json", INIT_PATH})
 DOCS_PREFIXES = ("/static_content/",)
 STATUS_PATH = "/versions"
 METRICS_PATH = "/metrics"
@@ -56,11 +57,14 @@ class RouteMetrics:
     The registry is the instance's own, one per worker process (the service runs one).
     """
 
-    def __init__(self, routes: frozenset[str], prefixes: tuple[str, ...] = ()):
+    def __init__(self, routes: frozenset[str], prefixes: tuple[str, ...] = (),
+                 status: Callable[[], Mapping] | None = None):
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.routes, self.prefixes = frozenset(routes), tuple(prefixes)
         self.registry = CollectorRegistry(auto_describe=True)
+        if status is not None:
+            self.registry.register(_StatusCollector(status))
         self.requests = Counter("cdp_http_requests", "HTTP requests answered, by route, method and status.",
                                 ("route", "method", "status"), registry=self.registry)
         self.duration = Histogram("cdp_http_request_duration_seconds", "Time to answer, by route.", ("route",),
@@ -87,6 +91,59 @@ class RouteMetrics:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _StatusCollector:
+    """What is served, read from the service's status at each scrape: readiness, customers in
+    the snapshot, the snapshot's age, the model versions (one series per family), the time
+    of the last check and swap, and the refresh errors outstanding."""
+
+    def __init__(self, status: Callable[[], Mapping]):
+        self.status = status
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        import datetime as dt
+
+        from prometheus_client.core import GaugeMetricFamily
+
+        try:
+            status = self.status()
+        except Exception:  # noqa: BLE001 - not up yet: no status series
+            return
+        now = time.time()
+        yield GaugeMetricFamily("cdp_ready", "1 when models and features are loaded and scored.",
+                                value=1.0 if status.get("ready") else 0.0)
+        yield GaugeMetricFamily("cdp_snapshot_customers", "Customers in the served feature snapshot.",
+                                value=float(status.get("customers") or 0))
+        as_of = status.get("features_as_of")
+        if isinstance(as_of, str):  # the JSON form of the status
+            as_of = dt.date.fromisoformat(as_of)
+        if as_of is not None:
+            end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+            yield GaugeMetricFamily("cdp_snapshot_age_seconds", "Seconds since the end of the day the served "
+                                    "features describe (their data runs up to and including it).",
+                                    value=max(0.0, now - end.timestamp()))
+        versions = GaugeMetricFamily("cdp_model_version_info", "The served model version of each family (1).",
+                                     labels=("family", "version"))
+        for family, version in sorted((status.get("model_versions") or {}).items()):
+            if version is not None:
+                versions.add_metric((family, str(version)), 1.0)
+        yield versions
+        for name, key, what in (("cdp_last_check_timestamp_seconds", "last_check", "Last look at the registry "
+                                 "and the snapshot file (Unix time)."),
+                                ("cdp_last_swap_timestamp_seconds", "last_swap", "Last time models or features "
+                                 "were swapped in (Unix time).")):
+            moment = status.get(key)
+            if isinstance(moment, str):
+                moment = dt.datetime.fromisoformat(moment)
+            if moment is not None:
+                stamp = moment.replace(tzinfo=moment.tzinfo or dt.timezone.utc).timestamp()
+                yield GaugeMetricFamily(name, what, value=stamp)
+        yield GaugeMetricFamily("cdp_refresh_errors", "Refresh problems outstanding (GET /versions lists them).",
+                                value=float(len(status.get("errors") or ())))
 
 
 def error_body(message: str, detail: str | None = None) -> bytes:
@@ -148,7 +205,7 @@ class ApiGuard:
         self.request_models = dict(request_models)
         self.service = service
         known = PUBLIC_PATHS | DOCS_PATHS | {STATUS_PATH, METRICS_PATH} | set(self.request_models) | set(routes)
-        self.metrics = RouteMetrics(frozenset(known), DOCS_PREFIXES)
+        self.metrics = RouteMetrics(frozenset(known), DOCS_PREFIXES, status=lambda: self.service().status())
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -180,6 +237,11 @@ class ApiGuard:
                     if method != "GET":
                         raise _Rejected(405, f"{STATUS_PATH} answers GET only", headers={"allow": "GET"})
                     await _send_json(send, 200, json.dumps(service.status(), default=str).encode())
+                    return
+                if path in ("/", INIT_PATH) and method in ("GET", "HEAD"):
+                    body, kind = (PAGE, "text/html; charset=utf-8") if path == "/" else (INIT, "text/javascript")
+                    await _send(send, 200, body, kind, {"content-security-policy": CONTENT_SECURITY_POLICY,
+                                                        "x-content-type-options": "nosniff"})
                     return
                 if path == METRICS_PATH:
                     if method != "GET":

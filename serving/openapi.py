@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel
 
 from features.value_rules import HISTORY_COLUMN, HISTORY_PATTERN, json_schema
+from serving.docs_page import TITLE
 from serving.schemas import (
     IDENTIFIERS,
     MAX_TEXT_CHARS,
@@ -60,6 +61,10 @@ def patch_openapi(document: dict, feature_types: Mapping[str, str] | None = None
     it accepts; without it (no models loaded yet) the object stays free-form.
     """
     doc = copy.deepcopy(document)
+    doc["info"] = info()
+    doc.pop("externalDocs", None)
+    for tag in doc.get("tags", []):
+        tag.pop("externalDocs", None)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
     schemas["ErrorBody"] = _schema(ErrorBody, schemas)
     doc["components"]["securitySchemes"] = {"bearerKey": {"type": "http", "scheme": "bearer",
@@ -99,6 +104,23 @@ def patch_openapi(document: dict, feature_types: Mapping[str, str] | None = None
     if "ScoreRequest" in schemas:  # a batch's items
         _exactly_one_identifier(schemas["ScoreRequest"])
     return doc
+
+
+def info() -> dict:
+    """The document's header: the project's own title, version and contact, not BentoML's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("cdp-ml")
+    except PackageNotFoundError:
+        release = "unknown"
+    return {"title": TITLE, "version": release,
+            "description": "Scores of the shop's customers (segment, churn and purchase propensity, expected "
+                           "purchases and revenue, next-best categories, reasons) from the champion models of "
+                           "cdp-ml. Every endpoint but /livez, /healthz and /readyz needs "
+                           "`Authorization: Bearer <key>` (the service's CDP_API_KEY).",
+            "contact": {"name": "cdp-ml (the shop's data team runs this service; see the project's README)"},
+            "license": {"name": "Apache-2.0"}}
 
 
 def _features_schema(generic: dict, feature_types: Mapping[str, str]) -> dict:

@@ -8,6 +8,7 @@ they report must move from the old champion to the new one.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -302,6 +303,20 @@ def test_metrics_count_requests_by_route_method_and_status_behind_the_key(server
     assert server.request("GET", "/metrics", key=None).status == 401
 
 
+def test_metrics_say_what_is_served_and_how_old_it_is(server, trained_shop):
+    status = server.request("GET", "/versions").json()
+    found = metric_series(server.request("GET", "/metrics").body)
+    for family, version in status["model_versions"].items():
+        assert found[f'cdp_model_version_info{{family="{family}",version="{version}"}}'] == 1
+    assert found["cdp_ready"] == 1 and found["cdp_snapshot_customers"] == status["customers"] > 900
+    end_of_day = dt.datetime.combine(dt.date.fromisoformat(status["features_as_of"]) + dt.timedelta(days=1),
+                                     dt.time(), tzinfo=dt.timezone.utc)
+    age = dt.datetime.now(dt.timezone.utc).timestamp() - end_of_day.timestamp()
+    assert found["cdp_snapshot_age_seconds"] == pytest.approx(age, abs=60)
+    assert found["cdp_last_check_timestamp_seconds"] >= found["cdp_last_swap_timestamp_seconds"] > 0
+    assert found["cdp_refresh_errors"] == len(status["errors"])
+
+
 def process_tree(root: int) -> list[Path]:
     """/proc entries of ``root`` and all its descendants (BentoML's worker runs in a session of its own)."""
     parents = {}
@@ -568,3 +583,36 @@ def test_a_batch_by_identifiers_answers_in_order_and_lists_the_rest_by_position(
     assert value not in response.body.decode() and "nobody" not in response.body.decode()
     assert_error(server.post("/score_batch", {"customer_ids": ["c1"], "customers": [{"email": "a@b.c"}]}), 400,
                  "not both")
+
+
+def test_the_api_page_is_the_projects_own_and_loads_nothing_from_elsewhere(server):
+    """`/` in headless Chromium (the key sent as a header, as the Authorize button does for
+    requests): Swagger UI renders the project's document, every request the page makes goes
+    to the service itself, and the Content-Security-Policy would block any other."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    page_response = server.request("GET", "/")
+    assert page_response.status == 200 and b"<title>cdp-ml scoring API</title>" in page_response.body
+    assert b"googletagmanager" not in page_response.body and b"BentoML" not in page_response.body
+    assert "default-src 'self'" in page_response.headers["content-security-policy"]
+    assert server.request("GET", "/", key=None).status == 401  # the key, unless --public-docs
+    doc = server.request("GET", "/docs.json").json()
+    assert doc["info"]["title"] == "cdp-ml scoring API" and doc["info"]["version"] not in ("None", "", None)
+    assert "bentoml" not in json.dumps(doc["info"]).lower() and "externalDocs" not in doc
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(extra_http_headers={"Authorization": f"Bearer {server.key}"})
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(f"http://127.0.0.1:{server.port}/")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+            title = page.inner_text(".swagger-ui .info .title")
+            operations = page.locator(".opblock-summary-path").all_inner_texts()
+        finally:
+            browser.close()
+    assert title.startswith("cdp-ml scoring API")
+    assert {"/score", "/score_batch", "/score_features", "/versions"} <= {o.strip() for o in operations}
+    assert requested and {urlparse(u).netloc for u in requested} == {f"127.0.0.1:{server.port}"}, requested
