@@ -28,6 +28,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 from functools import partial
 from http import HTTPStatus
 
@@ -205,7 +206,11 @@ class ApiGuard:
         self.request_models = dict(request_models)
         self.service = service
         known = PUBLIC_PATHS | DOCS_PATHS | {STATUS_PATH, METRICS_PATH} | set(self.request_models) | set(routes)
-        self.metrics = RouteMetrics(frozenset(known), DOCS_PREFIXES, status=lambda: self.service().status())
+        self.metrics = RouteMetrics(frozenset(known), DOCS_PREFIXES, status=self._status)
+
+    def _status(self) -> Mapping:
+        service: Any = self.service()
+        return service.status()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
