@@ -28,9 +28,9 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 from functools import partial
 from http import HTTPStatus
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
