@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/cdp churn-list --config $(DEMO)/cdp.toml --top 200 --out $(DEMO)/churn-list.xlsx
 	$(BIN)/cdp report --config $(DEMO)/cdp.toml --out $(DEMO)/report.html
 	$(BIN)/cdp attribution --config $(DEMO)/cdp.toml --out $(DEMO)/attribution.html
+	$(BIN)/cdp refresh --config $(DEMO)/cdp.toml
 	@$(BIN)/python -c "import csv; rows = sorted(csv.DictReader(open('$(DEMO)/truth/channels.csv')), key=lambda r: -float(r['true_share'])); print('the sample shop\'s true channel shares (conversions each channel causes; the generator\'s truth):', ', '.join(f\"{r['channel']} {float(r['true_share']):.0%}\" for r in rows))"
 	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html"
 	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/cdp.mlflow/mlflow.db  (then http://127.0.0.1:5000)"

@@ -44,6 +44,8 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of
 def run(action: Callable[[], None]) -> None:
     try:
         action()
+    except typer.Exit:  # an exit code the command chose
+        raise
     except CdpError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

@@ -303,6 +303,50 @@ def score(
     run(action)
 
 
+EXIT_BUSY = 75  # EX_TEMPFAIL: another refresh of the store is running; try again later
+
+
+@app.command()
+def refresh(
+    retrain_after_days: Annotated[Optional[int], typer.Option(
+        "--retrain-after-days", min=0,
+        help="Retrain when the champions are older than this (default: [refresh] in cdp.toml, else 7).")] = None,
+    horizon_days: Annotated[Optional[int], typer.Option(
+        "--horizon-days", min=1, help="The horizon trained and scored (default: [refresh], else 90).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """The daily job: ingest, unify, features --materialize, train when the models are old, score.
+
+    Exit codes: 0 done, 1 a step failed (named), 75 another refresh of the store is running.
+    """
+
+    def action() -> None:
+        from training.refresh import RefreshBusy, RefreshFailed, RefreshSettings
+        from training.refresh import refresh as run_refresh
+
+        cfg = read_config(config)
+        settings = RefreshSettings(
+            retrain_after_days=cfg.refresh.retrain_after_days if retrain_after_days is None else retrain_after_days,
+            horizon_days=cfg.refresh.horizon_days if horizon_days is None else horizon_days)
+        try:
+            with spinner() as progress:
+                report = run_refresh(cfg, environment.tracking(cfg), settings, now=environment.now(),
+                                     run_id=environment.run_id(), tombstone_key=environment.tombstone_key(),
+                                     on_stage=stage_display(progress, "refreshing"))
+        except RefreshBusy as busy:
+            err.print(f"[bold yellow]busy:[/] {escape(str(busy))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_BUSY) from None
+        except RefreshFailed as failed:
+            for name, what in failed.report.steps:  # what was done before the step that failed
+                out.print(f"{name}: {escape(what)}", highlight=False, soft_wrap=True)
+            raise
+        for name, what in report.steps:
+            out.print(f"{name}: {escape(what)}", highlight=False, soft_wrap=True)
+        out.print(escape(report.summary()), highlight=False, soft_wrap=True)
+
+    run(action)
+
+
 @app.command()
 def serve(
     config: ConfigOption = DEFAULT_CONFIG,

@@ -128,6 +128,14 @@ class CurrencyConfig:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """``[refresh]``: how `cdp refresh` runs the daily job."""
+
+    retrain_after_days: int = 7
+    horizon_days: int = 90
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one shop."""
 
@@ -138,6 +146,7 @@ class Config:
     currency: CurrencyConfig = field(default_factory=CurrencyConfig)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -168,7 +177,7 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model"}
+    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model", "refresh"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
                           "expected store, sources, unify, currency, tracking, model")
@@ -217,8 +226,26 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     currency = _parse_currency(raw.get("currency"), path)
     tracking = _parse_tracking(raw.get("tracking"), path)
     model = _parse_model(raw.get("model"), path)
+    refresh = _parse_refresh(raw.get("refresh"), path)
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
-                  model=model)
+                  model=model, refresh=refresh)
+
+
+def _parse_refresh(raw: Any, path: Path) -> RefreshConfig:
+    if raw is None:
+        return RefreshConfig()
+    raw = _table(raw, path, "refresh")
+    known = ("retrain_after_days", "horizon_days")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{path}: refresh: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
+    values = {}
+    for key, least in (("retrain_after_days", 0), ("horizon_days", 1)):
+        value = raw.get(key, getattr(RefreshConfig, key))
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{path}: refresh.{key} {value!r} must be a whole number >= {least}")
+        values[key] = value
+    return RefreshConfig(**values)
 
 
 def _parse_model(raw: Any, path: Path) -> ModelSettings:

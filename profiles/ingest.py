@@ -177,3 +177,11 @@ def _log(con, run_id: str, r: SourceReport, sha: str, config_digest: str, now: d
         [run_id, r.source, r.file, sha, config_digest, r.rows_read, r.accepted, r.rejected,
          r.added, r.updated, r.removed, r.unchanged, r.skipped, now],
     )
+
+
+def ingest_store(config: Config, now: datetime, run_id: str, sources: tuple[str, ...] = (),
+                 tombstone_key: bytes | None = None) -> list[SourceReport]:
+    """`ingest` on the store ``config`` describes, opened (and closed) here: what a notebook
+    or a scheduled job calls."""
+    with Store(config.store.path, memory_limit=config.store.memory_limit) as store:
+        return ingest(store, config, now=now, run_id=run_id, sources=sources, tombstone_key=tombstone_key)

@@ -481,3 +481,9 @@ def _write_golden(con) -> None:
         FROM unify_golden_input
         GROUP BY customer_id""")
     con.execute("DROP TABLE unify_golden_input")
+
+
+def unify_store(config: Config, now: datetime, run_id: str) -> UnifyReport:
+    """`unify` on the store ``config`` describes, opened (and closed) here."""
+    with Store(config.store.path, memory_limit=config.store.memory_limit) as store:
+        return unify(store, config, now=now, run_id=run_id)
