@@ -90,6 +90,8 @@ def churn_list(
     include_no_consent: Annotated[bool, typer.Option(
         "--include-no-consent",
         help="Also list customers without marketing consent (no name, email or phone).")] = False,
+    include_low_risk: Annotated[bool, typer.Option(
+        "--include-low-risk", help="Also list customers whose churn risk is low (below --churn-medium).")] = False,
     horizon_days: ListHorizonOption = None,
     churn_medium: ChurnMediumOption = 0.5,
     churn_high: ChurnHighOption = 0.75,
@@ -114,6 +116,7 @@ def churn_list(
         found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
         result = build_list(found.inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
                                                       include_no_consent=include_no_consent,
+                                                      include_low_risk=include_low_risk,
                                                       horizon_days=found.horizon_days, bands=bands))
         write_list(result, out_file)
         views.show_churn_list(out, summary_lines(result), result.by_segment, out_file)

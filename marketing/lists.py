@@ -91,6 +91,7 @@ class ListOptions:
     min_probability: float = 0.0
     segment: str | None = None
     include_no_consent: bool = False
+    include_low_risk: bool = False
     horizon_days: int = 90
     bands: ChurnRiskBands = field(default_factory=ChurnRiskBands)
 
@@ -119,6 +120,7 @@ class ChurnList:
     left_out_without_consent: int
     features_as_of: str
     horizon_days: int
+    left_out_low_risk: int = 0
 
     @property
     def customers(self) -> int:
@@ -182,6 +184,10 @@ def churn_list(inputs: ListInputs, options: ListOptions, in_words: bool = True) 
     keep = probability.notna() & (probability >= options.min_probability)
     if options.segment is not None:
         keep &= scores["segment"].astype(str) == options.segment
+    low = keep & (options.bands.bands(probability.fillna(0.0).to_numpy()) == "low")
+    left_out_low = 0 if options.include_low_risk else int(low.sum())
+    if not options.include_low_risk:
+        keep &= ~low
     chosen = scores.loc[keep, ["customer_id", "segment", "churn_probability", "top_reasons"]]
     chosen = chosen.assign(customer_id=chosen["customer_id"].astype(str))
 
@@ -228,7 +234,7 @@ def churn_list(inputs: ListInputs, options: ListOptions, in_words: bool = True) 
     as_of = scores["features_as_of"].dropna()
     return ChurnList(rows=out[list(LIST_COLUMNS)], by_segment=_by_segment(out), left_out_without_consent=left_out,
                      features_as_of=str(pd.Timestamp(as_of.iloc[0]).date()) if len(as_of) else "",
-                     horizon_days=options.horizon_days)
+                     horizon_days=options.horizon_days, left_out_low_risk=left_out_low)
 
 
 def _by_segment(rows: pd.DataFrame) -> pd.DataFrame:
@@ -279,6 +285,9 @@ def summary_lines(result: ChurnList) -> list[str]:
     noun = "customer" if result.customers == 1 else "customers"
     lines = [f"{result.customers:,} {noun} on the list, {_money(result.total_revenue_at_risk)} revenue at risk "
              f"over the next {result.horizon_days} days (scores as of {result.features_as_of})"]
+    if result.left_out_low_risk:
+        lines.append(f"{result.left_out_low_risk:,} low-risk customers matching the filters left out "
+                     "(--include-low-risk lists them)")
     if result.left_out_without_consent:
         lines.append(f"{result.left_out_without_consent:,} customers matching the filters left out: no marketing "
                      "consent on any channel (--include-no-consent lists them without contact details)")

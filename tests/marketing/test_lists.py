@@ -18,10 +18,19 @@ from typer.testing import CliRunner
 from cdp.cli import app
 from cdp.errors import CdpError
 from features.catalog import catalog
-from marketing.lists import LIST_COLUMNS, ListInputs, ListOptions, churn_list, suggested_action, write_list
+from marketing.lists import (
+    LIST_COLUMNS,
+    ListInputs,
+    ListOptions,
+    churn_list,
+    suggested_action,
+    summary_lines,
+    write_list,
+)
 from tests.trained_shop import run_cli
 from training.purchase import HISTORY_REASON, model_inputs
 from training.reasons import Customer, plain_reasons, reason_sentence
+from training.risk_bands import ChurnRiskBands
 
 AS_OF = pd.Timestamp("2026-10-31")
 
@@ -62,10 +71,21 @@ SHOP = [
 
 
 def test_customers_are_ranked_by_revenue_at_risk_churn_times_their_quarterly_pace():
-    result = churn_list(_inputs(SHOP), ListOptions(horizon_days=90))
+    result = churn_list(_inputs(SHOP), ListOptions(horizon_days=90, include_low_risk=True))
     assert list(result.rows["customer_id"]) == ["d", "a", "b", "c"]
     assert list(result.rows["revenue_at_risk"]) == [246.58, 118.36, 50.0, 28.5]
     assert result.total_revenue_at_risk == pytest.approx(246.58 + 118.36 + 50.0 + 28.5)
+
+
+def test_low_risk_customers_are_left_out_unless_asked_for_and_counted():
+    """d's 0.2 is below the medium band (0.5): a lot at stake, but not likely to leave."""
+    result = churn_list(_inputs(SHOP), ListOptions(horizon_days=90))
+    assert list(result.rows["customer_id"]) == ["a", "b", "c"]
+    assert set(result.rows["churn_risk"]) <= {"medium", "high"} and result.left_out_low_risk == 1
+    assert "1 low-risk customers matching the filters left out (--include-low-risk lists them)" in \
+        summary_lines(result)
+    stricter = churn_list(_inputs(SHOP), ListOptions(bands=ChurnRiskBands(medium=0.85, high=0.9)))
+    assert list(stricter.rows["customer_id"]) == ["c"] and stricter.left_out_low_risk == 3
 
 
 def test_top_and_min_probability_keep_the_riskiest_by_revenue_at_risk():
@@ -210,7 +230,7 @@ def test_csv_has_exactly_the_agreed_columns_and_neutralises_formulas(tmp_path):
 
 
 def test_xlsx_holds_the_list_and_a_summary_sheet(tmp_path):
-    path = write_list(churn_list(_inputs(SHOP), ListOptions()), tmp_path / "list.xlsx")
+    path = write_list(churn_list(_inputs(SHOP), ListOptions(include_low_risk=True)), tmp_path / "list.xlsx")
     book = openpyxl.load_workbook(path)
     listed = list(book["Churn risk"].values)
     assert listed[0] == LIST_COLUMNS
@@ -247,10 +267,12 @@ def _list_csv(shop, tmp_path, *args) -> tuple[pd.DataFrame, str]:
 
 
 def test_sample_list_ranks_every_scored_buyer_by_revenue_at_risk_worked_out_from_the_store(trained_shop, tmp_path):
-    listed, _ = _list_csv(trained_shop, tmp_path, "--include-no-consent")
+    listed, _ = _list_csv(trained_shop, tmp_path, "--include-no-consent", "--include-low-risk")
     scores, customers, features = _store_tables(trained_shop)
     buyers = scores[scores["churn_probability"].notna()].set_index("customer_id")
     assert set(listed["customer_id"]) == set(buyers.index)
+    default, _ = _list_csv(trained_shop, tmp_path, "--include-no-consent")  # the default leaves out the low risk
+    assert set(default["customer_id"]) == set(buyers.index[buyers["churn_probability"] >= 0.5])
     f = features.loc[buyers.index]
     expected = (buyers["churn_probability"] * f["revenue_total"].fillna(0) * 90
                 / f["tenure_days"].clip(lower=90)).round(2)
