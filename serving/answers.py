@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 from serving.models import ModelSet
 from serving.online_store import InMemoryFeatureStore
+from training.reasons import Customer, reason_sentence, typical_values
 from training.risk_bands import BAND_LABELS, ChurnRiskBands
 from training.score import score
 
@@ -32,6 +33,26 @@ CHUNK_ROWS = 100_000
 NUMBERS = ("churn_probability", "purchase_probability", "expected_purchases", "expected_revenue",
            "days_to_next_purchase")
 LISTS = ("next_best_categories", "top_reasons")
+# Decimal places of each number in an answer: probabilities to 4 places, money to cents.
+ROUNDING = {"churn_probability": 4, "purchase_probability": 4, "expected_purchases": 4, "expected_revenue": 2,
+            "days_to_next_purchase": 1}
+
+
+class RowValues(Mapping):
+    """One row of a feature frame as a read-only mapping, each value fetched when asked for
+    (a reason's sentence reads two or three of a hundred columns)."""
+
+    def __init__(self, columns: Mapping[str, np.ndarray], row: int):
+        self._columns, self._row = columns, row
+
+    def __getitem__(self, name: str):
+        return self._columns[name][self._row]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 def items(value) -> list[str]:
@@ -47,7 +68,8 @@ def items(value) -> list[str]:
 
 def precompute(models: ModelSet, features: InMemoryFeatureStore, bands: ChurnRiskBands) -> AnswerTable:
     """Every customer of an in-memory snapshot scored by ``models`` (`serving.state.Precompute`)."""
-    return AnswerTable.score(features.all_rows(), models, bands)
+    rows = features.all_rows()
+    return AnswerTable.score(rows, models, bands, typical=typical_values(rows))
 
 
 class AnswerTable:
@@ -61,9 +83,16 @@ class AnswerTable:
         The models that scored it (for their versions and horizon).
     bands : ChurnRiskBands
         Cut-offs for ``churn_risk``.
+    features : DataFrame, optional
+        The feature rows that were scored, in the same order: the reasons' sentences quote
+        the customer's own values.
+    typical : mapping, optional
+        The typical (median buyer's) values the sentences compare with
+        (`training.reasons.typical_values` of the whole snapshot).
     """
 
-    def __init__(self, scored: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands):
+    def __init__(self, scored: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
+                 features: pd.DataFrame | None = None, typical: Mapping[str, float] | None = None):
         ids = scored["customer_id"].astype(str).to_numpy()
         self._row = dict(zip(ids.tolist(), range(len(ids))))
         self._ids = ids
@@ -78,18 +107,24 @@ class AnswerTable:
             "horizon_days": models.horizon_days,
             "model_versions": models.versions_by_field(),
         }
+        self.typical: dict[str, float] = dict(typical or {})
+        self._values = ({str(c): features[c].to_numpy() for c in features.columns}
+                        if features is not None and len(features) == len(ids) else {})
 
     @classmethod
     def score(cls, features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
-              chunk_rows: int = CHUNK_ROWS) -> AnswerTable:
+              chunk_rows: int = CHUNK_ROWS, typical: Mapping[str, float] | None = None) -> AnswerTable:
         """Score every row of a non-empty feature frame (``customer_id``, ``features_as_of``
-        and the features, one as-of day), ``chunk_rows`` rows at a time."""
+        and the features, one as-of day), ``chunk_rows`` rows at a time. ``typical``: what
+        the reasons compare with (default: the medians of these rows)."""
         if features.empty:
             raise ValueError("no feature rows to score")
         as_of = pd.Timestamp(features["features_as_of"].iloc[0]).date()
         parts = [score(features.iloc[start:start + chunk_rows], models.for_scoring(), as_of)
                  for start in range(0, len(features), chunk_rows)]
-        return cls(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], models, bands)
+        return cls(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], models, bands,
+                   features=features.reset_index(drop=True),
+                   typical=typical if typical is not None else typical_values(features))
 
     def __len__(self) -> int:
         return len(self._ids) if self._kept is None else int(self._kept.sum())
@@ -134,11 +169,19 @@ class AnswerTable:
         answer = {"customer_id": str(self._ids[row]), "segment": self._segment[row]}
         for column, values in self._numbers.items():
             value = values[row]
-            answer[column] = float(value) if np.isfinite(value) else None
+            answer[column] = round(float(value), ROUNDING[column]) if np.isfinite(value) else None
         answer["churn_risk"] = BAND_LABELS[self._band[row]]
         for column, values in self._lists.items():
             answer[column] = items(values[row])
+        answer["reasons"] = self._reasons(row, answer["top_reasons"])
         answer["features_as_of"] = self._as_of
         answer.update(self._shared)
         answer["model_versions"] = dict(answer["model_versions"])
         return answer
+
+    def _reasons(self, row: int, codes: list[str]) -> list[dict]:
+        """Each reason's code and the sentence the churn lists print for it."""
+        if not codes:
+            return []
+        customer = Customer(RowValues(self._values, row), self.typical)
+        return [{"code": code, "text": reason_sentence(code, customer)} for code in codes]

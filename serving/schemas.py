@@ -135,31 +135,54 @@ class EmptyRequest(_Request):
 
 
 class ModelVersions(BaseModel):
-    segments: str | None
-    churn: str | None
-    next_purchase: str | None
+    """Registry versions of the served champions (null: none served)."""
+
+    segments: str | None = Field(description="Version of cdp-segments.")
+    churn: str | None = Field(description="Version of cdp-churn.")
+    next_purchase: str | None = Field(description="Version of cdp-next-purchase.")
+
+
+class Reason(BaseModel):
+    """One reason the customer's churn risk is raised."""
+
+    code: str = Field(description="The feature (column of the feature table, `cdp features catalog`), or "
+                                  "purchase_history for the BG/NBD view of their buying pattern.",
+                      examples=["recency_days"])
+    text: str = Field(description="The reason in plain words, from the customer's own values, as the churn "
+                                  "lists print it.", examples=["hasn't bought for 94 days, usually buys every 30"])
 
 
 class ScoreResult(BaseModel):
     """One customer's scores."""
 
-    customer_id: str | None = Field(description="The customer (null for /score_features).")
-    segment: str
-    churn_probability: float | None = Field(description="No purchase within the horizon (null: never bought).")
+    customer_id: str | None = Field(description="The customer's id in the store (null for /score_features).")
+    segment: str = Field(description="The customer's segment from the segments champion (\"Prospects\" for "
+                                     "people who have not bought yet).", examples=["Loyal (high value)"])
+    churn_probability: float | None = Field(
+        description="Probability of no purchase within horizon_days, 4 decimal places (null: has not bought yet).")
     churn_risk: Literal["low", "medium", "high"] | None = Field(
         description="churn_probability banded by the service's thresholds (`cdp serve --churn-medium/--churn-high`).")
-    purchase_probability: float | None
-    expected_purchases: float | None = Field(description="Expected purchase days within the horizon.")
-    expected_revenue: float | None = Field(description="Expected revenue within the horizon, in the base currency.")
-    days_to_next_purchase: float | None
+    purchase_probability: float | None = Field(
+        description="Probability of at least one purchase within horizon_days (1 - churn_probability), 4 places.")
+    expected_purchases: float | None = Field(description="Expected purchase days within the horizon, 4 places.")
+    expected_revenue: float | None = Field(description="Expected revenue within the horizon, in the base currency, "
+                                                       "to the cent.")
+    days_to_next_purchase: float | None = Field(
+        description="Median days until the next purchase, one decimal place, assuming the customer keeps the "
+                    "daily purchase chance that purchase_probability implies. Past horizon_days it is an "
+                    "extrapolation (shown up to 4 horizons); null beyond that (not expected back) or for people "
+                    "who have not bought yet.")
     next_best_categories: list[str] = Field(
         description="Categories the customer is most likely to buy next, best first, each exactly as the shop's "
                     "data names it (any text: commas, quotes and emoji included).",
         examples=[["Oil, olive", "za'atar", "soap"]])
-    top_reasons: list[str] = Field(description="Features raising churn risk the most, strongest first.")
-    horizon_days: int
-    model_versions: ModelVersions
-    features_as_of: dt.date | None
+    top_reasons: list[str] = Field(description="Codes of the features raising churn risk the most, strongest "
+                                               "first (the same as `reasons`' codes).")
+    reasons: list[Reason] = Field(default_factory=list,
+                                  description="The same reasons with their plain sentences, strongest first.")
+    horizon_days: int = Field(description="The days ahead the probabilities and expectations are about.")
+    model_versions: ModelVersions = Field(description="The registry versions of the models that answered.")
+    features_as_of: dt.date | None = Field(description="The day the features describe (data up to and including it).")
 
 
 class Unresolved(BaseModel):
@@ -168,11 +191,13 @@ class Unresolved(BaseModel):
     index: int = Field(description="Position in the request's `customers` list, from 0.")
     status: Literal[400, 404, 409] = Field(description="As /score would answer: 400 not a valid identifier, 404 "
                                                        "no such customer, 409 held by several customers.")
-    error: str
+    error: str = Field(description="Why, as /score would say it (never repeating the identifier).")
 
 
 class ScoreBatchResponse(BaseModel):
-    results: list[ScoreResult]
+    """The answers of a batch."""
+
+    results: list[ScoreResult] = Field(description="One answer per customer found, in the order asked.")
     not_found: list[str] = Field(description="Requested customer_ids the feature snapshot does not hold.")
     unresolved: list[Unresolved] = Field(default_factory=list,
                                          description="Customers of `customers` not answered, by position.")
@@ -181,16 +206,16 @@ class ScoreBatchResponse(BaseModel):
 class ServiceStatus(BaseModel):
     """What the service serves (`GET /versions`, `POST /admin/reload`)."""
 
-    ready: bool
-    model_versions: ModelVersions
-    horizon_days: int | None
-    features_as_of: dt.date | None
-    customers: int
+    ready: bool = Field(description="Models and features are loaded and every known customer is scored.")
+    model_versions: ModelVersions = Field(description="The served champions.")
+    horizon_days: int | None = Field(description="The horizon of the served purchase models.")
+    features_as_of: dt.date | None = Field(description="The day the served feature snapshot describes.")
+    customers: int = Field(description="Customers in the served feature snapshot.")
     feature_names: dict[str, Literal["number", "string"]] = Field(
         description="Every feature the served models read, for /score_features.")
-    last_check: dt.datetime | None
-    last_swap: dt.datetime | None
-    errors: list[str]
+    last_check: dt.datetime | None = Field(description="When the registry and the snapshot file were last checked.")
+    last_swap: dt.datetime | None = Field(description="When models or features were last swapped in.")
+    errors: list[str] = Field(description="Refresh problems outstanding (the last good set is still served).")
 
 
 class ErrorBody(BaseModel):

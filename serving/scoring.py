@@ -29,15 +29,18 @@ class RequestError(CdpError, ValueError):
     """A request the service understood but cannot answer as asked (HTTP 400)."""
 
 
-def score_rows(features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands) -> list[dict]:
+def score_rows(features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
+               typical: Mapping[str, float] | None = None) -> list[dict]:
     """Score feature rows (one per customer, with ``customer_id`` and ``features_as_of``).
 
     Returns one JSON-ready dict per row, in order. Customers who never bought get their
     segment ("Prospects") and next-best categories, and ``None`` for every purchase score.
+    ``typical``: the values the reasons compare with (the served snapshot's; default the
+    rows' own medians).
     """
     if features.empty:
         return []
-    return AnswerTable.score(features, models, bands).all()
+    return AnswerTable.score(features, models, bands, typical=typical).all()
 
 
 def features_frame(features: Mapping[str, float | str | None], models: ModelSet, as_of: dt.date) -> pd.DataFrame:

@@ -121,7 +121,8 @@ class ScoringService:
         wanted = list(dict.fromkeys(customer_ids))
         rows = served.features.lookup(wanted)
         held = set(rows["customer_id"].astype(str))
-        return score_rows(rows, served.models, self.settings.risk_bands), [c for c in wanted if c not in held]
+        typical = served.answers.typical if served.answers is not None else None
+        return score_rows(rows, served.models, self.settings.risk_bands, typical), [c for c in wanted if c not in held]
 
     def _resolve(self, served, request: ScoreRequest) -> Resolved:
         field, value, source = request.identifier()
@@ -197,7 +198,8 @@ class ScoringService:
             served = self._served()
             day = as_of or served.features.features_as_of
             frame = features_frame(features, served.models, day)
-            result = score_rows(frame, served.models, self.settings.risk_bands)[0]
+            typical = served.answers.typical if served.answers is not None else None
+            result = score_rows(frame, served.models, self.settings.risk_bands, typical)[0]
             return ScoreResult.model_validate({**result, "customer_id": None, "features_as_of": day})
         except _Unavailable as exc:
             return _error(503, str(exc), "see GET /versions")

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from serving.answers import ROUNDING
 from serving.schemas import ScoreResult
 from tests.serving.conftest import run_cli
 
@@ -63,9 +64,10 @@ def assert_matches_batch(result: dict, expected: pd.Series) -> None:
                    "days_to_next_purchase"):
         if pd.isna(expected[column]):
             assert result[column] is None, column
-        else:
-            assert result[column] == pytest.approx(float(expected[column]), rel=1e-9), column
+        else:  # the batch value, rounded as the service rounds it (4 places; money to the cent; days to 0.1)
+            assert result[column] == round(float(expected[column]), ROUNDING[column]), column
     assert result["top_reasons"] == [r for r in str(expected["top_reasons"] or "").split(", ") if r]
+    assert [r["code"] for r in result["reasons"]] == result["top_reasons"]
     assert result["next_best_categories"] == list(expected["next_best_categories"])  # a list column in the file
 
 
@@ -435,9 +437,20 @@ def test_the_openapi_document_declares_the_key_the_errors_and_nullable_scores(se
     assert {"400", "401", "404", "413", "415", "503"} <= set(score["responses"])
     result = score["responses"]["200"]["content"]["application/json"]["schema"]
     assert result["properties"]["churn_probability"] == {
-        "description": "No purchase within the horizon (null: never bought).", "title": "Churn Probability",
+        "description": "Probability of no purchase within horizon_days, 4 decimal places (null: has not bought yet).",
+        "title": "Churn Probability",
         "type": "number", "nullable": True}
     assert doc["paths"]["/readyz"]["get"]["security"] == []
+    schemas = {**doc["components"]["schemas"], "ScoreResult (/score)": result,
+               "ServiceStatus (/versions)": doc["paths"]["/versions"]["get"]["responses"]["200"]["content"][
+                   "application/json"]["schema"],
+               "ScoreBatchResponse (/score_batch)": doc["paths"]["/score_batch"]["post"]["responses"]["200"][
+                   "content"]["application/json"]["schema"]}
+    undescribed = [f"{name}.{field}" for name, schema in schemas.items() if name.split()[0] in (
+                       "ScoreResult", "Reason", "ModelVersions", "ScoreBatchResponse", "Unresolved", "ServiceStatus",
+                       "ScoreRequest")
+                   for field, spec in schema.get("properties", {}).items() if not spec.get("description")]
+    assert len(schemas) >= 8 and undescribed == []
 
 
 def test_no_personal_data_or_request_body_reaches_the_log(server, trained_shop):
@@ -616,3 +629,19 @@ def test_the_api_page_is_the_projects_own_and_loads_nothing_from_elsewhere(serve
     assert title.startswith("cdp-ml scoring API")
     assert {"/score", "/score_batch", "/score_features", "/versions"} <= {o.strip() for o in operations}
     assert requested and {urlparse(u).netloc for u in requested} == {f"127.0.0.1:{server.port}"}, requested
+
+
+def test_reasons_come_as_codes_with_the_sentences_the_churn_list_prints(server, trained_shop, tmp_path):
+    out = tmp_path / "list.csv"
+    run_cli("churn-list", "--config", str(trained_shop.config), "--include-no-consent", "--include-low-risk",
+            "--out", str(out), tracking_uri=trained_shop.tracking_uri)
+    listed = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("customer_id")
+    chosen = [c for c in listed.index if listed.loc[c, "reasons"]][:25]
+    answers = server.post("/score_batch", {"customer_ids": chosen}).json()["results"]
+    assert len(answers) == len(chosen) == 25
+    for answer in answers:
+        assert [r["code"] for r in answer["reasons"]] == answer["top_reasons"]
+        assert "; ".join(dict.fromkeys(r["text"] for r in answer["reasons"])) == \
+            listed.loc[answer["customer_id"], "reasons"]
+        for number in ("churn_probability", "purchase_probability"):
+            assert answer[number] is None or answer[number] == round(answer[number], 4)
