@@ -117,7 +117,8 @@ def churn_list(
         result = build_list(found.inputs, ListOptions(top=top, min_probability=min_probability, segment=segment,
                                                       include_no_consent=include_no_consent,
                                                       include_low_risk=include_low_risk,
-                                                      horizon_days=found.horizon_days, bands=bands))
+                                                      horizon_days=found.horizon_days, bands=bands,
+                                                      currency=cfg.currency.base))
         write_list(result, out_file)
         views.show_churn_list(out, summary_lines(result), result.by_segment, out_file)
 

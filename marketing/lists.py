@@ -94,6 +94,7 @@ class ListOptions:
     include_low_risk: bool = False
     horizon_days: int = 90
     bands: ChurnRiskBands = field(default_factory=ChurnRiskBands)
+    currency: str | None = None  # the base currency of cdp.toml's [currency], shown with money
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class ChurnList:
     features_as_of: str
     horizon_days: int
     left_out_low_risk: int = 0
+    currency: str | None = None
 
     @property
     def customers(self) -> int:
@@ -234,7 +236,7 @@ def churn_list(inputs: ListInputs, options: ListOptions, in_words: bool = True) 
     as_of = scores["features_as_of"].dropna()
     return ChurnList(rows=out[list(LIST_COLUMNS)], by_segment=_by_segment(out), left_out_without_consent=left_out,
                      features_as_of=str(pd.Timestamp(as_of.iloc[0]).date()) if len(as_of) else "",
-                     horizon_days=options.horizon_days, left_out_low_risk=left_out_low)
+                     horizon_days=options.horizon_days, left_out_low_risk=left_out_low, currency=options.currency)
 
 
 def _by_segment(rows: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +285,8 @@ def _for_spreadsheet(rows: pd.DataFrame) -> pd.DataFrame:
 def summary_lines(result: ChurnList) -> list[str]:
     """The summary in words: counts and money only (never a name, email or phone)."""
     noun = "customer" if result.customers == 1 else "customers"
-    lines = [f"{result.customers:,} {noun} on the list, {_money(result.total_revenue_at_risk)} revenue at risk "
+    money = _money(result.total_revenue_at_risk) + (f" {result.currency}" if result.currency else "")
+    lines = [f"{result.customers:,} {noun} on the list, {money} revenue at risk "
              f"over the next {result.horizon_days} days (scores as of {result.features_as_of})"]
     if result.left_out_low_risk:
         lines.append(f"{result.left_out_low_risk:,} low-risk customers matching the filters left out "
@@ -314,20 +317,46 @@ def write_list(result: ChurnList, path: Path) -> Path:
 
 
 def _write_xlsx(result: ChurnList, path: Path) -> None:
+    """The summary sheet first, then the list: typed cells (numbers, percentages, money in the
+    base currency, real dates), the header row frozen and an autofilter on every column."""
+    import datetime as dt
+
+    from openpyxl.utils import get_column_letter
+
+    money_format = "#,##0.00" + (f' "{result.currency}"' if result.currency else "")
     summary = pd.concat([
         pd.DataFrame({"segment": ["all segments"], "customers": [result.customers],
                       "revenue_at_risk": [round(result.total_revenue_at_risk, 2)]}),
         result.by_segment,
     ], ignore_index=True)
+    rows = _for_spreadsheet(result.rows)
+    rows = rows.assign(last_purchase_date=pd.to_datetime(rows["last_purchase_date"], errors="coerce").dt.date
+                       .astype(object).where(rows["last_purchase_date"].notna(), None),
+                       days_since_last_purchase=rows["days_since_last_purchase"].astype(object)
+                       .where(rows["days_since_last_purchase"].notna(), None))
+    lines = summary_lines(result)
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        _for_spreadsheet(result.rows).to_excel(writer, sheet_name="Churn risk", index=False)
-        summary.to_excel(writer, sheet_name="Summary", index=False, startrow=len(summary_lines(result)) + 1)
+        summary.to_excel(writer, sheet_name="Summary", index=False, startrow=len(lines) + 1)
+        rows.to_excel(writer, sheet_name="Churn risk", index=False)
         sheet = writer.sheets["Summary"]
-        for i, line in enumerate(summary_lines(result), start=1):
+        for i, line in enumerate(lines, start=1):
             sheet.cell(row=i, column=1, value=line)
+        for row in sheet.iter_rows(min_row=len(lines) + 3, min_col=3, max_col=3):
+            row[0].number_format = money_format
+        sheet.column_dimensions["A"].width = 28
+        sheet.column_dimensions["C"].width = 18
         listed = writer.sheets["Churn risk"]
         listed.freeze_panes = "B2"
-        for column, width in zip("ABCDEFGHIJKL", (20, 14, 28, 16, 20, 10, 10, 12, 12, 10, 80, 50)):
+        listed.auto_filter.ref = f"A1:{get_column_letter(len(LIST_COLUMNS))}{len(rows) + 1}"
+        formats = {"churn_probability": "0.0%", "revenue_at_risk": money_format, "last_purchase_date": "yyyy-mm-dd",
+                   "days_since_last_purchase": "0"}
+        for position, name in enumerate(LIST_COLUMNS, start=1):
+            if name in formats:
+                for (cell,) in listed.iter_rows(min_row=2, min_col=position, max_col=position):
+                    if isinstance(cell.value, dt.datetime):
+                        cell.value = cell.value.date()
+                    cell.number_format = formats[name]
+        for column, width in zip("ABCDEFGHIJKL", (20, 14, 28, 16, 20, 10, 10, 14, 12, 10, 80, 50)):
             listed.column_dimensions[column].width = width
 
 
@@ -364,8 +393,21 @@ figure { margin: 1rem 0; } img { max-width: 100%; }
 def list_page(result: ChurnList) -> str:
     """The list as one self-contained HTML page: the summary, then the ranked rows."""
     lines = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(result))
+    code = f" {result.currency}" if result.currency else ""
+
+    def shown(frame: pd.DataFrame) -> pd.DataFrame:
+        """Probabilities as percentages and money with the currency, as people read them."""
+        out = frame.copy()
+        if "churn_probability" in out:
+            out["churn_probability"] = [f"{p:.0%}" if isinstance(p, float) and math.isfinite(p) else ""
+                                        for p in out["churn_probability"]]
+        if "revenue_at_risk" in out:
+            out["revenue_at_risk"] = [f"{x:,.2f}{code}" if isinstance(x, float) and math.isfinite(x) else ""
+                                      for x in out["revenue_at_risk"].astype(float)]
+        return out
+
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Churn-risk list</title>'
             f"<style>{PAGE_STYLE}</style></head><body><h1>Churn-risk list</h1>"
-            f'<ul class="summary">{lines}</ul><h2>By segment</h2>{table_html(result.by_segment, "by-segment")}'
-            f"<h2>Customers, by revenue at risk</h2>{table_html(result.rows, 'churn-list')}</body></html>")
+            f'<ul class="summary">{lines}</ul><h2>By segment</h2>{table_html(shown(result.by_segment), "by-segment")}'
+            f"<h2>Customers, by revenue at risk</h2>{table_html(shown(result.rows), 'churn-list')}</body></html>")
 

@@ -239,6 +239,27 @@ def test_xlsx_holds_the_list_and_a_summary_sheet(tmp_path):
     assert "4 customers on the list, 443.44 revenue at risk over the next 90 days (scores as of 2026-10-31)" in summary
 
 
+def test_xlsx_cells_are_typed_filtered_and_in_the_shops_currency_with_the_summary_first(tmp_path):
+    import datetime as dt
+
+    result = churn_list(_inputs(SHOP), ListOptions(include_low_risk=True, currency="ILS"))
+    book = openpyxl.load_workbook(write_list(result, tmp_path / "list.xlsx"))
+    assert book.sheetnames == ["Summary", "Churn risk"]
+    summary = [cell for row in book["Summary"].values for cell in row if cell is not None]
+    assert "4 customers on the list, 443.44 ILS revenue at risk over the next 90 days (scores as of 2026-10-31)" \
+        in summary
+    sheet = book["Churn risk"]
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref == "A1:L5"
+    column = {name: i + 1 for i, name in enumerate(LIST_COLUMNS)}
+    first = {name: sheet.cell(row=2, column=i) for name, i in column.items()}  # d: 0.2, 246.58, 40 days
+    assert first["customer_id"].value == "d"
+    assert (first["churn_probability"].value, first["churn_probability"].number_format) == (0.2, "0.0%")
+    assert first["revenue_at_risk"].value == 246.58 and first["revenue_at_risk"].number_format == '#,##0.00 "ILS"'
+    assert first["last_purchase_date"].is_date and first["last_purchase_date"].value.date() == dt.date(2026, 9, 21)
+    assert first["last_purchase_date"].number_format == "yyyy-mm-dd"
+    assert first["days_since_last_purchase"].value == 40 and first["days_since_last_purchase"].data_type == "n"
+
+
 def test_an_unsupported_extension_is_a_clear_error(tmp_path):
     with pytest.raises(CdpError, match=r"--out .*list\.pdf: unsupported file type '\.pdf'"):
         write_list(churn_list(_inputs(SHOP), ListOptions()), tmp_path / "list.pdf")
@@ -393,3 +414,10 @@ def test_category_and_channel_names_reach_every_list_format_unaltered(tmp_path, 
     assert sheet.cell(row=2, column=LIST_COLUMNS.index("reasons") + 1).value == expected
     page = write_list(result, tmp_path / "list.html").read_text(encoding="utf-8")
     assert f"<td>{html.escape(expected)}</td>" in page
+
+
+def test_the_html_list_shows_percentages_and_money_in_the_shops_currency(tmp_path):
+    page = write_list(churn_list(_inputs(SHOP), ListOptions(include_low_risk=True, currency="ILS")),
+                      tmp_path / "list.html").read_text(encoding="utf-8")
+    assert "<td>20%</td>" in page and "<td>246.58 ILS</td>" in page and "<td>95%</td>" in page
+    assert "443.44 ILS revenue at risk" in page
