@@ -380,13 +380,63 @@ def table_html(frame: pd.DataFrame, css_class: str = "") -> str:
 
 
 PAGE_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1336px; }
 h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; font-size: 0.85rem; margin: 0.5rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 .summary li { margin: 0.2rem 0; }
 figure { margin: 1rem 0; } img { max-width: 100%; }
+"""
+
+
+# The list's own layout: fixed column widths that add up to the page, long text wrapped, so the
+# whole row (the suggested action included) is on screen at 1,400 px.
+LIST_STYLE = """
+table.churn-list { table-layout: fixed; width: 100%; }
+table.churn-list td { overflow-wrap: break-word; }
+table.churn-list th { cursor: pointer; user-select: none; position: sticky; top: 0; font-size: 0.75rem;
+                      overflow-wrap: anywhere; }
+table.churn-list th[aria-sort=ascending]::after { content: " \\25B2"; }
+table.churn-list th[aria-sort=descending]::after { content: " \\25BC"; }
+.filter { margin: 0.5rem 0; } .filter input { width: 24rem; padding: 0.25rem; }
+"""
+# Widths (in % of the table) of LIST_COLUMNS, in order.
+LIST_WIDTHS = (8, 6, 10, 7, 7, 6, 6, 7, 7, 6, 20, 10)
+
+# Sorting (click a header; again to reverse) and filtering (rows holding the text), offline:
+# no library, nothing fetched. Numbers sort as numbers ("1,234.50 ILS", "20%"), the rest as text.
+LIST_SCRIPT = """
+(function () {
+  var table = document.querySelector("table.churn-list"), body = table.tBodies[0];
+  function key(cell) {
+    var text = cell.textContent.trim(), number = parseFloat(text.replace(/[^0-9.-]/g, ""));
+    return /^-?[0-9][0-9,]*(\\.[0-9]+)?(%| [A-Z]{3})?$/.test(text) ? number : text.toLowerCase();
+  }
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, column) {
+    th.addEventListener("click", function () {
+      var up = th.getAttribute("aria-sort") !== "ascending";
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", up ? "ascending" : "descending");
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = key(a.cells[column]), y = key(b.cells[column]);
+        if (x === y) { return 0; }
+        if (x === "") { return 1; } if (y === "") { return -1; }
+        return (x < y ? -1 : 1) * (up ? 1 : -1);
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+  document.getElementById("filter").addEventListener("input", function (event) {
+    var needle = event.target.value.toLowerCase(), shown = 0;
+    Array.prototype.forEach.call(body.rows, function (row) {
+      var keep = row.textContent.toLowerCase().indexOf(needle) >= 0;
+      row.hidden = !keep; shown += keep ? 1 : 0;
+    });
+    document.getElementById("shown").textContent = shown;
+  });
+})();
 """
 
 
@@ -406,8 +456,17 @@ def list_page(result: ChurnList) -> str:
                                       for x in out["revenue_at_risk"].astype(float)]
         return out
 
+    widths = "".join(f'<col style="width:{w}%">' for w in LIST_WIDTHS)
+    listed = table_html(shown(result.rows), "churn-list").replace('<table class="churn-list">',
+                                                                 f'<table class="churn-list"><colgroup>{widths}</colgroup>',
+                                                                 1)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Churn-risk list</title>'
-            f"<style>{PAGE_STYLE}</style></head><body><h1>Churn-risk list</h1>"
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<style>{PAGE_STYLE}{LIST_STYLE}</style></head><body><h1>Churn-risk list</h1>"
             f'<ul class="summary">{lines}</ul><h2>By segment</h2>{table_html(shown(result.by_segment), "by-segment")}'
-            f"<h2>Customers, by revenue at risk</h2>{table_html(shown(result.rows), 'churn-list')}</body></html>")
+            f"<h2>Customers, by revenue at risk</h2>"
+            f'<p class="filter"><label>Filter: <input id="filter" type="search" placeholder="any text: a segment, a '
+            f'reason, a name"></label> <span id="shown">{len(result.rows)}</span> of {len(result.rows)} shown; '
+            f"click a column's name to sort by it.</p>"
+            f"{listed}<script>{LIST_SCRIPT}</script></body></html>")
 
