@@ -457,9 +457,8 @@ def list_page(result: ChurnList) -> str:
         return out
 
     widths = "".join(f'<col style="width:{w}%">' for w in LIST_WIDTHS)
-    listed = table_html(shown(result.rows), "churn-list").replace('<table class="churn-list">',
-                                                                 f'<table class="churn-list"><colgroup>{widths}</colgroup>',
-                                                                 1)
+    opening = '<table class="churn-list">'
+    listed = table_html(shown(result.rows), "churn-list").replace(opening, f"{opening}<colgroup>{widths}</colgroup>", 1)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Churn-risk list</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<style>{PAGE_STYLE}{LIST_STYLE}</style></head><body><h1>Churn-risk list</h1>"
