@@ -44,10 +44,13 @@ def attribute_store(config, as_of: dt.date | None = None, window_days: float = 3
     with open_store(config.store.path, read_only=True) as store:
         day = store.data_days()[1] if as_of is None else as_of
         found = journeys_from_tables(store_tables(store, config), day, JourneySettings(window_days=window_days))
+    orders = found.converting_journeys + found.conversions_without_touches
+    untouched = found.conversions_without_touches / orders if orders else 0.0
     notes = [f"{found.converting_journeys:,} converting and {found.non_converting_journeys:,} non-converting "
-             f"journeys as of {day} (window {window_days:g} days); {found.conversions_without_touches:,} orders had "
-             f"no touch in their window and are not attributed; {found.open_journeys:,} recent journeys without an "
-             "order yet are left out"]
+             f"journeys as of {day} (window {window_days:g} days); {found.conversions_without_touches:,} of the "
+             f"{orders:,} orders ({untouched:.0%}) had no touch in their window and are not attributed: the "
+             f"shares below are of the other {1 - untouched:.0%}; {found.open_journeys:,} recent journeys without "
+             "an order yet are left out"]
     metrics = {"converting_journeys": found.converting_journeys,
                "non_converting_journeys": found.non_converting_journeys,
                "conversions_without_touches": found.conversions_without_touches,

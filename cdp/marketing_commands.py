@@ -64,7 +64,8 @@ def attribution(
             found = attribute_store(read_config(config), parse_day(as_of, "--as-of") if as_of else None, window_days,
                                     models, half_life_days, bootstrap, seed)
         table, notes = found.table, found.notes
-        chart = write_report(table, out_file, notes)
+        currency = read_config(config).currency.base if paths_file is None or config.is_file() else None
+        chart = write_report(table, out_file, notes, currency=currency)
         if paths_file is None or config.is_file():
             tracking = environment.tracking(read_config(config))
         else:  # a paths file and no shop: the run goes beside the file it was computed from

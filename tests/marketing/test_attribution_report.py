@@ -50,3 +50,47 @@ def test_html_shows_each_channel_as_text(tmp_path):
 def test_the_chart_draws_dollar_signs_as_text():
     png = shares_chart(_table())  # "$x^$" is invalid mathtext: it would raise if parsed
     assert png.startswith(b"\x89PNG")
+
+
+def test_every_model_has_its_own_colour_and_a_sentence_saying_what_it_does():
+    from attribution.credit import MODEL_NAMES
+    from marketing.attribution_report import explanation, model_colours
+
+    colours = model_colours(list(MODEL_NAMES))
+    assert len(set(colours)) == len(MODEL_NAMES) == 11  # first_touch and shapley no longer share one
+    for model in MODEL_NAMES:
+        sentence = explanation(model)
+        assert sentence.endswith(".") and 40 < len(sentence) < 260, model
+    assert "order 3" in explanation("markov_3") and "last 3 channel" in explanation("markov_3")
+
+
+def test_the_attribution_page_fits_1400_pixels_explains_its_models_and_fetches_nothing(trained_shop, tmp_path):
+    """The sample shop's page in headless Chromium at 1,400 × 900 with no network."""
+    from playwright.sync_api import sync_playwright
+
+    from attribution.credit import MODEL_NAMES
+    from tests.trained_shop import run_cli
+
+    out = tmp_path / "attribution.html"
+    run_cli("attribution", "--config", str(trained_shop.config), "--out", str(out),
+            tracking_uri=trained_shop.tracking_uri)
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}).new_page()
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(out.resolve().as_uri(), wait_until="load")
+            page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            image = page.eval_on_selector("img", "e => [e.naturalWidth, e.getBoundingClientRect().right]")
+            models = page.eval_on_selector_all("dl.models dt", "els => els.map(e => e.textContent)")
+            text = page.locator("body").inner_text()
+            page.screenshot(path=str(tmp_path / "attribution.png"), full_page=True)
+        finally:
+            browser.close()
+    assert width <= 1400 and image[0] > 0 and image[1] <= 1400
+    assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
+    assert models == list(MODEL_NAMES)
+    assert "had no touch in their window and are not attributed: the shares below are of the other" in text
+    assert " ILS" in text  # the value credited, in the shop's base currency
