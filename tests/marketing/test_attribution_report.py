@@ -66,29 +66,20 @@ def test_every_model_has_its_own_colour_and_a_sentence_saying_what_it_does():
 
 def test_the_attribution_page_fits_1400_pixels_explains_its_models_and_fetches_nothing(trained_shop, tmp_path):
     """The sample shop's page in headless Chromium at 1,400 × 900 with no network."""
-    from playwright.sync_api import sync_playwright
-
     from attribution.credit import MODEL_NAMES
+    from tests.browser import opened
     from tests.trained_shop import run_cli
 
     out = tmp_path / "attribution.html"
     run_cli("attribution", "--config", str(trained_shop.config), "--out", str(out),
             tracking_uri=trained_shop.tracking_uri)
-    requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}).new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(out.resolve().as_uri(), wait_until="load")
-            page.wait_for_function("Array.from(document.images).every(img => img.complete)")
-            width = page.evaluate("document.documentElement.scrollWidth")
-            image = page.eval_on_selector("img", "e => [e.naturalWidth, e.getBoundingClientRect().right]")
-            models = page.eval_on_selector_all("dl.models dt", "els => els.map(e => e.textContent)")
-            text = page.locator("body").inner_text()
-            page.screenshot(path=str(tmp_path / "attribution.png"), full_page=True)
-        finally:
-            browser.close()
+    with opened(out.resolve().as_uri()) as (page, requested):
+        page.wait_for_function("Array.from(document.images).every(img => img.complete)")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        image = page.eval_on_selector("img", "e => [e.naturalWidth, e.getBoundingClientRect().right]")
+        models = page.eval_on_selector_all("dl.models dt", "els => els.map(e => e.textContent)")
+        text = page.locator("body").inner_text()
+        page.screenshot(path=str(tmp_path / "attribution.png"), full_page=True)
     assert width <= 1400 and image[0] > 0 and image[1] <= 1400
     assert [u for u in requested if not u.startswith(("file:", "data:"))] == []
     assert models == list(MODEL_NAMES)

@@ -428,33 +428,25 @@ def test_the_html_list_fits_1400_pixels_and_sorts_and_filters_offline(trained_sh
     """The sample shop's list in headless Chromium at 1,400 × 900, with no network: every
     column (the suggested action last) ends inside the window, no request leaves the file,
     a click on a header sorts by it, typing in the filter hides the rows without the text."""
-    from playwright.sync_api import sync_playwright
+    from tests.browser import opened
 
     out = tmp_path / "list.html"
     run_cli("churn-list", "--config", str(trained_shop.config), "--include-no-consent", "--out", str(out),
             tracking_uri=trained_shop.tracking_uri)
-    requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_context(offline=True, viewport={"width": 1400, "height": 900}).new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(out.resolve().as_uri(), wait_until="load")
-            rows = page.locator("table.churn-list tbody tr").count()
-            right = page.eval_on_selector_all("table.churn-list th, table.churn-list td",
-                                              "els => Math.max(...els.map(e => e.getBoundingClientRect().right))")
-            page_width = page.evaluate("document.documentElement.scrollWidth")
-            action = page.locator("table.churn-list th").last.inner_text()
-            page.screenshot(path=str(tmp_path / "list.png"), full_page=False)
-            page.locator("table.churn-list th", has_text="days since last purchase").click()
-            days = page.eval_on_selector_all(
-                "table.churn-list tbody tr td:nth-child(10)", "els => els.map(e => parseFloat(e.textContent))")
-            segment = page.locator("table.churn-list tbody tr td:nth-child(5)").first.inner_text()
-            page.fill("#filter", segment)
-            shown = page.locator("table.churn-list tbody tr:not([hidden])").all_inner_texts()
-            counter = page.inner_text("#shown")
-        finally:
-            browser.close()
+    with opened(out.resolve().as_uri()) as (page, requested):
+        rows = page.locator("table.churn-list tbody tr").count()
+        right = page.eval_on_selector_all("table.churn-list th, table.churn-list td",
+                                          "els => Math.max(...els.map(e => e.getBoundingClientRect().right))")
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        action = page.locator("table.churn-list th").last.inner_text()
+        page.screenshot(path=str(tmp_path / "list.png"), full_page=False)
+        page.locator("table.churn-list th", has_text="days since last purchase").click()
+        days = page.eval_on_selector_all(
+            "table.churn-list tbody tr td:nth-child(10)", "els => els.map(e => parseFloat(e.textContent))")
+        segment = page.locator("table.churn-list tbody tr td:nth-child(5)").first.inner_text()
+        page.fill("#filter", segment)
+        shown = page.locator("table.churn-list tbody tr:not([hidden])").all_inner_texts()
+        counter = page.inner_text("#shown")
     assert rows > 100 and action == "suggested action"
     assert right <= 1400 and page_width <= 1400, (right, page_width)
     assert requested == [out.resolve().as_uri()]

@@ -604,7 +604,7 @@ def test_the_api_page_is_the_projects_own_and_loads_nothing_from_elsewhere(serve
     to the service itself, and the Content-Security-Policy would block any other."""
     from urllib.parse import urlparse
 
-    from playwright.sync_api import sync_playwright
+    from tests.browser import opened
 
     page_response = server.request("GET", "/")
     assert page_response.status == 200 and b"<title>cdp-ml scoring API</title>" in page_response.body
@@ -614,18 +614,11 @@ def test_the_api_page_is_the_projects_own_and_loads_nothing_from_elsewhere(serve
     doc = server.request("GET", "/docs.json").json()
     assert doc["info"]["title"] == "cdp-ml scoring API" and doc["info"]["version"] not in ("None", "", None)
     assert "bentoml" not in json.dumps(doc["info"]).lower() and "externalDocs" not in doc
-    requested: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_page(extra_http_headers={"Authorization": f"Bearer {server.key}"})
-            page.on("request", lambda request: requested.append(request.url))
-            page.goto(f"http://127.0.0.1:{server.port}/")
-            page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
-            title = page.inner_text(".swagger-ui .info .title")
-            operations = page.locator(".opblock-summary-path").all_inner_texts()
-        finally:
-            browser.close()
+    with opened(f"http://127.0.0.1:{server.port}/", offline=False,
+                headers={"Authorization": f"Bearer {server.key}"}) as (page, requested):
+        page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+        title = page.inner_text(".swagger-ui .info .title")
+        operations = page.locator(".opblock-summary-path").all_inner_texts()
     assert title.startswith("cdp-ml scoring API")
     assert {"/score", "/score_batch", "/score_features", "/versions"} <= {o.strip() for o in operations}
     assert requested and {urlparse(u).netloc for u in requested} == {f"127.0.0.1:{server.port}"}, requested
