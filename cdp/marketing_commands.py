@@ -152,7 +152,8 @@ def report(
         cfg = read_config(config)
         found = marketing_inputs(cfg, environment.tracking(cfg), horizon_days)
         inputs, note = found.inputs, found.registry_note
-        page = report_html(inputs, found.runs, ListOptions(horizon_days=found.horizon_days, bands=bands),
+        page = report_html(inputs, found.runs, ListOptions(horizon_days=found.horizon_days, bands=bands,
+                                                           currency=cfg.currency.base),
                            registry_note=note, top=top)
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(page, encoding="utf-8")

@@ -96,18 +96,19 @@ def report_html(inputs: ListInputs, runs: Mapping[str, ModelRun], options: ListO
     """The whole report as one HTML string (charts inline). ``options`` carries the horizon
     and the risk bands; its filters are ignored: the report covers every scored customer."""
     everyone: ChurnList = churn_list(inputs, replace(options, top=None, min_probability=0.0, segment=None,
-                                                     include_no_consent=True), in_words=False)
+                                                     include_no_consent=True, include_low_risk=True), in_words=False)
     listed: ChurnList = churn_list(inputs, replace(options, top=top, min_probability=0.0, segment=None,
                                                    include_no_consent=False))
     overview = segment_overview(inputs.scores, inputs.features)
     risk = risk_by_segment(inputs.scores, options, overview["segment"])
     scored = pd.to_numeric(inputs.scores["churn_probability"], errors="coerce")
     as_of, horizon = everyone.features_as_of, options.horizon_days
+    code = f" {options.currency}" if options.currency else ""
     high = int((risk["high"]).sum())
 
     headline = (f"{len(inputs.scores):,} customers scored as of {as_of}; {int(scored.notna().sum()):,} have bought "
                 f"and have a churn score. {high:,} are at high churn risk (≥ {options.bands.high:.0%}) over the next "
-                f"{horizon} days, and {_money(everyone.total_revenue_at_risk)} of revenue is at risk "
+                f"{horizon} days, and {_money(everyone.total_revenue_at_risk)}{code} of revenue is at risk "
                 f"(churn probability × what the customer would spend in {horizon} days at their usual pace).")
     quality = quality_in_words(runs)
     if registry_note:
@@ -115,6 +116,8 @@ def report_html(inputs: ListInputs, runs: Mapping[str, ModelRun], options: ListO
     if not quality:
         quality.append("No model quality figures were found for these scores.")
     top_rows = listed.rows.drop(columns=["email", "phone"])
+    top_rows = top_rows.assign(churn_probability=top_rows["churn_probability"].map("{:.0%}".format),
+                               revenue_at_risk=top_rows["revenue_at_risk"].map(lambda x: f"{x:,.2f}{code}"))
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>Customer report as of {html.escape(as_of)}</title><style>{PAGE_STYLE}</style></head><body>",

@@ -133,3 +133,12 @@ def test_model_quality_reads_as_plain_sentences_with_the_metric_beside_them():
     assert lines[2] == "Among the 10% of customers it rates safest, 2.4 times as many bought again as on average."
     assert lines[3].startswith("Segments (version 2): the groups are overlapping")
     assert quality_in_words({}) == []
+
+
+def test_the_report_shows_money_in_the_shops_currency_and_probabilities_as_percentages(report):
+    path, _ = report
+    page = path.read_text(encoding="utf-8")
+    headline = page[page.index('<p class="headline">'):page.index("</p>", page.index('<p class="headline">'))]
+    assert " ILS of revenue is at risk" in headline  # [currency] base = "ILS" in the sample shop's cdp.toml
+    top = page[page.index('<table class="top-list">'):page.index("</table>", page.index('<table class="top-list">'))]
+    assert top.count(" ILS</td>") == 20 and top.count("%</td>") >= 20
