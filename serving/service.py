@@ -163,8 +163,8 @@ class ScoringService:
         try:
             served = self._served()
             if customers is None:
-                wanted = [self._resolve(served, ScoreRequest(customer_id=c)).customer_id or c
-                          for c in customer_ids or []]
+                # An id merged into another answers as the one it was merged into.
+                wanted = [served.features.resolve("customer_id", c).customer_id or c for c in customer_ids or []]
                 found, missing = self._answers(served, wanted)
                 asked = dict(zip(wanted, customer_ids or []))
                 return ScoreBatchResponse(results=[ScoreResult.model_validate(r) for r in found],

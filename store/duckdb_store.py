@@ -9,7 +9,6 @@ opens for writing; the others are written whole by their owners (`store.tables.r
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cdp.errors import StoreError
+from store.locks import FileLock, LockHeld
 from store.tables import TABLES, replace_table
 
 SCHEMA_VERSION = 1
@@ -253,26 +253,14 @@ COMPACTION_PENDING = "compaction_pending"
 
 
 class WriterLock:
-    """An exclusive lock on ``<store>.lock`` held by the one process writing the store."""
+    """The lock on ``<store>.lock`` held by the one process writing the store (`store.locks.FileLock`)."""
 
-    def __init__(self, handle, path: Path):
-        self.handle = handle
-        self.path = path
-
-    @classmethod
-    def take(cls, store_path: Path) -> "WriterLock":
-        path = store_path.with_name(store_path.name + ".lock")
-        handle = open(path, "a+b")
+    @staticmethod
+    def take(store_path: Path) -> FileLock:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
+            return FileLock.take(store_path.with_name(store_path.name + ".lock"))
+        except LockHeld:
             raise StoreError(f"store {store_path} is in use by another process; wait for it to finish") from None
-        return cls(handle, path)
-
-    def release(self) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
 
 
 def staged_files(store_path: Path) -> list[Path]:

@@ -20,15 +20,13 @@ rather than wait behind a long first run and then redo its work.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 from cdp.errors import CdpError
+from store.locks import FileLock, LockHeld
 from training.tracking import FAMILIES, MODEL_NAMES, TrackingConfig, champion_version, registry_client
 
 DEFAULT_RETRAIN_AFTER_DAYS = 7
@@ -86,39 +84,28 @@ def model_age_days(tracking: TrackingConfig, horizon_days: int, now: dt.datetime
     return (now.replace(tzinfo=dt.timezone.utc).timestamp() - oldest) / 86400
 
 
-def store_of(lock: Path) -> Path:
-    return lock.with_name(lock.name.removesuffix(".refresh.lock"))
-
-
 class RefreshLock:
-    """An exclusive, non-blocking lock on ``<store>.refresh.lock`` for one refresh run."""
+    """The lock on ``<store>.refresh.lock`` (`store.locks.FileLock`) for one refresh run."""
 
     def __init__(self, store_path: Path):
-        self.path = Path(store_path).with_name(Path(store_path).name + ".refresh.lock")
-        self.handle: TextIO | None = None
+        self.store_path = Path(store_path)
+        self.path = self.store_path.with_name(self.store_path.name + ".refresh.lock")
+        self.lock: FileLock | None = None
 
     def __enter__(self) -> RefreshLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            handle.close()
-            raise RefreshBusy(f"another cdp refresh of {store_of(self.path)} is running"
-                              + (f" (process {holder})" if holder.isdigit() else "") + "; this one did nothing")
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self.handle = handle
+            self.lock = FileLock.take(self.path)
+        except LockHeld as held:
+            who = f" (process {held.holder})" if held.holder else ""
+            busy = f"another cdp refresh of {self.store_path} is running{who}; this one did nothing"
+            raise RefreshBusy(busy) from None
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.handle is not None:
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
-            self.handle = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def refresh(config, tracking: TrackingConfig, settings: RefreshSettings, *, now: dt.datetime, run_id: str,

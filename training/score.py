@@ -146,7 +146,6 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             features = features_as_of(store_tables(store, config), day)
         else:
             features = found.features
-        lookup = lookup_keys(store, config)
     stage(f"scoring {len(features):,} customers as of {day}")
     scores = score(features, models, day)
     stage("writing the scores and the serving snapshot")
@@ -165,6 +164,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
         if found.stamp is not None and not erased_note and snapshot.stamp() == found.stamp.key():
             snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
         else:
+            lookup = lookup_keys(store, config)  # only when the snapshot is written: they go in its rows
             snapshot.write(features, day, found.stamp.key() if found.stamp else "",
                            lookup=(lookup.keys, lookup.settings.to_json()))
             snapshot_note = f"feature snapshot for serving → {snapshot.path}"
