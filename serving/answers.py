@@ -120,11 +120,11 @@ class AnswerTable:
         if features.empty:
             raise ValueError("no feature rows to score")
         as_of = pd.Timestamp(features["features_as_of"].iloc[0]).date()
-        parts = [score(features.iloc[start:start + chunk_rows], models.for_scoring(), as_of)
+        typical = typical if typical is not None else typical_values(features)
+        parts = [score(features.iloc[start:start + chunk_rows], models.for_scoring(), as_of, typical)
                  for start in range(0, len(features), chunk_rows)]
         return cls(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], models, bands,
-                   features=features.reset_index(drop=True),
-                   typical=typical if typical is not None else typical_values(features))
+                   features=features.reset_index(drop=True), typical=typical)
 
     def __len__(self) -> int:
         return len(self._ids) if self._kept is None else int(self._kept.sum())

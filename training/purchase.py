@@ -31,7 +31,7 @@ import functools
 import hashlib
 import math
 import pickle
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +58,7 @@ from training.reason_codes import HISTORY_REASON as HISTORY_REASON
 from training.reason_codes import ReasonCodes
 from training.reason_codes import source_feature as source_feature
 from training.reason_codes import top_names as top_names
+from training.reasons import reason_mask, typical_values
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -487,13 +488,19 @@ class PurchaseModel(BaseEstimator):
         return fingerprint
 
     def predict(self, X: pd.DataFrame, prepared: Prepared | None = None,
-                purchase_probability: np.ndarray | None = None) -> pd.DataFrame:
+                purchase_probability: np.ndarray | None = None,
+                typical: Mapping[str, float] | None = None) -> pd.DataFrame:
         """One row per input row: purchase and churn probability, days to the next purchase
         and the top churn reasons ("purchase" part); expected purchase days and their
         median ("count"); expected revenue ("revenue"), all over the horizon.
 
         ``prepared`` (`prepare` of ``X``) and ``purchase_probability`` may come from a model
         that `shares_inputs` with this one, which then skips that work.
+
+        ``typical``: the typical customer's values (`training.reasons.typical_values` of the
+        whole population scored; default: of ``X``) that decide which contributions can be
+        given as reasons (`training.reasons.reason_mask`). Pass the population's when
+        ``X`` is a slice of it or a single row.
         """
         self._check_fitted()
         prepared = self.prepare(X) if prepared is None else prepared
@@ -510,7 +517,8 @@ class PurchaseModel(BaseEstimator):
             out["purchase_probability"] = p
             out["churn_probability"] = 1.0 - p
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
-            out["top_reasons"] = self.reasons_.predict(toward_purchase, margins["purchase"])
+            eligible = reason_mask(X, self.reasons_.features_, typical if typical is not None else typical_values(X))
+            out["top_reasons"] = self.reasons_.predict(toward_purchase, margins["purchase"], eligible)
         elif p is None and self.classifier_ is not None:
             p = self._purchase(prepared)
             p = p if carry is None else carry.probability(p)

@@ -7,6 +7,7 @@ training and at scoring (`model_frame`), so MLflow's schema check sees the same 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -109,9 +110,11 @@ def category_lists(lists: list[list[str]], index: pd.Index) -> pd.Series:
     return pd.Series(lists, index=index, dtype=object, name=NEXT_CATEGORIES)
 
 
-def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame) -> list[pd.DataFrame]:
+def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
+                      typical: Mapping[str, float] | None = None) -> list[pd.DataFrame]:
     """The outputs of purchase models (``churn`` / ``next-purchase`` `CdpModel`s) on the same
-    rows, in order.
+    rows, in order. ``typical``: the typical customer's values the reasons are weighed
+    against (`training.reasons.typical_values` of the population; default: of these rows).
 
     Models of one training run share their preprocessing and calibrated classifier
     (`PurchaseModel.shares_inputs`): the rows are then prepared, and the purchase
@@ -130,10 +133,10 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame) -> list
             partner = next((s for s in shared if s[0].shares_inputs(estimator)), None)
             if partner is None:
                 prepared = estimator.prepare(buyers)
-                scored = estimator.predict(buyers, prepared=prepared)
+                scored = estimator.predict(buyers, prepared=prepared, typical=typical)
             else:
                 prepared = partner[1]
-                scored = estimator.predict(buyers, prepared=prepared, purchase_probability=partner[2])
+                scored = estimator.predict(buyers, prepared=prepared, purchase_probability=partner[2], typical=typical)
             probability = scored["purchase_probability"].to_numpy() if "purchase_probability" in scored else None
             if partner is None or (partner[2] is None and probability is not None):
                 shared.append((estimator, prepared, probability))

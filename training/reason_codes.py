@@ -80,11 +80,17 @@ class ReasonCodes(BaseEstimator):
         self.mean_margin_ = mean_margin
         return self
 
-    def predict(self, toward_purchase: np.ndarray, history_margin) -> np.ndarray:
+    def predict(self, toward_purchase: np.ndarray, history_margin, eligible: np.ndarray | None = None) -> np.ndarray:
         """Each row's reasons, ", "-joined, from its contributions to the purchase log-odds
         grouped by `groups_` (``(n_rows, len(features_) + 1)``, the expected value last) and
         its BG/NBD log-odds. ``toward_purchase`` is overwritten: a copy of a million rows'
-        contributions costs more than the rest of the wording."""
+        contributions costs more than the rest of the wording.
+
+        ``eligible`` (optional, ``(n_rows, len(features_))`` booleans): the features each row
+        may be given (`training.reasons.reason_mask`: a value on the side of the typical
+        customer's that can be a reason to leave). The strongest ``n_reasons`` among them
+        are named; a contribution raising the risk from a value on the other side is not.
+        """
         check_is_fitted(self, "groups_")
         if toward_purchase.ndim != 2 or toward_purchase.shape[1] != len(self.features_) + 1:
             raise ValueError(f"expected {len(self.features_) + 1} columns of contributions, "
@@ -92,6 +98,10 @@ class ReasonCodes(BaseEstimator):
         values = np.negative(toward_purchase, out=toward_purchase)[:, :-1]  # toward churn
         history = self.features_.index(HISTORY_REASON)
         values[:, history] -= np.asarray(history_margin, dtype=float) - self.mean_margin_
+        if eligible is not None:
+            if eligible.shape != values.shape:
+                raise ValueError(f"eligible has shape {eligible.shape}, the contributions {values.shape}")
+            values[~eligible] = 0.0
         return top_names(values, self.features_, self.n_reasons)
 
 

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["WORDING", "Customer", "plain_reasons", "reason_sentence", "reasons_in_words", "typical_values"]
+from training.reason_codes import HISTORY_REASON
+
+__all__ = ["RISK_SIDE", "WORDING", "Customer", "plain_reasons", "reason_mask", "reason_sentence", "reasons_in_words",
+           "typical_values"]
 
 SEPARATOR = "; "
 _WINDOWED = re.compile(r"^(?P<base>.+)_(?P<days>\d+)d$")
@@ -82,15 +86,59 @@ def _window(days: int | None) -> str:
     return f" in the last {days} days" if days else ""
 
 
-def _typical(c: Customer, name: str, fmt: Callable[[float], str] = _n) -> str:
-    ref = c.typical_of(name)
-    return f" (typical customer: {fmt(ref)})" if ref is not None else ""
+# ------------------------------------------------------------------ comparing with the typical customer
+
+# Which side of the typical customer's value can be a reason to leave, by feature family:
+# HIGHER (more days since the last purchase, more returns), LOWER (fewer purchases, less
+# spending, fewer visits) or EITHER (a discount share, a tenure: no side is better in
+# itself, the model decides; the sentence says which side the customer is on). A reason
+# is given only when the model's contribution raised the risk *and* the customer's value
+# lies on that side: "spent 2,400, more than the typical customer" is never a reason to
+# leave, whatever a tree's interaction made of it.
+HIGHER, LOWER, EITHER = 1, -1, 0
+RISK_SIDE: dict[str, int] = {
+    "recency_days": HIGHER, "overdue_ratio": HIGHER, "interpurchase_days_mean": HIGHER,
+    "interpurchase_days_std": HIGHER, "returns_count": HIGHER, "returns_amount": HIGHER, "returns_rate": HIGHER,
+    "cart_abandonment_rate": HIGHER, "days_since_last_engagement": HIGHER, "days_since_last_email_open": HIGHER,
+    "purchase_days": LOWER, "orders_count": LOWER, "revenue": LOWER, "revenue_total": LOWER,
+    "mean_order_value": LOWER, "frequency_trend": LOWER, "revenue_trend": LOWER,
+    "rfm_recency_score": LOWER, "rfm_frequency_score": LOWER, "rfm_monetary_score": LOWER,
+    "web_sessions": LOWER, "page_views": LOWER, "product_views": LOWER, "searches": LOWER, "cart_adds": LOWER,
+    "checkouts": LOWER, "distinct_products_bought": LOWER, "distinct_categories_bought": LOWER,
+    "email_opens": LOWER, "email_open_rate": LOWER, "email_clicks": LOWER, "email_click_rate": LOWER,
+    "ad_clicks": LOWER, "social_engagements": LOWER, "active_days": LOWER, "engagement_events": LOWER,
+    "engagement_trend": LOWER,
+    "tenure_days": EITHER, "customer_age_days": EITHER, "age_years": EITHER, "top_category_order_share": EITHER,
+    "discount_order_share": EITHER, "share_web_orders": EITHER, "share_store_orders": EITHER,
+    "emails_sent": EITHER, "ad_impressions": EITHER,
+}
+# Reasons that are a level, not a number: given whenever the model's contribution raised
+# the risk (``purchase_history``'s does exactly when BG/NBD rates the customer's chance of
+# buying below the average training customer's), and the value is known.
+LEVEL_REASONS = frozenset({"age_band", "country", "top_category", "preferred_channel", HISTORY_REASON})
+# "more than the typical customer" / "fewer than …": how each kind of number compares.
+_MORE_FEWER, _MORE_LESS, _LONGER_SHORTER = ("more", "fewer"), ("more", "less"), ("longer", "shorter")
+_HIGHER_LOWER, _OLDER_YOUNGER = ("higher", "lower"), ("older", "younger")
+COMPARISON = re.compile(r"\b(?P<word>more|fewer|less|longer|shorter|higher|lower|older|younger) than the typical "
+                        r"customer\b")
+UP_WORDS = frozenset({"more", "longer", "higher", "older"})
+
+
+def _versus(c: Customer, name: str, words: tuple[str, str], fmt: Callable[[float], str] = _n) -> str:
+    """", fewer than the typical customer (5)": the customer's value against the typical
+    one, in the direction it really lies; empty when either is unknown or they are equal."""
+    value, ref = c.num(name), c.typical_of(name)
+    if value is None or ref is None or value == ref:
+        return ""
+    word = words[0] if value > ref else words[1]
+    return f", {word} than the typical customer ({fmt(ref)})"
 
 
 # ------------------------------------------------------------------ the wording table
 # Each function gets the customer, the feature's full name and its window in days (None
 # for all-time features) and returns a sentence, or None when the values it needs are
-# missing (then the generic sentence is used).
+# missing (then the generic sentence is used). A number is compared with the typical
+# customer's in the direction it really lies (`_versus`).
 
 Wording = Callable[[Customer, str, "int | None"], "str | None"]
 
@@ -99,26 +147,27 @@ def _recency(c: Customer, name: str, days: int | None) -> str | None:
     recency, gap = c.num("recency_days"), c.num("interpurchase_days_mean")
     if recency is None:
         return None
-    if gap is not None and gap > 0:
-        return f"hasn't bought for {_n(recency)} days, usually buys every {_n(gap)}"
-    return f"hasn't bought again in the {_n(recency)} days since their only purchase day"
+    usual = f" (usually buys every {_n(gap)})" if gap is not None and gap > 0 else ""
+    return f"hasn't bought for {_n(recency)} days{usual}{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _overdue(c: Customer, name: str, days: int | None) -> str | None:
     ratio, recency, gap = c.num("overdue_ratio"), c.num("recency_days"), c.num("interpurchase_days_mean")
     if ratio is None or recency is None or gap is None:
         return None
-    return f"{ratio:.1f} times later than usual: hasn't bought for {_n(recency)} days, usually buys every {_n(gap)}"
+    return (f"{_n(recency)} days since the last purchase, {ratio:.1f} times their usual gap of {_n(gap)} days"
+            f"{_versus(c, name, _HIGHER_LOWER, lambda x: f'{x:.1f} times')}")
 
 
 def _gap_mean(c: Customer, name: str, days: int | None) -> str | None:
     gap = c.num(name)
-    return None if gap is None else f"buys only every {_n(gap)} days on average{_typical(c, name)}"
+    return None if gap is None else f"buys every {_n(gap)} days on average{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _gap_std(c: Customer, name: str, days: int | None) -> str | None:
     std = c.num(name)
-    return None if std is None else f"buys irregularly: the gaps between purchases vary by about {_n(std)} days"
+    return None if std is None else (f"buys irregularly: the gaps between purchases vary by about {_n(std)} days"
+                                     f"{_versus(c, name, _MORE_LESS)}")
 
 
 def _purchase_days(c: Customer, name: str, days: int | None) -> str | None:
@@ -126,14 +175,13 @@ def _purchase_days(c: Customer, name: str, days: int | None) -> str | None:
     if n is None:
         return None
     if n == 0:
-        return f"no purchase{_window(days)}"
-    where = _window(days) or " in all"
-    return f"bought on {_plural(n, 'day')}{where}{_typical(c, name)}"
+        return f"no purchase{_window(days) or ' yet'}{_versus(c, name, _MORE_FEWER)}"
+    return f"bought on {_plural(n, 'day')}{_window(days) or ' in all'}{_versus(c, name, _MORE_FEWER)}"
 
 
 def _orders(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"{_plural(n, 'order')} in all{_typical(c, name)}"
+    return None if n is None else f"{_plural(n, 'order')} in all{_versus(c, name, _MORE_FEWER)}"
 
 
 def _revenue(c: Customer, name: str, days: int | None) -> str | None:
@@ -141,39 +189,38 @@ def _revenue(c: Customer, name: str, days: int | None) -> str | None:
     if x is None:
         return None
     if x <= 0:
-        return f"has spent nothing{_window(days)}"
-    where = _window(days) or " in all"
-    return f"spent {_money(x)}{where}{_typical(c, name, _money)}"
+        return f"has spent nothing{_window(days)}{_versus(c, name, _MORE_LESS, _money)}"
+    return f"spent {_money(x)}{_window(days) or ' in all'}{_versus(c, name, _MORE_LESS, _money)}"
 
 
 def _returns_count(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"returned {_plural(n, 'order')}"
+    return None if n is None else f"returned {_plural(n, 'order')}{_versus(c, name, _MORE_FEWER)}"
 
 
 def _returns_amount(c: Customer, name: str, days: int | None) -> str | None:
     x = c.num(name)
-    return None if x is None else f"returned goods worth {_money(x)}"
+    return None if x is None else f"returned goods worth {_money(x)}{_versus(c, name, _MORE_LESS, _money)}"
 
 
 def _returns_rate(c: Customer, name: str, days: int | None) -> str | None:
     x = c.num(name)
-    return None if x is None else f"returned {_pct(x)} of purchases"
+    return None if x is None else f"returned {_pct(x)} of purchases{_versus(c, name, _HIGHER_LOWER, _pct)}"
 
 
 def _tenure(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"first bought {_n(n)} days ago{_typical(c, name)}"
+    return None if n is None else f"a customer for {_n(n)} days{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _customer_age(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"first seen {_n(n)} days ago{_typical(c, name)}"
+    return None if n is None else f"known for {_n(n)} days{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _order_value(c: Customer, name: str, days: int | None) -> str | None:
     x = c.num(name)
-    return None if x is None else f"spends {_money(x)} per order{_typical(c, name, _money)}"
+    return None if x is None else f"spends {_money(x)} per order{_versus(c, name, _MORE_LESS, _money)}"
 
 
 def _frequency_trend(c: Customer, name: str, days: int | None) -> str | None:
@@ -181,10 +228,12 @@ def _frequency_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None or recent is None:
         return None
     if ratio == 0:
-        return "no purchase in the last 90 days, after buying in the 90 days before"
+        return ("no purchase in the last 90 days, after buying in the 90 days before"
+                f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
     before = recent / ratio
-    return (f"buying less often: {_plural(recent, 'purchase day')} in the last 90 days "
-            f"against {_n(before)} in the 90 days before")
+    trend = "buying less often" if ratio < 1 else "buying as often or more"
+    return (f"{trend}: {_plural(recent, 'purchase day')} in the last 90 days against {_n(before)} in the 90 days "
+            f"before, {_pct(ratio)} of that pace{_versus(c, name, _HIGHER_LOWER, _pct)}")
 
 
 def _revenue_trend(c: Customer, name: str, days: int | None) -> str | None:
@@ -192,14 +241,17 @@ def _revenue_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None or recent is None:
         return None
     if ratio == 0:
-        return "has spent nothing in the last 90 days, after buying in the 90 days before"
-    return f"spending less: {_money(recent)} in the last 90 days, {_pct(ratio)} of the 90 days before"
+        return ("has spent nothing in the last 90 days, after buying in the 90 days before"
+                f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
+    trend = "spending less" if ratio < 1 else "spending as much or more"
+    return (f"{trend}: {_money(recent)} in the last 90 days, {_pct(ratio)} of the 90 days before"
+            f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
 
 
 def _score(what: str) -> Wording:
     def wording(c: Customer, name: str, days: int | None) -> str | None:
         s = c.num(name)
-        return None if s is None else f"{what} score {_n(s)} of 5"
+        return None if s is None else f"{what} score {_n(s)} of 5{_versus(c, name, _HIGHER_LOWER)}"
     return wording
 
 
@@ -208,6 +260,8 @@ def _age(c: Customer, name: str, days: int | None) -> str | None:
     band = c.text("age_band")
     if age is None and band is None:
         return None
+    if name == "age_years" and age is not None:
+        return f"{_n(age)} years old{_versus(c, name, _OLDER_YOUNGER)}: customers of their age come back less often"
     return f"customers of their age ({_n(age) if age is not None else band}) come back less often"
 
 
@@ -222,24 +276,26 @@ def _activity(singular: str, plural: str | None = None) -> Wording:
         if n is None:
             return None
         if n == 0:
-            return f"no {plural or singular + 's'}{_window(days) or ' ever'}"
-        return f"{_plural(n, singular, plural)}{_window(days) or ' in all'}{_typical(c, name)}"
+            return f"no {plural or singular + 's'}{_window(days) or ' ever'}{_versus(c, name, _MORE_FEWER)}"
+        return f"{_plural(n, singular, plural)}{_window(days) or ' in all'}{_versus(c, name, _MORE_FEWER)}"
     return wording
 
 
 def _abandonment(c: Customer, name: str, days: int | None) -> str | None:
     x = c.num(name)
-    return None if x is None else f"left {_pct(x)} of carts without buying{_window(days)}"
+    return None if x is None else (f"left {_pct(x)} of carts without buying{_window(days)}"
+                                   f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
 
 
 def _distinct_products(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"has bought {_plural(n, 'different product')}{_typical(c, name)}"
+    return None if n is None else f"has bought {_plural(n, 'different product')}{_versus(c, name, _MORE_FEWER)}"
 
 
 def _distinct_categories(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"has bought from {_plural(n, 'category', 'categories')}{_typical(c, name)}"
+    return None if n is None else (f"has bought from {_plural(n, 'category', 'categories')}"
+                                   f"{_versus(c, name, _MORE_FEWER)}")
 
 
 def _top_category(c: Customer, name: str, days: int | None) -> str | None:
@@ -251,13 +307,14 @@ def _top_category_share(c: Customer, name: str, days: int | None) -> str | None:
     share, category = c.num(name), c.text("top_category")
     if share is None:
         return None
-    return f"{_pct(share)} of purchases in one category" + (f" ({category})" if category else "")
+    return (f"{_pct(share)} of purchases in one category" + (f" ({category})" if category else "")
+            + _versus(c, name, _HIGHER_LOWER, _pct))
 
 
 def _share(what: str) -> Wording:
     def wording(c: Customer, name: str, days: int | None) -> str | None:
         x = c.num(name)
-        return None if x is None else f"{_pct(x)} of purchases {what}"
+        return None if x is None else f"{_pct(x)} of purchases {what}{_versus(c, name, _HIGHER_LOWER, _pct)}"
     return wording
 
 
@@ -271,10 +328,10 @@ def _emails_sent(c: Customer, name: str, days: int | None) -> str | None:
     if sent is None:
         return None
     if sent == 0:
-        return f"was sent no emails{_window(days) or ' yet'}"
+        return f"was sent no emails{_window(days) or ' yet'}{_versus(c, name, _MORE_FEWER)}"
     opens = c.num(_windowed("email_opens", days))
-    opened = f", opened {_n(opens)}" if opens is not None else ""
-    return f"was sent {_plural(sent, 'email')}{_window(days)}{opened}"
+    opened = f", and opened {_n(opens)}" if opens is not None else ""
+    return f"was sent {_plural(sent, 'email')}{_window(days)}{_versus(c, name, _MORE_FEWER)}{opened}"
 
 
 def _engagement_with_emails(verb: str, past: str) -> Wording:
@@ -283,23 +340,25 @@ def _engagement_with_emails(verb: str, past: str) -> Wording:
         counts = f"email_{verb}s"
         sent = c.num(_windowed("emails_sent", days))
         done = c.num(_windowed(counts, days))
-        if name.startswith("email_") and "_rate" in name:
-            rate = c.num(name)
-            if rate is None:
+        rate = "_rate" in name
+        versus = _versus(c, name, _HIGHER_LOWER, _pct) if rate else _versus(c, name, _MORE_FEWER)
+        if rate:
+            share = c.num(name)
+            if share is None:
                 return f"was sent no emails{_window(days)}" if sent == 0 else None
-            if rate > 0:
-                return f"{past} {_pct(rate)} of emails{_window(days)}{_typical(c, name, _pct)}"
+            if share > 0:
+                return f"{past} {_pct(share)} of emails{_window(days)}{versus}"
             done = 0.0
         if done is None:
             return None
         if done > 0:
             of = f" of {_n(sent)}" if sent is not None else ""
-            return f"{past} {_n(done)}{of} emails{_window(days) or ' in all'}"
+            return f"{past} {_n(done)}{of} emails{_window(days) or ' in all'}{versus}"
         ever = c.num(counts)
         if days and ever:
             of = f" (none of {_n(sent)} in the last {days} days)" if sent else ""
-            return f"stopped {verb}ing emails{of}"
-        return f"has never {past} an email" + (f" ({_plural(sent, 'email')} sent)" if sent else "")
+            return f"stopped {verb}ing emails{of}{versus}"
+        return f"has never {past} an email" + (f" ({_plural(sent, 'email')} sent)" if sent else "") + versus
     return wording
 
 
@@ -307,18 +366,20 @@ def _ads(what: str) -> Wording:
     def wording(c: Customer, name: str, days: int | None) -> str | None:
         n = c.num(name)
         channel = name.split("_", 2)[2].rsplit("_", 1)[0].replace("_", " ").title()
-        return None if n is None else f"{what} {_plural(n, channel + ' ad')}{_window(days)}"
+        return None if n is None else (f"{what} {_plural(n, channel + ' ad')}{_window(days)}"
+                                       f"{_versus(c, name, _MORE_FEWER)}")
     return wording
 
 
 def _social(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"{_plural(n, 'interaction')} with the shop on social media{_window(days)}"
+    return None if n is None else (f"{_plural(n, 'interaction')} with the shop on social media{_window(days)}"
+                                   f"{_versus(c, name, _MORE_FEWER)}")
 
 
 def _since_engagement(c: Customer, name: str, days: int | None) -> str | None:
     n = c.num(name)
-    return None if n is None else f"no visit, click or purchase for {_n(n)} days"
+    return None if n is None else f"no visit, click or purchase for {_n(n)} days{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _active_days(c: Customer, name: str, days: int | None) -> str | None:
@@ -326,8 +387,8 @@ def _active_days(c: Customer, name: str, days: int | None) -> str | None:
     if n is None:
         return None
     if n == 0:
-        return f"no visit, click or purchase{_window(days)}"
-    return f"active on {_plural(n, 'day')}{_window(days)}{_typical(c, name)}"
+        return f"no visit, click or purchase{_window(days)}{_versus(c, name, _MORE_FEWER)}"
+    return f"active on {_plural(n, 'day')}{_window(days)}{_versus(c, name, _MORE_FEWER)}"
 
 
 def _engagement_events(c: Customer, name: str, days: int | None) -> str | None:
@@ -335,9 +396,9 @@ def _engagement_events(c: Customer, name: str, days: int | None) -> str | None:
     if n is None:
         return None
     if n == 0:
-        return f"no visits, clicks or other actions{_window(days)}"
-    return f"{_plural(n, 'visit, click or other action', 'visits, clicks or other actions')}{_window(days)}" \
-           f"{_typical(c, name)}"
+        return f"no visits, clicks or other actions{_window(days)}{_versus(c, name, _MORE_FEWER)}"
+    return (f"{_plural(n, 'visit, click or other action', 'visits, clicks or other actions')}{_window(days)}"
+            f"{_versus(c, name, _MORE_FEWER)}")
 
 
 def _engagement_trend(c: Customer, name: str, days: int | None) -> str | None:
@@ -345,8 +406,10 @@ def _engagement_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None:
         return None
     if ratio == 0:
-        return "no activity in the last 90 days, after some in the 90 days before"
-    return f"less active: {_pct(ratio)} of the activity of the 90 days before"
+        return ("no activity in the last 90 days, after some in the 90 days before"
+                f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
+    trend = "less active" if ratio < 1 else "as active or more"
+    return f"{trend}: {_pct(ratio)} of the activity of the 90 days before{_versus(c, name, _HIGHER_LOWER, _pct)}"
 
 
 def _since_email_open(c: Customer, name: str, days: int | None) -> str | None:
@@ -354,7 +417,7 @@ def _since_email_open(c: Customer, name: str, days: int | None) -> str | None:
     if n is None:
         sent = c.num("emails_sent")
         return f"has never opened an email ({_plural(sent, 'email')} sent)" if sent else None
-    return f"last opened an email {_n(n)} days ago"
+    return f"last opened an email {_n(n)} days ago{_versus(c, name, _LONGER_SHORTER)}"
 
 
 def _purchase_history(c: Customer, name: str, days: int | None) -> str | None:
@@ -362,9 +425,9 @@ def _purchase_history(c: Customer, name: str, days: int | None) -> str | None:
     if purchase_days is None or tenure is None or recency is None:
         return None
     if purchase_days <= 1:
-        return f"bought only once, {_n(recency)} days ago"
-    return (f"buys less often than the average customer: {_plural(purchase_days, 'purchase day')} "
-            f"in {_n(tenure)} days, the last {_n(recency)} days ago")
+        return f"bought only once, {_n(recency)} days ago: less likely to buy again than the average customer"
+    return (f"judged by their whole history ({_plural(purchase_days, 'purchase day')} in {_n(tenure)} days, "
+            f"the last {_n(recency)} days ago), less likely to buy again than the average customer")
 
 
 WORDING: dict[str, Wording] = {
@@ -418,7 +481,7 @@ WORDING: dict[str, Wording] = {
     "engagement_events": _engagement_events,   # engagement_events_90d
     "engagement_trend": _engagement_trend,     # engagement_trend_90d
     "days_since_last_email_open": _since_email_open,
-    "purchase_history": _purchase_history,
+    HISTORY_REASON: _purchase_history,
 }
 
 
@@ -426,20 +489,59 @@ def _windowed(base: str, days: int | None) -> str:
     return f"{base}_{days}d" if days else base
 
 
-def _lookup(feature: str) -> tuple[Wording | None, int | None]:
-    """The wording of a feature and its window: exact name first, then ``<family>_<N>d``,
-    then the ad and social families (``ad_clicks_facebook_90d``)."""
+def _family(feature: str) -> tuple[str | None, int | None]:
+    """The wording family of a feature and its window: exact name first, then
+    ``<family>_<N>d``, then the ad and social families (``ad_clicks_facebook_90d``)."""
     if feature in WORDING:
-        return WORDING[feature], None
+        return feature, None
     match = _WINDOWED.match(feature)
     if match:
         base, days = match.group("base"), int(match.group("days"))
         if base in WORDING:
-            return WORDING[base], days
+            return base, days
         for family in ("ad_impressions", "ad_clicks", "social_engagements"):
             if base.startswith(family + "_"):
-                return WORDING[family], days
+                return family, days
     return None, None
+
+
+def _lookup(feature: str) -> tuple[Wording | None, int | None]:
+    family, days = _family(feature)
+    return (WORDING[family], days) if family is not None else (None, None)
+
+
+def reason_mask(rows: pd.DataFrame, names: Sequence[str], typical: Mapping[str, float]) -> np.ndarray:
+    """Which of the reason codes ``names`` may be given to each of ``rows``, as a
+    ``(len(rows), len(names))`` boolean array: a number on its family's risky side of the
+    typical customer's value (`RISK_SIDE`; either side, but not equal, for ``EITHER``), a
+    known level (`LEVEL_REASONS`), ``purchase_history`` always (its contribution says it
+    all), and never a feature the wording table does not know. The model's contribution
+    must still raise the risk (`training.reason_codes.ReasonCodes`)."""
+    mask = np.zeros((len(rows), len(names)), dtype=bool)
+    for column, name in enumerate(names):
+        family, _ = _family(name)
+        if name == HISTORY_REASON:
+            mask[:, column] = True
+            continue
+        if name not in rows.columns or family is None:
+            continue
+        values = rows[name]
+        if family in LEVEL_REASONS:
+            mask[:, column] = (values.notna() & (values.astype(str).str.strip() != "")).to_numpy()
+            continue
+        side, ref = RISK_SIDE.get(family), _finite(typical.get(name))
+        if side is None or ref is None:
+            continue
+        value = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            ok = value > ref if side == HIGHER else value < ref if side == LOWER else value != ref
+        ok &= np.isfinite(value)
+        if name == "days_since_last_email_open" and "emails_sent" in rows.columns:
+            # Never opened one of the emails sent: further from the last open than anyone.
+            sent = pd.to_numeric(rows["emails_sent"], errors="coerce").to_numpy(dtype=float)
+            ok |= np.isnan(value) & (sent > 0)
+        mask[:, column] = ok
+    return mask
 
 
 def _generic(c: Customer, feature: str) -> str:
@@ -467,11 +569,20 @@ def plain_reasons(top_reasons: object, customer: Customer) -> list[str]:
 
 def typical_values(features: pd.DataFrame) -> dict[str, float]:
     """The median of every numeric feature among buyers (``recency_days`` known): the
-    "typical customer" the sentences compare with."""
-    buyers = features[pd.to_numeric(features.get("recency_days"), errors="coerce").notna()] \
+    "typical customer" the sentences compare with and `reason_mask` weighs values against.
+    The same whatever the frame's dtypes (numpy, nullable or Arrow numbers), so a feature
+    table and the serving snapshot written from it give the same medians."""
+    buyers = features[pd.to_numeric(features["recency_days"], errors="coerce").notna()] \
         if "recency_days" in features else features
-    numeric = buyers.select_dtypes(include="number")
-    return {name: float(v) for name, v in numeric.median().items() if pd.notna(v)}
+    typical = {}
+    for name in buyers.columns:
+        values = buyers[name]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            continue
+        median = pd.to_numeric(values, errors="coerce").astype("float64").median()
+        if pd.notna(median):
+            typical[str(name)] = float(median)
+    return typical
 
 
 def reasons_in_words(rows: pd.DataFrame, typical: Mapping[str, float]) -> pd.Series:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from cdp.errors import CdpError
 from training.pyfunc import CdpModel, model_ready, predict_purchases
+from training.reasons import typical_values
 from training.tracking import MODEL_NAMES, TrackingConfig, champion_horizons, load_champion
 
 SCORE_COLUMNS = (
@@ -57,8 +58,13 @@ def scoring_horizon(tracking: TrackingConfig, horizon_days: int | None) -> int |
     return found[0] if found else None
 
 
-def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: dt.date) -> pd.DataFrame:
+def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: dt.date,
+          typical: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Score a feature table (one row per customer) with the given pyfunc models.
+
+    ``typical``: the typical customer's values (`training.reasons.typical_values`) the
+    churn reasons are weighed against; default: this table's. Pass the whole population's
+    when scoring a slice of it, so a customer gets the same reasons either way.
 
     cdp-ml's own pyfuncs (loaded, or inside `serving.models.ServedModel`) are called
     directly on the features, which they cast themselves (`training.pyfunc.model_frame`),
@@ -74,7 +80,8 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
     inner = [_python_model(m) for m in (segments, churn, purchases)]
     if all(isinstance(m, CdpModel) for m in inner) and [m.kind == "segments" for m in inner] == [True, False, False]:
         segment = inner[0].predict(None, features)
-        churn_out, counts = predict_purchases(inner[1:], features)
+        churn_out, counts = predict_purchases(inner[1:], features,
+                                              typical if typical is not None else typical_values(features))
     else:
         frame = model_ready(features)
         segment = segments.predict(frame)

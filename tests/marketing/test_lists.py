@@ -29,7 +29,7 @@ from marketing.lists import (
 )
 from tests.trained_shop import run_cli
 from training.purchase import HISTORY_REASON, model_inputs
-from training.reasons import Customer, plain_reasons, reason_sentence
+from training.reasons import Customer, plain_reasons, reason_mask, reason_sentence
 from training.risk_bands import ChurnRiskBands
 
 AS_OF = pd.Timestamp("2026-10-31")
@@ -151,7 +151,8 @@ def test_each_row_carries_band_dates_and_the_segments_action():
     assert row["churn_risk"] == "high"
     assert row["last_purchase_date"] == "2026-07-29"
     assert row["days_since_last_purchase"] == 94
-    assert row["reasons"] == "hasn't bought for 94 days, usually buys every 30"
+    # The only customer is the typical one: nothing to compare with.
+    assert row["reasons"] == "hasn't bought for 94 days (usually buys every 30)"
     assert row["suggested_action"].startswith("win-back offer")
 
 
@@ -165,35 +166,48 @@ def test_segment_names_with_a_qualifier_take_their_base_actions_and_unknown_ones
 # ------------------------------------------------------------------ reasons in plain words
 
 def _person(**values) -> Customer:
-    return Customer(values, typical={"email_open_rate_30d": 0.4, "revenue_365d": 500.0, "web_sessions_90d": 6.0})
+    return Customer(values, typical={"email_open_rate_30d": 0.4, "revenue_365d": 500.0, "web_sessions_90d": 6.0,
+                                     "recency_days": 45.0, "email_opens_30d": 1.0, "overdue_ratio": 1.2})
 
 
-def test_recency_reason_says_how_long_since_the_last_purchase_against_the_usual_gap():
+def test_recency_reason_says_how_long_since_the_last_purchase_against_the_usual_gap_and_the_typical_customer():
     assert reason_sentence("recency_days", _person(recency_days=94, interpurchase_days_mean=30.4)) == \
-        "hasn't bought for 94 days, usually buys every 30"
+        "hasn't bought for 94 days (usually buys every 30), longer than the typical customer (45)"
 
 
 def test_an_open_rate_fallen_to_zero_after_earlier_opens_reads_stopped_opening_emails():
     person = _person(email_open_rate_30d=0.0, emails_sent_30d=4, email_opens_30d=0, email_opens=12)
-    assert reason_sentence("email_open_rate_30d", person) == "stopped opening emails (none of 4 in the last 30 days)"
+    assert reason_sentence("email_open_rate_30d", person) == \
+        "stopped opening emails (none of 4 in the last 30 days), lower than the typical customer (40%)"
     never = _person(email_open_rate=0.0, emails_sent=9, email_opens=0)
     assert reason_sentence("email_open_rate", never) == "has never opened an email (9 emails sent)"
 
 
-def test_reasons_compare_with_the_typical_customer_where_a_number_alone_says_little():
+def test_reasons_compare_with_the_typical_customer_in_the_direction_the_value_really_lies():
     assert reason_sentence("revenue_365d", _person(revenue_365d=120.0)) == \
-        "spent 120 in the last 365 days (typical customer: 500)"
-    assert reason_sentence("web_sessions_90d", _person(web_sessions_90d=0)) == "no website visits in the last 90 days"
+        "spent 120 in the last 365 days, less than the typical customer (500)"
+    assert reason_sentence("revenue_365d", _person(revenue_365d=2400.0)) == \
+        "spent 2,400 in the last 365 days, more than the typical customer (500)"
+    assert reason_sentence("web_sessions_90d", _person(web_sessions_90d=0)) == \
+        "no website visits in the last 90 days, fewer than the typical customer (6)"
+    # "0.3 times later than usual" was worded as lateness whatever the ratio.
+    assert reason_sentence("overdue_ratio", _person(overdue_ratio=0.29, recency_days=22,
+                                                    interpurchase_days_mean=77)) == \
+        "22 days since the last purchase, 0.3 times their usual gap of 77 days, lower than the typical " \
+        "customer (1.2 times)"
 
 
-def test_purchase_history_reads_as_buying_less_often_than_the_average_customer():
-    assert reason_sentence(HISTORY_REASON, _person(purchase_days=3, tenure_days=400, recency_days=200)) == \
-        "buys less often than the average customer: 3 purchase days in 400 days, the last 200 days ago"
+def test_purchase_history_says_the_history_makes_a_purchase_less_likely_not_that_they_buy_rarely():
+    """A frequent buyer whose BG/NBD chance of buying is below average has gone quiet, not
+    bought rarely: the sentence must not claim they buy less often than the average."""
+    assert reason_sentence(HISTORY_REASON, _person(purchase_days=41, tenure_days=689, recency_days=200)) == \
+        "judged by their whole history (41 purchase days in 689 days, the last 200 days ago), less likely to " \
+        "buy again than the average customer"
     assert reason_sentence(HISTORY_REASON, _person(purchase_days=1, tenure_days=50, recency_days=50)) == \
-        "bought only once, 50 days ago"
+        "bought only once, 50 days ago: less likely to buy again than the average customer"
 
 
-def test_every_model_input_has_its_own_wording():
+def test_every_model_input_has_its_own_wording_and_a_risky_side():
     inputs = [s.name for s in catalog()]
     numeric, categorical = model_inputs(inputs)
     values = {name: 2.0 for name in numeric} | {name: "olive_oil" for name in categorical}
@@ -201,6 +215,11 @@ def test_every_model_input_has_its_own_wording():
     generic = [name for name in [*numeric, *categorical, HISTORY_REASON]
                if reason_sentence(name, person).endswith("raises the risk")]
     assert generic == []
+    frame = pd.DataFrame([values])
+    allowed = reason_mask(frame, [*numeric, *categorical], {name: 1.0 for name in numeric})
+    # Every input can be a reason on some side: none is silently never shown.
+    either_side = allowed | reason_mask(frame, [*numeric, *categorical], {name: 3.0 for name in numeric})
+    assert [n for n, ok in zip([*numeric, *categorical], either_side[0]) if not ok] == []
 
 
 def test_an_unknown_feature_gets_an_honest_generic_sentence_naming_it():
@@ -211,9 +230,30 @@ def test_an_unknown_feature_gets_an_honest_generic_sentence_naming_it():
 def test_reasons_keep_the_models_order_and_skip_empty_ones():
     person = _person(recency_days=94, interpurchase_days_mean=30, purchase_days=3, tenure_days=400)
     assert plain_reasons("purchase_history, recency_days", person) == [
-        "buys less often than the average customer: 3 purchase days in 400 days, the last 94 days ago",
-        "hasn't bought for 94 days, usually buys every 30"]
+        "judged by their whole history (3 purchase days in 400 days, the last 94 days ago), less likely to buy "
+        "again than the average customer",
+        "hasn't bought for 94 days (usually buys every 30), longer than the typical customer (45)"]
     assert plain_reasons("", person) == [] and plain_reasons(None, person) == []
+
+
+def test_a_reason_is_allowed_only_on_its_risky_side_of_the_typical_customer():
+    rows = pd.DataFrame({"recency_days": [90.0, 10.0, 30.0, None], "revenue_total": [100.0, 900.0, 300.0, None],
+                         "discount_order_share": [0.1, 0.5, 0.3, None], "country": ["PS", None, " ", "IL"]})
+    typical = {"recency_days": 30.0, "revenue_total": 300.0, "discount_order_share": 0.3}
+    names = ["recency_days", "revenue_total", "discount_order_share", "country", HISTORY_REASON, "loyalty_points"]
+    assert reason_mask(rows, names, typical).tolist() == [
+        # longer ago, spent less, discount share on either side, a known country, history, unknown never
+        [True, True, True, True, True, False],
+        [False, False, True, False, True, False],
+        [False, False, False, False, True, False],   # exactly typical: no direction to state
+        [False, False, False, True, True, False],
+    ]
+
+
+def test_never_opening_the_emails_sent_counts_as_long_since_the_last_open():
+    rows = pd.DataFrame({"days_since_last_email_open": [None, None, 10.0], "emails_sent": [5.0, 0.0, 5.0]})
+    assert reason_mask(rows, ["days_since_last_email_open"], {"days_since_last_email_open": 20.0})[:, 0].tolist() \
+        == [True, False, False]
 
 
 # ------------------------------------------------------------------ files
@@ -344,13 +384,14 @@ def test_sample_reasons_are_plain_words_from_the_customers_own_history(trained_s
     for row in listed.itertuples():
         if reasons[row.customer_id] == "":
             assert row.reasons == ""
-        elif reasons[row.customer_id] == "purchase_history":
+        elif reasons[row.customer_id].startswith("purchase_history"):
             f = features.loc[row.customer_id]
             days, tenure, recency = int(f["purchase_days"]), int(f["tenure_days"]), int(f["recency_days"])
-            expected = (f"bought only once, {recency:,} days ago" if days == 1 else
-                        f"buys less often than the average customer: {days} purchase days in {tenure:,} days, "
-                        f"the last {recency:,} days ago")
-            assert row.reasons == expected
+            expected = (f"bought only once, {recency:,} days ago: less likely to buy again than the average customer"
+                        if days == 1 else
+                        f"judged by their whole history ({days} purchase days in {tenure:,} days, the last "
+                        f"{recency:,} days ago), less likely to buy again than the average customer")
+            assert row.reasons.split("; ")[0] == expected
             checked += 1
     assert checked > 20
 

@@ -37,6 +37,16 @@ def test_reasons_are_the_features_lowering_the_purchase_log_odds_most_with_histo
     assert _fitted(n_reasons=1).predict(toward_purchase.copy(), margin).tolist() == ["recency_days", HISTORY_REASON, ""]
 
 
+def test_a_feature_not_eligible_for_a_row_gives_way_to_the_next_one_raising_the_risk():
+    """Row 0's recency raises churn the most, but its value is on the safe side of the typical
+    customer's (`training.reasons.reason_mask`): country is its only reason."""
+    toward_purchase = np.array([[-0.3, 0.1, -0.5, 0.2], [0.2, 0.0, 0.1, 0.2]])
+    eligible = np.array([[True, True, False], [True, True, True]])
+    assert _fitted().predict(toward_purchase, np.array([0.5, -1.0]), eligible).tolist() == ["country", HISTORY_REASON]
+    with pytest.raises(ValueError, match="eligible has shape"):
+        _fitted().predict(toward_purchase, np.array([0.5, -1.0]), eligible[:, :2])
+
+
 def test_reasons_refuse_contributions_of_another_width_and_rows_without_column_names():
     with pytest.raises(ValueError, match="expected 4 columns"):
         _fitted().predict(np.zeros((2, 6)), np.zeros(2))

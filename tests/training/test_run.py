@@ -314,3 +314,22 @@ def test_a_failed_command_registers_nothing_and_its_finished_runs_say_so(shop, t
     assert segments.info.status == "FINISHED"
     assert segments.data.tags["cdp.registered"] == "not registered: the command failed later (RuntimeError)"
     assert runs[f"next-purchase as of {shop.end}"].info.status == "FAILED"
+
+
+def test_every_reason_raised_the_risk_and_says_truly_where_the_value_lies(trained):
+    """Issue #18: on the sample shop (4,000 customers), every reason scoring gives raised that
+    customer's churn risk (LightGBM's own contributions) and its sentence says truly on which
+    side of the typical customer the value lies (`tests.reason_checks`); a value on the safe
+    side ("spent 2,400, more than the typical customer") is never given."""
+    from tests.reason_checks import share_with_reasons, untrue_reasons
+
+    tracking, _, _, _, features, _ = trained
+    models = champions(tracking, 90)
+    scored = score(features, models, dt.date(2026, 10, 31)).set_index("customer_id")["top_reasons"]
+    model = models["churn"][0].unwrap_python_model().estimator
+    rows = features.set_index("customer_id")
+    checked, problems = untrue_reasons(rows, scored, model)
+    assert problems == []
+    # Measured: 10,508 reasons for 3,528 buyers, 99.97% of them given at least one.
+    assert checked > 2.5 * rows["recency_days"].notna().sum()
+    assert share_with_reasons(scored, rows) > 0.99
