@@ -228,7 +228,7 @@ def _frequency_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None or recent is None:
         return None
     if ratio == 0:
-        return ("no purchase in the last 90 days, after buying in the 90 days before"
+        return ("no purchase in the last 90 days after buying in the 90 days before: 0% of that pace"
                 f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
     before = recent / ratio
     trend = "buying less often" if ratio < 1 else "buying as often or more"
@@ -241,11 +241,11 @@ def _revenue_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None or recent is None:
         return None
     if ratio == 0:
-        return ("has spent nothing in the last 90 days, after buying in the 90 days before"
+        return ("has spent nothing in the last 90 days after buying in the 90 days before: 0% of that spending"
                 f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
     trend = "spending less" if ratio < 1 else "spending as much or more"
-    return (f"{trend}: {_money(recent)} in the last 90 days, {_pct(ratio)} of the 90 days before"
-            f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
+    return (f"{trend}: {_money(recent)} in the last 90 days, {_pct(ratio)} of the spending of the 90 days "
+            f"before{_versus(c, name, _HIGHER_LOWER, _pct)}")
 
 
 def _score(what: str) -> Wording:
@@ -300,7 +300,7 @@ def _distinct_categories(c: Customer, name: str, days: int | None) -> str | None
 
 def _top_category(c: Customer, name: str, days: int | None) -> str | None:
     category = c.text(name)
-    return None if category is None else f"mostly buys {category}"
+    return None if category is None else f"mostly buys {category}: customers who do come back less often"
 
 
 def _top_category_share(c: Customer, name: str, days: int | None) -> str | None:
@@ -320,7 +320,8 @@ def _share(what: str) -> Wording:
 
 def _channel(c: Customer, name: str, days: int | None) -> str | None:
     channel = c.text(name)
-    return None if channel is None else f"mostly buys through the {channel} channel"
+    return None if channel is None else (f"mostly buys through the {channel} channel: customers who do come back "
+                                         "less often")
 
 
 def _emails_sent(c: Customer, name: str, days: int | None) -> str | None:
@@ -406,7 +407,7 @@ def _engagement_trend(c: Customer, name: str, days: int | None) -> str | None:
     if ratio is None:
         return None
     if ratio == 0:
-        return ("no activity in the last 90 days, after some in the 90 days before"
+        return ("no activity in the last 90 days after some in the 90 days before: 0% of that activity"
                 f"{_versus(c, name, _HIGHER_LOWER, _pct)}")
     trend = "less active" if ratio < 1 else "as active or more"
     return f"{trend}: {_pct(ratio)} of the activity of the 90 days before{_versus(c, name, _HIGHER_LOWER, _pct)}"

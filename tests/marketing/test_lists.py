@@ -448,7 +448,8 @@ def test_category_and_channel_names_reach_every_list_format_unaltered(tmp_path, 
     inputs = ListInputs(inputs.scores, inputs.customers,
                         inputs.features.assign(top_category=name, preferred_channel=f"{name} (channel)"))
     result = churn_list(inputs, ListOptions())
-    expected = f"mostly buys {name}; mostly buys through the {name} (channel) channel"
+    expected = (f"mostly buys {name}: customers who do come back less often; mostly buys through the {name} "
+                "(channel) channel: customers who do come back less often")
     assert result.rows["reasons"].tolist() == [expected]
     csv_rows = pd.read_csv(write_list(result, tmp_path / "list.csv"), dtype=str, keep_default_na=False)
     assert csv_rows["reasons"].tolist() == [expected]
