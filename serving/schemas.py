@@ -148,8 +148,10 @@ class Reason(BaseModel):
     code: str = Field(description="The feature (column of the feature table, `cdp features catalog`), or "
                                   "purchase_history for the BG/NBD view of their buying pattern.",
                       examples=["recency_days"])
-    text: str = Field(description="The reason in plain words, from the customer's own values, as the churn "
-                                  "lists print it.", examples=["hasn't bought for 94 days, usually buys every 30"])
+    text: str = Field(description="The reason in plain words, from the customer's own values against the typical "
+                                  "customer's (the median buyer's), as the churn lists print it.",
+                      examples=["hasn't bought for 94 days (usually buys every 30), longer than the typical customer "
+                                "(45)"])
 
 
 class ScoreResult(BaseModel):
@@ -177,7 +179,9 @@ class ScoreResult(BaseModel):
                     "data names it (any text: commas, quotes and emoji included).",
         examples=[["Oil, olive", "za'atar", "soap"]])
     top_reasons: list[str] = Field(description="Codes of the features raising churn risk the most, strongest "
-                                               "first (the same as `reasons`' codes).")
+                                               "first (the same as `reasons`' codes): at most 3, each one whose "
+                                               "contribution raised this customer's risk and whose value lies on "
+                                               "its risky side of the typical customer's; empty when none does.")
     reasons: list[Reason] = Field(default_factory=list,
                                   description="The same reasons with their plain sentences, strongest first.")
     horizon_days: int = Field(description="The days ahead the probabilities and expectations are about.")

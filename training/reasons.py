@@ -1,14 +1,19 @@
-"""Churn reasons in plain words: "hasn't bought for 94 days, usually buys every 30".
+"""Churn reasons in plain words: "hasn't bought for 94 days, longer than the typical customer (45)".
 
 `cdp score` names each customer's top churn reasons by feature (``top_reasons``:
 ``"recency_days, email_open_rate_30d, purchase_history"``, strongest first). A marketer
 needs a sentence instead, built from the customer's *own* values in the feature snapshot
-and, where a number means little on its own, the typical customer's (the median buyer's)
-value beside it.
+and the typical customer's (the median buyer's) value beside it, with the direction the
+customer's value really lies in ("fewer than", "longer than").
+
+Which features may be reasons at all is decided here too (`reason_mask`, used by
+`training.reason_codes.ReasonCodes` before it picks the strongest): a feature whose
+contribution raised the risk, with the customer's value on the side of the typical
+customer's that can be a reason to leave (`RISK_SIDE`).
 
 This module is the wording table: one small function per feature that can be a reason
 (every model input of `training.purchase.model_inputs`, plus ``purchase_history``, BG/NBD's
-view that this customer buys less often than the average buyer). Features counted over a
+view that this customer is less likely to buy than the average buyer). Features counted over a
 window (``web_sessions_30d``) share their family's wording with the window filled in. A
 feature the table does not know, or a value that is missing, gets a generic sentence that
 names the feature and says no more than the model does.
