@@ -23,6 +23,7 @@ def empty_tables() -> SourceTables:
     customers = con.create_table("customers", pd.DataFrame({
         "customer_id": ["A"], "birth_date": pd.to_datetime(["1990-05-01"]).astype("datetime64[us]"),
         "country": ["PS"], "city": ["Ramallah"], "consent_email": [True], "consent_sms": [False],
+        "consent_ads": [True],
         "first_seen": pd.to_datetime(["2024-01-01"]).astype("datetime64[us]")}))
     orders = con.create_table("orders", pd.DataFrame({
         "customer_id": ["A"], "timestamp": pd.to_datetime(["2024-01-01 10:00"]).astype("datetime64[us]"),
