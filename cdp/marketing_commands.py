@@ -200,6 +200,7 @@ def audience(
             AudienceRequest,
             AudienceSelection,
             change_paths,
+            check_csv,
             export_audience,
             summary_lines,
         )
@@ -219,7 +220,7 @@ def audience(
             target = cfg.store.path.parent / "audiences" / f"{request.name}.{request.format}.csv"
             target.parent.mkdir(parents=True, exist_ok=True)
         else:
-            target = out_file
+            target = check_csv(out_file)
             for path in (target, *change_paths(target)):
                 check_out_path(path, force)
         with open_store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:

@@ -318,8 +318,12 @@ def _keys(members: pd.DataFrame, fmt: str) -> list[str]:
     if fmt == "plain":
         return members["customer_id"].astype(str).tolist()
     if fmt == "email":
-        return members["email_sha256"].astype(str).tolist()
-    return [f"{e or ''}:{p or ''}" for e, p in zip(members["email_sha256"], members["phone_sha256"])]
+        return [_text(v) for v in members["email_sha256"]]
+    return [f"{_text(e)}:{_text(p)}" for e, p in zip(members["email_sha256"], members["phone_sha256"])]
+
+
+def _text(value: object) -> str:
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 @dataclass(frozen=True)
@@ -384,6 +388,14 @@ class AudienceExport:
     files: tuple[Path, ...]
 
 
+def check_csv(out: Path) -> Path:
+    """``out`` if it names a CSV file; a clear error otherwise (every platform takes CSV)."""
+    out = Path(out)
+    if out.suffix.lower() != ".csv":
+        raise CdpError(f"--out {out}: audiences are CSV files; give a file ending in .csv")
+    return out
+
+
 def change_paths(out: Path) -> tuple[Path, Path]:
     """The joined and left files beside ``out``: ``<stem>.joined.csv`` and ``<stem>.left.csv``."""
     return out.with_name(f"{out.stem}.joined.csv"), out.with_name(f"{out.stem}.left.csv")
@@ -402,9 +414,7 @@ def export_audience(store: TableStore, snapshot: ServingSnapshot, request: Audie
     one are no-ops for the platforms), never a membership recorded but not sent. Removals of
     erased people are deleted with the commit, and the store is rebuilt (`TableStore.compact`)
     so their hashes cannot be read back from its bytes."""
-    out = Path(out)
-    if out.suffix.lower() != ".csv":
-        raise CdpError(f"--out {out}: audiences are CSV files; give a file ending in .csv")
+    out = check_csv(out)
     inputs = read_list_inputs(store, snapshot)
     customers = store.frame("SELECT customer_id, email, phone, first_name, consent_email, consent_ads FROM customers")
     audience = select_audience(inputs, request.selection, request.bands, request.horizon_days)
