@@ -43,6 +43,7 @@ def profile_features(customers: ibis.Table, as_of: dt.date) -> ibis.Table:
         city=_.city,
         consent_email=_.consent_email.fill_null(False),
         consent_sms=_.consent_sms.fill_null(False),
-        consent_ads=_.consent_ads.fill_null(False),
+        # A store unified before consent_ads was a field has no such column until the next unify: no consent.
+        consent_ads=_.consent_ads.fill_null(False) if "consent_ads" in known.columns else ibis.literal(False),
         customer_age_days=lambda t: as_of_date.delta(t.first_seen.date(), unit="day"),
     )

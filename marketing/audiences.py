@@ -52,19 +52,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import phonenumbers
 
 from cdp.cells import safe_frame
 from cdp.errors import CdpError
 from marketing.lists import ListInputs, ListOptions, churn_list, read_list_inputs
-from profiles.normalize import normalize_emails
+from profiles.normalize import normalize_emails, normalize_phones
 from store.interface import COMPACTION_PENDING, TableStore
 from store.snapshot import ServingSnapshot
 from training.risk_bands import ChurnRiskBands
@@ -78,9 +76,13 @@ __all__ = [
     "export_audience",
     "format_rows",
     "google_email",
+    "google_emails",
     "meta_email",
+    "meta_emails",
     "meta_phone",
+    "meta_phones",
     "phone_e164",
+    "phones_e164",
     "select_audience",
     "sha256_hex",
     "summary_lines",
@@ -111,49 +113,60 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def meta_emails(values: pd.Series) -> pd.Series:
+    """Meta's normalized emails: trimmed, lower-cased (as ingest normalizes them); NA where the
+    value is not shaped like an email."""
+    return normalize_emails(values)
+
+
+def google_emails(values: pd.Series) -> pd.Series:
+    """Google's normalized emails: Meta's, and the dots of the local part removed for gmail.com
+    and googlemail.com addresses (Google's rule; nothing else is rewritten)."""
+    emails = normalize_emails(values)
+    parts = emails.str.rpartition("@")
+    gmail = parts[2].isin(_GMAIL_DOMAINS).fillna(False).astype(bool)
+    undotted = parts[0].str.replace(".", "", regex=False) + "@" + parts[2]
+    return emails.where(~gmail, undotted).astype("string")
+
+
+def phones_e164(values: pd.Series, region: str | None) -> pd.Series:
+    """Phones in E.164 (``+970591234567``), parsed as ingest parses them (`profiles.normalize`):
+    with their country code, or written locally in ``region``; NA when not a valid number."""
+    return normalize_phones(values, region)
+
+
+def meta_phones(values: pd.Series, region: str | None) -> pd.Series:
+    """Meta's normalized phones: digits only, country code first, no ``+`` and no leading zeros."""
+    return phones_e164(values, region).str.slice(1).str.lstrip("0")
+
+
+def _one(normalize, value: object, *args) -> str | None:
+    found = normalize(pd.Series([value], dtype="string"), *args).iloc[0]
+    return None if pd.isna(found) else str(found)
+
+
 def meta_email(email: object) -> str | None:
-    """Meta's normalized email: trimmed, lower-cased; None when not shaped like an email."""
-    if not isinstance(email, str):
-        return None
-    value = normalize_emails(pd.Series([email])).iloc[0]
-    return None if pd.isna(value) else str(value)
+    """`meta_emails` of one value (None when it is not an email)."""
+    return _one(meta_emails, email)
 
 
 def google_email(email: object) -> str | None:
-    """Google's normalized email: Meta's, and the dots of the local part removed for gmail.com
-    and googlemail.com addresses (Google's rule; nothing else is rewritten)."""
-    value = meta_email(email)
-    if value is None:
-        return None
-    local, _, domain = value.rpartition("@")
-    return f"{local.replace('.', '')}@{domain}" if domain in _GMAIL_DOMAINS else value
+    """`google_emails` of one value."""
+    return _one(google_emails, email)
 
 
 def phone_e164(phone: object, region: str | None) -> str | None:
-    """The phone in E.164 (``+970591234567``), parsed as ingest parses it: with its country code,
-    or written locally in ``region``; None when it is not a valid number."""
-    if not isinstance(phone, str) or not phone.strip():
-        return None
-    text = phone.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """`phones_e164` of one value."""
+    return _one(phones_e164, phone, region)
 
 
 def meta_phone(phone: object, region: str | None) -> str | None:
-    """Meta's normalized phone: digits only, country code first, no ``+`` and no leading zeros."""
-    e164 = phone_e164(phone, region)
-    return e164[1:].lstrip("0") if e164 else None
+    """`meta_phones` of one value."""
+    return _one(meta_phones, phone, region)
 
 
-def _hashed(values: Sequence[str | None]) -> list[str | None]:
-    return [sha256_hex(v) if v else None for v in values]
+def _hashed(values: pd.Series) -> list[str | None]:
+    return [None if pd.isna(v) or not v else sha256_hex(str(v)) for v in values]
 
 
 # ------------------------------------------------------------------ what was asked for
@@ -285,22 +298,21 @@ def format_rows(audience: pd.DataFrame, customers: pd.DataFrame, fmt: str,
         return FormattedAudience(rows=safe_frame(rows), members=members, without_consent=0, without_identifier=0)
     consent = _consented(people["consent_ads" if fmt in ("meta", "google") else "consent_email"])
     people = people[consent]
+    none = pd.Series(pd.NA, index=people.index, dtype="string")
     if fmt == "email":
-        email = [meta_email(v) for v in people["email"]]
-        phone: list[str | None] = [None] * len(people)
+        email, phone = meta_emails(people["email"]), none
+    elif fmt == "google":
+        email, phone = google_emails(people["email"]), phones_e164(people["phone"], phone_region)
     else:
-        to_email = google_email if fmt == "google" else meta_email
-        email = [to_email(v) for v in people["email"]]
-        to_phone = phone_e164 if fmt == "google" else meta_phone
-        phone = [to_phone(v, phone_region) for v in people["phone"]]
-    has_id = np.array([bool(e) or bool(p) for e, p in zip(email, phone)], dtype=bool)
-    people, email, phone = people[has_id], [e for e, k in zip(email, has_id) if k], [p for p, k in zip(phone, has_id)
-                                                                                      if k]
+        email, phone = meta_emails(people["email"]), meta_phones(people["phone"], phone_region)
+    has_id = (email.notna() | phone.notna()).to_numpy()
+    people, email, phone = people[has_id], email[has_id], phone[has_id]
     email_hash, phone_hash = _hashed(email), _hashed(phone)
     members = pd.DataFrame({"customer_id": people["customer_id"].to_numpy(), "email_sha256": email_hash,
                             "phone_sha256": phone_hash})
     if fmt == "email":
-        rows = pd.DataFrame({"email": email, "first_name": people["first_name"].astype(object).to_numpy(),
+        rows = pd.DataFrame({"email": email.astype(object).to_numpy(),
+                             "first_name": people["first_name"].astype(object).to_numpy(),
                              "segment": people["segment"].to_numpy(), "churn_band": people["churn_band"].to_numpy()})
     else:
         rows = pd.DataFrame(dict(zip(_HEADERS[fmt], (email_hash, phone_hash))))
@@ -416,6 +428,10 @@ def export_audience(store: TableStore, snapshot: ServingSnapshot, request: Audie
     so their hashes cannot be read back from its bytes."""
     out = check_csv(out)
     inputs = read_list_inputs(store, snapshot)
+    columns = set(store.frame("SELECT * FROM customers LIMIT 0").columns)
+    if "consent_ads" not in columns:
+        raise CdpError(f"store {store.path}: its customers were unified before consent_ads existed; run `cdp unify` "
+                       "(or `cdp refresh`) first")
     customers = store.frame("SELECT customer_id, email, phone, first_name, consent_email, consent_ads FROM customers")
     audience = select_audience(inputs, request.selection, request.bands, request.horizon_days)
     formatted = format_rows(audience, customers, request.format, request.phone_region)

@@ -60,3 +60,11 @@ def test_the_scoring_feature_set_is_the_catalogued_families_and_the_purchase_his
 
 def test_the_docs_page_is_generated_from_the_catalog():
     assert DOCS.read_text(encoding="utf-8") == markdown(catalog(SCORING_FAMILIES))
+
+
+def test_customers_unified_before_consent_ads_existed_have_no_ads_consent():
+    tables = empty_tables()
+    old = SourceTables(customers=tables.customers.drop("consent_ads"), orders=tables.orders, events=tables.events)
+    built = build_features(old, dt.date(2024, 6, 30)).execute()
+    assert list(built.columns) == ["customer_id"] + [spec.name for spec in catalog()]
+    assert built["consent_ads"].tolist() == [False]

@@ -10,6 +10,7 @@ values recomputed here from the store's own tables.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -286,6 +287,17 @@ def test_a_meta_export_holds_the_consenting_high_risk_customers_by_hash_and_reco
     assert not recorded.isin(set(emails)).any().any()
 
 
+def test_the_right_of_access_names_the_audiences_a_person_was_sent_in(shop, tmp_path):
+    result = cdp(shop, "audience", "--band", "high", "--format", "google", "--out", str(tmp_path / "g.csv"))
+    assert result.exit_code == 0, result.output
+    member = query(shop, "SELECT customer_id, email_sha256 FROM audience_members ORDER BY customer_id LIMIT 1").iloc[0]
+    result = cdp(shop, "export", "--customer-id", member["customer_id"], "--out", str(tmp_path / "person.json"))
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "person.json").read_text(encoding="utf-8"))
+    assert [(a["audience"], a["format"], a["email_sha256"]) for a in data["audiences"]] == [
+        ("band-high", "google", member["email_sha256"])]
+
+
 def test_a_second_export_after_the_store_changed_gives_who_joined_and_who_left(shop, tmp_path):
     out = tmp_path / "meta.csv"
     assert cdp(shop, "audience", "--band", "high", "--format", "meta", "--out", str(out)).exit_code == 0
@@ -423,3 +435,10 @@ def test_without_out_the_export_lands_beside_the_store_and_is_replaced_each_time
                                                         "band-high.google.left.csv"]
     assert hashes(folder / "band-high.google.csv", "Email")
 
+
+
+def test_a_store_unified_before_consent_ads_existed_is_asked_to_unify_again(shop, tmp_path):
+    with duckdb.connect(str(shop.root / "shop" / "cdp.duckdb")) as con:
+        con.execute("ALTER TABLE customers DROP COLUMN consent_ads")
+    result = cdp(shop, "audience", "--band", "high", "--format", "meta", "--out", str(tmp_path / "x.csv"))
+    assert result.exit_code == 1 and "run `cdp unify` (or `cdp refresh`) first" in said(result)
