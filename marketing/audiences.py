@@ -456,7 +456,10 @@ def export_audience(store: TableStore, snapshot: ServingSnapshot, request: Audie
             writer.replace_rows("audience_removals", "marketing", match, pd.DataFrame())
             writer.replace_rows("audience_exports", "marketing", {"export_id": export_id}, pd.DataFrame([{
                 "export_id": export_id, "audience": request.name, "format": request.format,
-                "selection": json.dumps(request.selection.as_dict(), sort_keys=True), "exported_at": stamp,
+                "selection": json.dumps({**request.selection.as_dict(), "churn_medium": request.bands.medium,
+                                         "churn_high": request.bands.high, "horizon_days": request.horizon_days},
+                                        sort_keys=True),
+                "exported_at": stamp,
                 "members": len(formatted.rows), "joined": len(found.joined), "left": len(found.left),
                 "erased_removed": found.erased, "file": str(out)}]))
             if found.erased:
