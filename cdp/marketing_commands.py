@@ -227,9 +227,7 @@ def audience(
             request = replace(request, horizon_days=list_horizon_days(store, environment.tracking(cfg), horizon_days))
             done = export_audience(store, ServingSnapshot.beside(cfg.store.path), request, target,
                                    now=environment.now(), export_id=environment.run_id())
-        for line in summary_lines(done):
-            out.print(escape(line), highlight=False)
-        out.print(escape("→ " + ", ".join(str(p) for p in done.files)), highlight=False)
+        views.show_audience(out, summary_lines(done), done.files)
 
     run(action)
 
