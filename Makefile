@@ -32,8 +32,9 @@ demo: setup
 	$(BIN)/cdp report --config $(DEMO)/cdp.toml --out $(DEMO)/report.html
 	$(BIN)/cdp attribution --config $(DEMO)/cdp.toml --out $(DEMO)/attribution.html
 	$(BIN)/cdp refresh --config $(DEMO)/cdp.toml
+	$(BIN)/cdp audience --config $(DEMO)/cdp.toml --band high --format meta --out $(DEMO)/audience-high-risk.meta.csv
 	@$(BIN)/python -c "import csv; rows = sorted(csv.DictReader(open('$(DEMO)/truth/channels.csv')), key=lambda r: -float(r['true_share'])); print('the sample shop\'s true channel shares (conversions each channel causes; the generator\'s truth):', ', '.join(f\"{r['channel']} {float(r['true_share']):.0%}\" for r in rows))"
-	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html"
+	@echo "churn-risk list: $(DEMO)/churn-list.xlsx   marketing report: $(DEMO)/report.html   attribution: $(DEMO)/attribution.html   Meta audience: $(DEMO)/audience-high-risk.meta.csv"
 	@echo "MLflow: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(DEMO)/cdp.mlflow/mlflow.db  (then http://127.0.0.1:5000)"
 
 test: setup

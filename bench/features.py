@@ -30,7 +30,7 @@ SELECT 'c' || lpad(i::VARCHAR, 8, '0') AS customer_id, NULL::VARCHAR AS first_na
        NULL::VARCHAR AS email, NULL::VARCHAR AS phone, NULL::VARCHAR AS external_id,
        DATE '1960-01-01' + (random() * 15000)::INTEGER AS birth_date, NULL::VARCHAR AS gender,
        (['PS','IL','JO','US','DE'])[1 + (random() * 4.999)::INTEGER] AS country, 'City' AS city,
-       random() < 0.6 AS consent_email, random() < 0.3 AS consent_sms,
+       random() < 0.6 AS consent_email, random() < 0.3 AS consent_sms, hash(i * 7) % 10 < 3 AS consent_ads,
        TIMESTAMP '2023-07-01' + to_days((random() * 1000)::INTEGER) AS first_seen,
        TIMESTAMP '2026-10-31' AS last_seen, 0::BIGINT AS n_records, 0::BIGINT AS n_orders, 0::BIGINT AS n_events,
        'bench' AS sources

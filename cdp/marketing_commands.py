@@ -165,6 +165,73 @@ def report(
     run(action)
 
 
+@app.command()
+def audience(
+    fmt: Annotated[str, typer.Option(
+        "--format", help="meta (Meta custom audience), google (Google Customer Match), email (an email platform's "
+                         "import) or plain (no personal data).")],
+    segment: Annotated[Optional[list[str]], typer.Option(
+        "--segment", help="Customers of this segment (repeat for several).")] = None,
+    band: Annotated[Optional[list[str]], typer.Option(
+        "--band", help="Customers of this churn band: low, medium or high (repeat for several).")] = None,
+    top: Annotated[Optional[int], typer.Option(
+        "--top", min=1, help="Then only the first N in the churn list's order (revenue at risk).")] = None,
+    everyone: Annotated[bool, typer.Option("--all", help="Every scored customer.")] = False,
+    name: Annotated[Optional[str], typer.Option(
+        "--name", help="The audience's name: exports of one name and format are diffed (default: from the "
+                       "selection, e.g. band-high_top-500).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", help="The full list (.csv); <stem>.joined.csv and <stem>.left.csv are written beside it "
+                      "(default: audiences/<name>.<format>.csv beside the store, replaced on every export).")] = None,
+    horizon_days: ListHorizonOption = None,
+    churn_medium: ChurnMediumOption = 0.5,
+    churn_high: ChurnHighOption = 0.75,
+    force: ForceOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    # One docstring line, concatenated: typer shows a line break in it as one in `cdp --help`.
+    ("An audience for an ad platform, an email platform or any tool, with who joined and left since the last "
+     "export: cdp audience --band high --format meta.")
+
+    def action() -> None:
+        from dataclasses import replace
+
+        from marketing.audiences import (
+            AudienceRequest,
+            AudienceSelection,
+            change_paths,
+            check_csv,
+            export_audience,
+            summary_lines,
+        )
+        from marketing.inputs import list_horizon_days
+        from store.interface import open_store
+        from store.snapshot import ServingSnapshot
+        from training.risk_bands import ChurnRiskBands
+
+        selection = AudienceSelection(segments=tuple(segment or ()), bands=tuple(band or ()), top=top,
+                                      everyone=everyone)
+        cfg = read_config(config)
+        regions = {s.default_phone_region for s in cfg.sources if s.kind == "customers" and s.default_phone_region}
+        request = AudienceRequest(name=name or selection.default_name(), selection=selection, format=fmt.lower(),
+                                  bands=ChurnRiskBands(medium=churn_medium, high=churn_high),
+                                  phone_region=regions.pop() if len(regions) == 1 else None)
+        if out_file is None:
+            target = cfg.store.path.parent / "audiences" / f"{request.name}.{request.format}.csv"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            target = check_csv(out_file)
+            for path in (target, *change_paths(target)):
+                check_out_path(path, force)
+        with open_store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
+            request = replace(request, horizon_days=list_horizon_days(store, environment.tracking(cfg), horizon_days))
+            done = export_audience(store, ServingSnapshot.beside(cfg.store.path), request, target,
+                                   now=environment.now(), export_id=environment.run_id())
+        views.show_audience(out, summary_lines(done), done.files)
+
+    run(action)
+
+
 # --- right of access and right to be forgotten (issue #6) ---
 
 

@@ -27,6 +27,7 @@ CUSTOMER_FIELDS: dict[str, str] = {
     "city": "text",
     "consent_email": "bool",
     "consent_sms": "bool",
+    "consent_ads": "bool",  # advertising on platforms (Meta, Google): absent or empty means no
     "created_at": "timestamp",
 }
 

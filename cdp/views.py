@@ -157,6 +157,13 @@ def show_churn_list(out: Console, summary: list[str], by_segment: pd.DataFrame, 
     out.print(table)
 
 
+def show_audience(out: Console, summary: list[str], files) -> None:
+    """What `cdp audience` did: counts only, then the files (full list, joined, left)."""
+    for line in summary:
+        out.print(escape(line), highlight=False)
+    out.print(escape("→ " + ", ".join(str(p) for p in files)), highlight=False)
+
+
 def show_export(out: Console, done, out_file: Path) -> None:
     note(out, f"exported customer {done.customer_id}: " + ", ".join(
         f"{n:,} {what.replace('_', ' ')}" for what, n in done.counts.items()) + f" → {out_file}")

@@ -77,6 +77,8 @@ def _profile() -> list[FeatureSpec]:
                     False, "flag"),
         FeatureSpec("consent_sms", "profile", "current", "May be texted (for lists, never a model input).", c,
                     False, "flag"),
+        FeatureSpec("consent_ads", "profile", "current",
+                    "May be shown ads on platforms (for audiences, never a model input).", c, False, "flag"),
         FeatureSpec("customer_age_days", "profile", "all time", "Days since the customer was first seen.", c),
     ]
 

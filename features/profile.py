@@ -26,7 +26,7 @@ def known_customers(customers: ibis.Table, as_of: dt.date) -> ibis.Table:
 
 def profile_features(customers: ibis.Table, as_of: dt.date) -> ibis.Table:
     """One row per known customer: ``age_years``, ``age_band``, ``country``, ``city``,
-    ``consent_email``, ``consent_sms``, ``customer_age_days`` (days since first seen)."""
+    ``consent_email``, ``consent_sms``, ``consent_ads``, ``customer_age_days`` (days since first seen)."""
     as_of_date = ibis.date(as_of)
     known = known_customers(customers, as_of)
     # Whole years between birth and the as-of day, from (year, month, day) so it is exact on both engines.
@@ -43,5 +43,7 @@ def profile_features(customers: ibis.Table, as_of: dt.date) -> ibis.Table:
         city=_.city,
         consent_email=_.consent_email.fill_null(False),
         consent_sms=_.consent_sms.fill_null(False),
+        # A store unified before consent_ads was a field has no such column until the next unify: no consent.
+        consent_ads=_.consent_ads.fill_null(False) if "consent_ads" in known.columns else ibis.literal(False),
         customer_age_days=lambda t: as_of_date.delta(t.first_seen.date(), unit="day"),
     )

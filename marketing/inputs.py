@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from marketing.lists import ListInputs, read_list_inputs
 from marketing.model_quality import ModelRun, scored_model_runs, scored_versions
 from marketing.model_quality import horizon_days as model_horizon
-from store.interface import open_store
+from store.interface import TableStore, open_store
 from store.snapshot import ServingSnapshot
 from training.tracking import TrackingConfig
 
@@ -34,3 +34,14 @@ def marketing_inputs(config, tracking: TrackingConfig, horizon_days: int | None 
     runs, note = scored_model_runs(tracking, scored_versions(inputs.scores))
     return MarketingInputs(inputs=inputs, runs=runs, registry_note=note,
                            horizon_days=horizon_days or model_horizon(runs) or DEFAULT_HORIZON_DAYS)
+
+
+def list_horizon_days(store: TableStore, tracking: TrackingConfig, horizon_days: int | None = None) -> int:
+    """The horizon the churn list values revenue over, for a store open already: ``horizon_days``,
+    else the churn model's that scored it, else 90 days."""
+    if horizon_days is not None:
+        return horizon_days
+    if not store.has_table("scores"):
+        return DEFAULT_HORIZON_DAYS
+    runs, _ = scored_model_runs(tracking, scored_versions(store.frame("SELECT * FROM scores")))
+    return model_horizon(runs) or DEFAULT_HORIZON_DAYS

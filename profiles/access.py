@@ -3,7 +3,8 @@
 `personal_data` gathers, for a `Subject`, their golden record, every source record (each
 with its source, file, row number and ingestion time), their rejected rows, unified
 orders and events, identifiers, id history, the feature row the scoring service serves,
-their latest scores and segment. `write_export` writes it as one JSON document with
+their latest scores and segment, and the audiences they were sent to (`cdp audience`: the
+platform, and the hashes it got). `write_export` writes it as one JSON document with
 dates as ISO strings.
 """
 
@@ -58,6 +59,10 @@ def personal_data(store: Store, subject: Subject, snapshot: ServingSnapshot, now
         materialized = (store.frame("SELECT * FROM scoring_features "
                                     "WHERE customer_id IN (SELECT customer_id FROM access_ids)")
                         if store.has_table("scoring_features") else pd.DataFrame())
+        # Recipients of their data: the audiences (`cdp audience`) the person was last sent in.
+        audiences = store.frame("""SELECT audience, format, exported_at, email_sha256, phone_sha256
+                                   FROM audience_members WHERE customer_id IN (SELECT customer_id FROM access_ids)
+                                   ORDER BY audience, format""")
     finally:
         con.unregister("access_ids")
         con.unregister("access_records")
@@ -76,7 +81,8 @@ def personal_data(store: Store, subject: Subject, snapshot: ServingSnapshot, now
         "exported_at": now,
         "about": ("Everything this customer-data store holds about one person. Source records name the source, "
                   "file, row and time they were ingested from; orders and events are those records as unified; "
-                  "features are the row the scoring service serves; scores come from the models named in them."),
+                  "features are the row the scoring service serves; scores come from the models named in them; "
+                  "audiences are the lists for ad or email platforms they were last sent in, with the hashes sent."),
         "golden_record": _records(golden)[0] if len(golden) else None,
         "identifiers": _records(identifiers),
         "customer_ids": _records(ids),
@@ -89,6 +95,7 @@ def personal_data(store: Store, subject: Subject, snapshot: ServingSnapshot, now
                      "materialized_in_store": _records(materialized)},
         "scores": score_rows,
         "segment": score_rows[0].get("segment") if score_rows else None,
+        "audiences": _records(audiences),
     }
 
 
@@ -102,6 +109,7 @@ def counts(data: dict) -> dict[str, int]:
         "identifiers": len(data["identifiers"]),
         "feature_rows": len(data["features"]["rows"]) + len(data["features"]["materialized_in_store"]),
         "score_rows": len(data["scores"]),
+        "audience_memberships": len(data["audiences"]),
     }
 
 

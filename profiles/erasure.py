@@ -15,7 +15,9 @@ transaction:
    of the same request knows the person is already erased;
 3. they list the model versions registered so far (every one learned from data that held
    the person; a training run holds the store while it reads and registers, so none is
-   half way) and append one `profiles.audit` entry per person;
+   half way) and append one `profiles.audit` entry per person; the audiences they were
+   sent to (`cdp audience`) owe the platforms their removal, so their recorded hashes move
+   to ``audience_removals`` for each audience's next removal list (`owed_removals`);
 4. the serving snapshot is rewritten without them *before* the transaction commits;
 5. the erasure counter goes up (`store.interface.TableStore.erasures`): a `cdp score` that
    read the store before and writes after leaves them out;
@@ -155,6 +157,7 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
             stage(f"erasing {len(subjects):,} person(s)")
             deleted_by_person = {}
             for customer_id, (subject, _) in subjects.items():
+                owed_removals(con, subject.customer_ids, now)
                 deleted_by_person[customer_id] = delete_subject(store, subject)
             # Listed inside the lock: every version registered before it saw the people, and a
             # training run cannot read or register while the erasure holds the store.
@@ -215,6 +218,25 @@ def _tombstoned(con, lookup: Lookup, config: Config, given: bytes | None) -> boo
 def _already_erased(snapshot: ServingSnapshot) -> ErasureReport:
     return ErasureReport(audit_id="", customer_ref="", deleted={}, tombstones={}, snapshot=snapshot.path,
                          snapshot_rows_removed=0, models_to_retrain=(), registry_note=None, already_erased=True)
+
+
+def owed_removals(con, customer_ids: Sequence[str], now: datetime) -> int:
+    """Move the people's recorded audience memberships (`cdp audience`) to the removals the
+    next export of each audience owes its platform, as hashes only (inside the erasure's
+    transaction, before `delete_subject` empties ``audience_members`` of them).
+
+    The platforms hold the people's hashed email and phone: they must delete them too, and
+    only the next export can tell them. The plain format's customer id goes as its SHA-256;
+    the membership rows themselves are deleted with the person. Rows moved."""
+    if not customer_ids:
+        return 0
+    placeholders = ", ".join("?" * len(customer_ids))
+    return int(con.execute(f"""INSERT INTO audience_removals
+        SELECT DISTINCT audience, format,
+               CASE WHEN email_sha256 IS NULL AND phone_sha256 IS NULL THEN sha256(customer_id) END,
+               email_sha256, phone_sha256, ?::TIMESTAMP
+        FROM audience_members WHERE customer_id IN ({placeholders})""",
+                           [pd.Timestamp(now), *customer_ids]).fetchall()[0][0])
 
 
 def mark_erased(con) -> None:

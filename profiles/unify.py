@@ -456,12 +456,14 @@ def _write_golden(con) -> None:
                first_t, last_t, n, email, phone, external_id,
                NULL::VARCHAR AS first_name, NULL::VARCHAR AS last_name, NULL::DATE AS birth_date,
                NULL::VARCHAR AS gender, NULL::VARCHAR AS country, NULL::VARCHAR AS city,
-               NULL::BOOLEAN AS consent_email, NULL::BOOLEAN AS consent_sms
+               NULL::BOOLEAN AS consent_email, NULL::BOOLEAN AS consent_sms,
+               NULL::BOOLEAN AS consent_ads
         FROM activity
         UNION ALL
         SELECT i.customer_id, 0, i.source, i.source_rank, coalesce(i.t, '-infinity'::TIMESTAMP), i.source_key,
                i.t, i.t, 1, i.email, i.phone, i.external_id,
-               c.first_name, c.last_name, c.birth_date, c.gender, c.country, c.city, c.consent_email, c.consent_sms
+               c.first_name, c.last_name, c.birth_date, c.gender, c.country, c.city, c.consent_email, c.consent_sms,
+               c.consent_ads
         FROM ids i JOIN source_customers c ON c.rowid = i.src_row
         WHERE i.kind_code = 0""")
 
@@ -470,7 +472,7 @@ def _write_golden(con) -> None:
                 f"FILTER (WHERE {column} IS NOT NULL) AS {column}")
 
     attributes = ("first_name", "last_name", "email", "phone", "external_id", "birth_date", "gender",
-                  "country", "city", "consent_email", "consent_sms")
+                  "country", "city", "consent_email", "consent_sms", "consent_ads")
     replace_table(con, "customers", "unify", f"""
         SELECT customer_id, {', '.join(pick(a) for a in attributes)},
             min(first_t) AS first_seen, max(last_t) AS last_seen,

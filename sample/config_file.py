@@ -31,7 +31,8 @@ SOURCE_SPECS: tuple[SourceSpec, ...] = (
         "source_key": "customer_id", "customer_key": "customer_id", "email": "email",
         "phone": "phone", "first_name": "first_name", "last_name": "last_name",
         "birth_date": "birth_date", "gender": "gender", "country": "country", "city": "city",
-        "consent_email": "consent_email", "consent_sms": "consent_sms", "created_at": "created_at",
+        "consent_email": "consent_email", "consent_sms": "consent_sms", "consent_ads": "consent_ads",
+        "created_at": "created_at",
     }), MappingProxyType({"default_phone_region": "PS", "timezone": STORE_TIMEZONE}), with_bom=True),
     SourceSpec("web_orders", "orders", MappingProxyType({
         "source_key": "order_id", "email": "email", "phone": "delivery_phone", "timestamp": "created_at",

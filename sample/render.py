@@ -100,6 +100,7 @@ def crm_customers(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifi
     flags = ["no", "yes", "false", "true", "0", "1"]
     consent_email = take(flags, style * 2 + persons["email_subscribed"].to_numpy()[person])
     consent_sms = where(has_phone, take(flags, style * 2 + (rng.random(n) < 0.4)), "")
+    consent_ads = _ads_consent(person, persons["email_subscribed"].to_numpy()[person], style, flags)
     all_cities = [c for country in COUNTRIES for c in country[2]]
     order = pc.sort_indices(key).to_numpy()
     columns = {
@@ -107,10 +108,23 @@ def crm_customers(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifi
         "birth_date": iso_dates(ids.birth_date_day[person]), "gender": gender,
         "country": take([c[0] for c in COUNTRIES], persons["country_index"].to_numpy()[person]),
         "city": take(all_cities, persons["city_index"].to_numpy()[person]),
-        "consent_email": consent_email, "consent_sms": consent_sms, "created_at": local_naive(created_s),
+        "consent_email": consent_email, "consent_sms": consent_sms,
+        "consent_ads": consent_ads, "created_at": local_naive(created_s),
         "_person": person, "_journey": np.full(n, -1),
     }
     return dataframe({k: (v.take(order) if isinstance(v, pa.Array) else v[order]) for k, v in columns.items()})
+
+
+def _ads_consent(person: np.ndarray, email_subscribed: np.ndarray, style: np.ndarray, flags: list[str]):
+    """Consent to advertising on platforms (Meta, Google), written in the CRM's mixed styles:
+    about half of the newsletter subscribers and a fifth of the others said yes, and one row in
+    ten left it empty (which counts as no). Drawn from the person's number, not the shared
+    random stream, so every other column of a seed's shop is as it was before this one existed."""
+    mixed = (np.asarray(person, dtype=np.uint64) * np.uint64(2654435761) + np.uint64(97)) % np.uint64(2**32)
+    u = mixed.astype(float) / 2**32
+    said_yes = np.where(np.asarray(email_subscribed, dtype=bool), u < 0.55, u < 0.2)
+    unanswered = (u * 1000) % 1 < 0.1
+    return where(unanswered, "", take(flags, style * 2 + said_yes))
 
 
 def order_sources(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifiers,

@@ -19,8 +19,9 @@ import pandas as pd
 import pyarrow as pa
 
 from cdp.errors import StoreError
+from store.interface import COMPACTION_PENDING
 from store.locks import FileLock, LockHeld
-from store.tables import TABLES, replace_table
+from store.tables import ADDED_COLUMNS, TABLES, append_rows, delete_rows, replace_table
 
 SCHEMA_VERSION = 1
 
@@ -69,6 +70,8 @@ class Store:
             for spec in TABLES.values():
                 if spec.ddl is not None:
                     con.execute(spec.ddl)
+            for name, column, kind in ADDED_COLUMNS:  # a store made before the column was declared
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')
             con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         version = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()[0][0]
         if int(version) != SCHEMA_VERSION:
@@ -224,6 +227,17 @@ class DuckDBWriter:
         finally:
             self.con.unregister(view)
 
+    def replace_rows(self, name: str, owner: str, match: dict[str, str], frame: pd.DataFrame) -> int:
+        deleted = delete_rows(self.con, name, owner, match)
+        if len(frame):
+            view = f"cdp_rows_{name}"
+            register(self.con, view, frame)
+            try:
+                append_rows(self.con, name, owner, view)
+            finally:
+                self.con.unregister(view)
+        return deleted
+
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
@@ -249,7 +263,6 @@ class DuckDBWriter:
 
 
 ERASURES = "erasure_generation"
-COMPACTION_PENDING = "compaction_pending"
 
 
 class WriterLock:

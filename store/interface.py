@@ -22,6 +22,10 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import pandas as pd
 
+# The bookkeeping key (``meta``) of a store that owes a rebuild without its deleted rows: the
+# next writer to open it does the rebuild first (`TableStore.compact`).
+COMPACTION_PENDING = "compaction_pending"
+
 
 @runtime_checkable
 class TableWriter(Protocol):
@@ -29,6 +33,11 @@ class TableWriter(Protocol):
 
     def replace(self, name: str, owner: str, frame: pd.DataFrame) -> None:
         """Replace declared table ``name`` with ``frame``; only its owner (`store.tables`) may."""
+
+    def replace_rows(self, name: str, owner: str, match: dict[str, str], frame: pd.DataFrame) -> int:
+        """Delete the rows of fixed-shape table ``name`` whose columns equal ``match``, then add
+        the rows of ``frame`` (columns named as the table's); only its owner may. The number
+        of rows deleted."""
 
     def set_meta(self, key: str, value: str) -> None:
         """Keep ``value`` under ``key`` in the store's bookkeeping (``meta``)."""
@@ -96,6 +105,9 @@ class TableStore(Protocol):
 
     def writing(self) -> AbstractContextManager[TableWriter]:
         """An all-or-nothing transaction to write through."""
+
+    def compact(self) -> None:
+        """Rewrite the store with only its live rows, so deleted ones cannot be read back from its files."""
 
 
 def open_store(path: Path, read_only: bool = False, memory_limit: str | None = None) -> TableStore:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from cdp.errors import StoreError
 
 # Who writes a table: the stage (a package and its command) that owns it.
-OWNERS = ("store", "ingest", "unify", "features", "training", "privacy")
+OWNERS = ("store", "ingest", "unify", "features", "training", "privacy", "marketing")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ _SPECS = (
     TableSpec("source_customers", "ingest", True, "typed customer records, one per source record",
               f"""CREATE TABLE IF NOT EXISTS source_customers ({_IDENTITY}
         first_name VARCHAR, last_name VARCHAR, birth_date DATE, gender VARCHAR, country VARCHAR,
-        city VARCHAR, consent_email BOOLEAN, consent_sms BOOLEAN, created_at TIMESTAMP)"""),
+        city VARCHAR, consent_email BOOLEAN, consent_sms BOOLEAN, created_at TIMESTAMP, consent_ads BOOLEAN)"""),
     TableSpec("source_orders", "ingest", True, "typed order records, one per source record",
               f"""CREATE TABLE IF NOT EXISTS source_orders ({_IDENTITY}
         timestamp TIMESTAMP NOT NULL, amount DOUBLE NOT NULL, quantity BIGINT, product_id VARCHAR,
@@ -87,6 +87,28 @@ _SPECS = (
               "who exported or erased whom, when, and what was deleted (no personal data)",
               """CREATE TABLE IF NOT EXISTS audit_log (audit_id VARCHAR NOT NULL, logged_at TIMESTAMP NOT NULL,
         action VARCHAR NOT NULL, actor VARCHAR NOT NULL, details VARCHAR NOT NULL)"""),
+    TableSpec("audience_members", "marketing", True,
+              "who the last export of each audience sent, per format: SHA-256 hashes of the normalized email "
+              "and phone as the platform was sent them (never the values); customer ids to diff and erase by",
+              """CREATE TABLE IF NOT EXISTS audience_members (audience VARCHAR NOT NULL, format VARCHAR NOT NULL,
+        customer_id VARCHAR NOT NULL, email_sha256 VARCHAR, phone_sha256 VARCHAR, export_id VARCHAR NOT NULL,
+        exported_at TIMESTAMP NOT NULL)"""),
+    TableSpec("audience_removals", "marketing", False,
+              "hashes of erased people an audience held, owed to its next removal list: `cdp forget` moves them "
+              "here from audience_members, the next export of that audience sends and deletes them",
+              """CREATE TABLE IF NOT EXISTS audience_removals (audience VARCHAR NOT NULL, format VARCHAR NOT NULL,
+        customer_id_sha256 VARCHAR, email_sha256 VARCHAR, phone_sha256 VARCHAR, erased_at TIMESTAMP NOT NULL)"""),
+    TableSpec("audience_exports", "marketing", False, "one row per audience export: its selection and counts",
+              """CREATE TABLE IF NOT EXISTS audience_exports (export_id VARCHAR NOT NULL, audience VARCHAR NOT NULL,
+        format VARCHAR NOT NULL, selection VARCHAR NOT NULL, exported_at TIMESTAMP NOT NULL, members BIGINT NOT NULL,
+        joined BIGINT NOT NULL, "left" BIGINT NOT NULL, erased_removed BIGINT NOT NULL, file VARCHAR NOT NULL)"""),
+)
+
+# Columns added to a fixed-shape table after stores were made with it: (table, column, type).
+# A store made before gains them when it is next opened for writing (DDL above has them last,
+# so a new store and an old one put them in the same place).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("source_customers", "consent_ads", "BOOLEAN"),
 )
 
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in _SPECS}
@@ -106,6 +128,25 @@ def table(name: str, owner: str | None = None) -> TableSpec:
 def personal_tables() -> tuple[str, ...]:
     """The tables erasure must empty of a person, in declaration order."""
     return tuple(spec.name for spec in _SPECS if spec.personal)
+
+
+def delete_rows(con, name: str, owner: str, match: dict[str, str]) -> int:
+    """Delete the rows of fixed-shape table ``name`` whose columns equal ``match`` (inside the
+    caller's transaction), by its declared ``owner`` only; the number of rows deleted."""
+    spec = table(name, owner)
+    if spec.ddl is None:
+        raise StoreError(f"table {name!r} is written whole; it has no rows to delete by value")
+    where = " AND ".join(f'"{column}" = ?' for column in match) or "TRUE"
+    return int(con.execute(f'DELETE FROM "{name}" WHERE {where}', list(match.values())).fetchall()[0][0])
+
+
+def append_rows(con, name: str, owner: str, view: str) -> None:
+    """Insert the rows of the registered ``view`` (its columns named as the table's) into
+    fixed-shape table ``name`` (inside the caller's transaction), by its declared ``owner`` only."""
+    spec = table(name, owner)
+    if spec.ddl is None:
+        raise StoreError(f"table {name!r} is written whole; append to it is not allowed")
+    con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM {view}')
 
 
 def replace_table(con, name: str, owner: str, select_sql: str) -> None:

@@ -15,7 +15,8 @@ def cdp(shop, *args: str):
 
 
 @pytest.mark.parametrize("command", [["churn-list"], ["report"], ["score"], ["attribution"],
-                                     ["export", "--customer-id", "c-any"]])
+                                     ["export", "--customer-id", "c-any"],
+                                     ["audience", "--band", "high", "--format", "meta"]])
 def test_an_out_file_in_a_missing_folder_is_refused_and_the_folder_not_made(trained_shop, tmp_path, command):
     suffix = {"report": ".html", "score": ".parquet", "attribution": ".csv", "export": ".json"}.get(command[0], ".csv")
     target = tmp_path / "no" / "such" / f"out{suffix}"

@@ -23,6 +23,7 @@ def empty_tables() -> SourceTables:
     customers = con.create_table("customers", pd.DataFrame({
         "customer_id": ["A"], "birth_date": pd.to_datetime(["1990-05-01"]).astype("datetime64[us]"),
         "country": ["PS"], "city": ["Ramallah"], "consent_email": [True], "consent_sms": [False],
+        "consent_ads": [True],
         "first_seen": pd.to_datetime(["2024-01-01"]).astype("datetime64[us]")}))
     orders = con.create_table("orders", pd.DataFrame({
         "customer_id": ["A"], "timestamp": pd.to_datetime(["2024-01-01 10:00"]).astype("datetime64[us]"),
@@ -59,3 +60,11 @@ def test_the_scoring_feature_set_is_the_catalogued_families_and_the_purchase_his
 
 def test_the_docs_page_is_generated_from_the_catalog():
     assert DOCS.read_text(encoding="utf-8") == markdown(catalog(SCORING_FAMILIES))
+
+
+def test_customers_unified_before_consent_ads_existed_have_no_ads_consent():
+    tables = empty_tables()
+    old = SourceTables(customers=tables.customers.drop("consent_ads"), orders=tables.orders, events=tables.events)
+    built = build_features(old, dt.date(2024, 6, 30)).execute()
+    assert list(built.columns) == ["customer_id"] + [spec.name for spec in catalog()]
+    assert built["consent_ads"].tolist() == [False]

@@ -301,3 +301,14 @@ def test_a_source_removed_from_the_config_leaves_the_profiles(shop):
     report = shop.run()
     assert report.customers == 1
     assert shop.query("SELECT DISTINCT source FROM orders")["source"].tolist() == ["web"]
+
+
+def test_ads_consent_reaches_the_golden_record_and_an_empty_answer_means_no(tmp_path):
+    crm = ("crm", "customers", {"source_key": "id", "email": "email", "created_at": "created", "consent_ads": "ads"})
+    shop = Shop(tmp_path, sources=(crm,))
+    shop.write("crm", [{"id": "1", "email": "a@mail.com", "created": "2024-01-01", "ads": "yes"},
+                       {"id": "2", "email": "b@mail.com", "created": "2024-01-01", "ads": "0"},
+                       {"id": "3", "email": "c@mail.com", "created": "2024-01-01", "ads": ""}])
+    shop.run()
+    golden = shop.query("SELECT email, consent_ads FROM customers ORDER BY email")
+    assert [None if pd.isna(v) else bool(v) for v in golden["consent_ads"]] == [True, False, None]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pandas as pd
 import pytest
 
 from cdp.config import load_config
@@ -50,3 +51,35 @@ def test_erasure_refuses_while_an_undeclared_table_holds_customer_ids(tmp_path):
         store.con.execute("CREATE TABLE my_export AS SELECT 'c1' AS customer_id, DATE '2026-10-31' AS day")
         with pytest.raises(StoreError, match="my_export .* store/tables.py does not declare"):
             check_declared(store.con)
+
+
+def test_a_store_made_before_consent_ads_existed_gains_the_column_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.duckdb"
+    old_ddl = TABLES["source_customers"].ddl.replace(", consent_ads BOOLEAN", "")
+    assert "consent_ads" not in old_ddl
+    with duckdb.connect(str(path)) as con:
+        con.execute(old_ddl)
+        con.execute("INSERT INTO source_customers (source, source_key, row_number, row_digest, file, ingested_at, "
+                    "consent_email) VALUES ('crm', 'k1', 1, 7, 'crm.csv', TIMESTAMP '2026-01-01', true)")
+    with Store(path) as store:
+        rows = store.frame("SELECT source_key, consent_email, consent_ads FROM source_customers")
+    assert rows["source_key"].tolist() == ["k1"] and bool(rows["consent_email"].iloc[0]) is True
+    assert pd.isna(rows["consent_ads"].iloc[0])  # unknown until the source is ingested again: counts as no
+
+
+def test_rows_of_a_fixed_table_are_replaced_by_value_only_by_its_owner(tmp_path):
+    with Store(tmp_path / "x.duckdb") as store:
+        members = pd.DataFrame({"audience": ["a", "a"], "format": ["meta", "meta"], "customer_id": ["c1", "c2"],
+                                "email_sha256": ["e1", None], "phone_sha256": [None, "p2"], "export_id": "x1",
+                                "exported_at": pd.Timestamp("2026-01-01")})
+        with store.writing() as writer:
+            assert writer.replace_rows("audience_members", "marketing", {"audience": "a", "format": "meta"},
+                                       members) == 0
+            assert writer.replace_rows("audience_members", "marketing", {"audience": "a", "format": "meta"},
+                                       members.head(1)) == 2
+        assert store.frame("SELECT customer_id FROM audience_members")["customer_id"].tolist() == ["c1"]
+        with pytest.raises(StoreError, match="belongs to marketing, not unify"), store.writing() as writer:
+            writer.replace_rows("audience_members", "unify", {"audience": "a"}, members)
+        with pytest.raises(StoreError, match="written whole"), store.writing() as writer:
+            writer.replace_rows("scores", "training", {"customer_id": "c1"}, pd.DataFrame())
+        assert store.count("audience_members") == 1
