@@ -462,9 +462,13 @@ def test_the_openapi_document_declares_the_key_the_errors_and_nullable_scores(se
     assert {"400", "401", "404", "413", "415", "503"} <= set(score["responses"])
     result = score["responses"]["200"]["content"]["application/json"]["schema"]
     assert result["properties"]["churn_probability"] == {
-        "description": "Probability of no purchase within horizon_days, 4 decimal places (null: has not bought yet).",
+        "description": "Probability of no purchase within horizon_days, 4 decimal places (null for people who have "
+                       "not bought yet: there is no purchase to lapse from; see purchase_probability).",
         "title": "Churn Probability",
         "type": "number", "nullable": True}
+    # Why prospects have a purchase probability but no churn, in the schema a developer reads.
+    assert "first-purchase model's chance of a first purchase" in result["properties"]["purchase_probability"][
+        "description"]
     assert doc["paths"]["/readyz"]["get"]["security"] == []
     schemas = {**doc["components"]["schemas"], "ScoreResult (/score)": result,
                "ServiceStatus (/versions)": doc["paths"]["/versions"]["get"]["responses"]["200"]["content"][
