@@ -18,7 +18,7 @@ import pytest
 
 from features.catalog import catalog
 from features.engine import duckdb_tables
-from training.data import Window, features_as_of, first_purchase_snapshots
+from training.data import Window, first_purchase_snapshots
 from training.first_purchase import (
     ENGAGEMENT_DIRECTIONS,
     EngagementBaseline,
