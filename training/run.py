@@ -192,6 +192,7 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
             _check_snapshots(snapshots, labelled)
         if "first-purchase" in settings.families:
             prospects = first_purchase_snapshots(tables, labelled, snapshot_days)
+        del snapshot_days  # the days' feature frames are in the snapshots now: not kept twice
     trained: list[_Trained] = []
     churn_model = None
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from features.catalog import catalog
 from features.engine import duckdb_tables
@@ -23,6 +24,7 @@ from training.first_purchase import (
     ENGAGEMENT_DIRECTIONS,
     EngagementBaseline,
     FirstPurchaseModel,
+    MonotoneClassifier,
     calibration_summary,
     first_purchase_inputs,
 )
@@ -170,3 +172,21 @@ def test_an_unfitted_model_and_one_outcome_are_refused(split):
         FirstPurchaseModel().purchase_probability(train)
     with pytest.raises(ValueError, match="only one outcome"):
         FirstPurchaseModel().fit(train.assign(purchased_in_horizon=0), tune)
+
+
+@parametrize_with_checks([MonotoneClassifier(min_child_samples=5, n_estimators=50)])
+def test_the_monotone_classifier_keeps_the_scikit_learn_contract(estimator, check):
+    check(estimator)
+
+
+def test_a_constrained_input_moves_the_probability_one_way_only_even_where_the_data_does_not():
+    """Outcomes that rise with x up to 6 and fall after it (made up): unconstrained trees
+    follow the fall, constrained ones (+1) stay flat there instead of going down."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 10, 4000)
+    y = (rng.random(4000) < np.where(x < 6, 0.1 + 0.1 * x, 0.7 - 0.15 * (x - 6))).astype(int)
+    grid = np.linspace(0, 10, 101).reshape(-1, 1)
+    free = MonotoneClassifier(min_child_samples=20, n_estimators=100).fit(x.reshape(-1, 1), y)
+    kept = MonotoneClassifier([1], min_child_samples=20, n_estimators=100).fit(x.reshape(-1, 1), y)
+    assert np.diff(free.predict_proba(grid)[:, 1]).min() < -0.01  # the data falls, and so does the free model
+    assert np.diff(kept.predict_proba(grid)[:, 1]).min() >= -1e-12
