@@ -245,7 +245,7 @@ def rejects(
 
 @app.command()
 def train(
-    family: Annotated[str, typer.Argument(help="segments, churn, next-purchase or all.")] = "all",
+    family: Annotated[str, typer.Argument(help="segments, churn, next-purchase, first-purchase or all.")] = "all",
     as_of: AsOfOption = None,
     horizon_days: HorizonOption = 90,
     snapshots: SnapshotsOption = 4,

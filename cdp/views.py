@@ -102,7 +102,9 @@ def show_trained(out: Console, trained, horizon_days: int, tracking_uri: str) ->
     for r in trained.results:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in r.metrics.items())
         verdict = ("champion" if r.decision.promoted else "challenger") + f": {r.decision.reason}"
-        table.add_row(r.family, r.version, shown, escape(verdict))
+        if r.skipped:
+            shown, verdict = "–", "skipped, not trained (see the note below)"
+        table.add_row(r.family, r.version or "–", shown, escape(verdict))
     out.print(table)
     for r in trained.results:
         for line in (*r.notes.values(), *r.warnings):

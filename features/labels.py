@@ -20,6 +20,7 @@ import ibis
 from ibis import _
 
 from features.as_of import midnight, purchases_until
+from features.profile import known_customers
 from features.text_items import escape_expr
 
 LABEL_COLUMNS = (
@@ -102,3 +103,40 @@ def purchase_labels(orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ib
         categories_in_horizon=_.categories_in_horizon.fill_null(""),
     ).mutate(churned=1 - _.purchased_in_horizon)
     return out.select("customer_id", *LABEL_COLUMNS).order_by("customer_id")
+
+
+FIRST_PURCHASE_LABEL_COLUMNS = ("purchased_in_horizon", "days_to_first_purchase")
+
+
+def first_purchase_labels(customers: ibis.Table, orders: ibis.Table, as_of: dt.date, horizon_days: int) -> ibis.Table:
+    """One row per prospect as of ``as_of``: did they make their first purchase in the next ``horizon_days``?
+
+    The population is the customers `features.profile.profile_features` knows as of the
+    day (first seen on or before it) without any linked non-return order on or before it:
+    the leads, sign-ups and known visitors `features.rfm.rfm_features` has no row for.
+    The mirror image of `purchase_labels`, whose population is the buyers; together they
+    label every known customer once.
+
+    Columns:
+
+    - ``purchased_in_horizon``: 1 if the prospect bought on any day ``as_of + 1`` ..
+      ``as_of + horizon_days`` (their first purchase), else 0.
+    - ``days_to_first_purchase``: days from ``as_of`` to that purchase, ``horizon_days``
+      when there was none (right-censored).
+
+    Raises ValueError when ``horizon_days`` is not a whole number of days >= 1.
+    """
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, int) or horizon_days < 1:
+        raise ValueError(f"horizon_days must be a whole number of days >= 1, got {horizon_days!r}")
+
+    as_of_date = ibis.date(as_of)
+    buyers = purchases_until(orders, as_of).filter(~_.is_return).select("customer_id").distinct()
+    prospects = known_customers(customers, as_of).select("customer_id").anti_join(buyers, "customer_id")
+    window = purchases_in_horizon(orders, as_of, horizon_days)
+    first = window.group_by("customer_id").aggregate(first_day=_.day.min())
+    out = prospects.left_join(first, "customer_id").drop("customer_id_right")
+    return out.select(
+        "customer_id",
+        purchased_in_horizon=ibis.ifelse(out.first_day.notnull(), 1, 0).cast("int64"),
+        days_to_first_purchase=out.first_day.delta(as_of_date, unit="day").fill_null(horizon_days).cast("int64"),
+    ).order_by("customer_id")

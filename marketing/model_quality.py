@@ -22,7 +22,8 @@ from training.tracking import MODEL_NAMES, TrackingConfig, has_store, registry_c
 __all__ = ["ModelRun", "VERSION_COLUMNS", "horizon_days", "quality_in_words", "scored_model_runs", "scored_versions"]
 
 # Score column holding each family's model version.
-VERSION_COLUMNS = {"segments": "segments_version", "churn": "churn_version", "next-purchase": "next_purchase_version"}
+VERSION_COLUMNS = {"segments": "segments_version", "churn": "churn_version", "next-purchase": "next_purchase_version",
+                   "first-purchase": "first_purchase_version"}
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ def quality_in_words(runs: Mapping[str, ModelRun]) -> list[str]:
             lines.append(f"It forecast {ratio:.0%} of the revenue the held-out customers really brought"
                          + (f" (off by {revenue_mae:,.0f} per customer on average)." if revenue_mae is not None
                             else "."))
+    first = runs.get("first-purchase")
+    if first is not None:
+        auc = _ok(first.metrics, "first_purchase_roc_auc")
+        engaged = _ok(first.metrics, "engagement_first_purchase_roc_auc")
+        if auc is not None:
+            lines.append(f"First-purchase model (version {first.version}): among people who had not bought yet, it "
+                         f"ranks one who then made a first purchase above one who did not {auc:.0%} of the time "
+                         f"(ROC-AUC {auc:.2f})" + (f"; their engagement alone did so {engaged:.0%} of the time."
+                                                   if engaged is not None else "."))
     segments = runs.get("segments")
     if segments is not None:
         silhouette = _ok(segments.metrics, "silhouette")

@@ -8,6 +8,13 @@ with ``email_click_rate`` once opened. Browsing sessions, searches and abandoned
 thin out the same way; ``CHECKOUT_TRACKING`` of web purchases in the window have their
 product view, add-to-cart and checkout events minutes before them. Visitors who are
 nobody browse too (their rows have no person in truth).
+
+**Interest before a first purchase.** In the ``INTEREST_DAYS`` before their first
+purchase (and from the day they are first seen), people look around: browsing sessions
+at ``INTEREST_SESSIONS_PER_DAY`` and abandoned carts at ``INTEREST_CARTS_PER_DAY`` on top
+of their usual ones (`interest_activity`). It applies to prospects whose first purchase
+lies after the end as to everyone else, so a lead's recent browsing is a real sign of a
+first purchase to come: the truth's ``first_purchase_date`` says who made one, and when.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from sample.shop import CATEGORIES, EVENT_WINDOW_DAYS, PRODUCTS
 from sample.world import draw_categories, group_param, person_category_weights, pick_sku
 
 NEWSLETTER_EVERY_DAYS = 42
+INTEREST_DAYS = 45
+INTEREST_SESSIONS_PER_DAY = 0.06
+INTEREST_CARTS_PER_DAY = 0.02
 ENGAGEMENT_FLOOR = 0.03
 CHECKOUT_TRACKING = 0.5
 
@@ -81,15 +91,38 @@ def web_activity(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifie
     return pd.concat([checkout, browse, carts], ignore_index=True)
 
 
+def interest_activity(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifiers,
+                      end_day: int) -> pd.DataFrame:
+    """The extra browsing sessions and abandoned carts of the ``INTEREST_DAYS`` before each
+    person's first purchase, from the day they are first seen, within the event window
+    and up to ``end_day`` (columns as `web_activity`'s)."""
+    window_from = end_day - EVENT_WINDOW_DAYS + 1
+    first_purchase = persons["first_purchase_day"].to_numpy()
+    start = np.maximum(persons["first_seen_day"].to_numpy(), first_purchase - INTEREST_DAYS)
+    stop = np.minimum(first_purchase, end_day + 1)
+    ones = np.ones(len(persons))
+    browse = _sessions(rng, persons, ids, INTEREST_SESSIONS_PER_DAY * ones, window_from, end_day,
+                       abandoned_cart=False, start=start, stop=stop)
+    carts = _sessions(rng, persons, ids, INTEREST_CARTS_PER_DAY * ones, window_from, end_day,
+                      abandoned_cart=True, start=start, stop=stop)
+    return pd.concat([browse, carts], ignore_index=True)
+
+
 def _sessions(rng: np.random.Generator, persons: pd.DataFrame, ids: Identifiers, rate: np.ndarray,
-              window_from: int, end_day: int, abandoned_cart: bool) -> pd.DataFrame:
+              window_from: int, end_day: int, abandoned_cart: bool, start: np.ndarray | None = None,
+              stop: np.ndarray | None = None) -> pd.DataFrame:
     """Browsing sessions or abandoned carts: Poisson per person, thinned by engagement.
 
     A browsing session is a page view or search followed by up to two product views;
     an abandoned cart is a product view and an add-to-cart, only while the person is alive.
+    Each person's sessions fall from the day they are first seen (or ``start``, if later)
+    to ``end_day`` (or the day before ``stop``, if earlier), within the event window.
     """
     lo = np.maximum(persons["first_seen_day"].to_numpy(), window_from)
-    span = np.clip(end_day + 1 - lo, 0, None)
+    if start is not None:
+        lo = np.maximum(lo, start)
+    hi = end_day + 1 if stop is None else np.minimum(stop, end_day + 1)
+    span = np.clip(hi - lo, 0, None)
     person = np.repeat(np.arange(len(persons)), rng.poisson(rate * span))
     start_s = ((lo[person] + rng.random(len(person)) * span[person]) * DAY_S).astype(np.int64)
     day = start_s // DAY_S

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from sample.config_file import SOURCE_SPECS, config_toml
 from sample.dates import date_of_day, day_number
-from sample.engagement import anonymous_visitors, email_activity, web_activity
+from sample.engagement import anonymous_visitors, email_activity, interest_activity, web_activity
 from sample.identifiers import draw_identifiers
 from sample.invalid_rows import inject_invalid_rows
 from sample.journeys import draw_journeys
@@ -77,7 +77,8 @@ def generate(n_customers: int, seed: int, end: dt.date) -> SampleData:
     """
     if n_customers < 1:
         raise ValueError(f"n_customers must be >= 1, got {n_customers}")
-    stages = ("persons", "ids", "orders", "journeys", "web", "email", "crm", "leads", "mess", "anon")
+    # Stages are spawned in this order: a new stage goes last, so the others' draws stay the same.
+    stages = ("persons", "ids", "orders", "journeys", "web", "email", "crm", "leads", "mess", "anon", "interest")
     rngs = {name: np.random.default_rng(s)
             for name, s in zip(stages, np.random.SeedSequence(seed).spawn(len(stages)))}
     end_day = day_number(end)
@@ -86,7 +87,8 @@ def generate(n_customers: int, seed: int, end: dt.date) -> SampleData:
     purchases = draw_purchases(rngs["orders"], persons, end_day)
     journeys, touches = draw_journeys(rngs["journeys"], persons, purchases, end_day)
     anon_cookies, anon_rows = anonymous_visitors(rngs["anon"], n_customers, end_day, len(ids.cookies))
-    web_rows = pd.concat([web_activity(rngs["web"], persons, ids, purchases, end_day), anon_rows],
+    web_rows = pd.concat([web_activity(rngs["web"], persons, ids, purchases, end_day),
+                          interest_activity(rngs["interest"], persons, ids, end_day), anon_rows],
                          ignore_index=True)
     email_rows = email_activity(rngs["email"], persons, end_day)
 

@@ -1,8 +1,9 @@
 """The champion models the service scores with, and where they come from.
 
-A :class:`ModelSet` is one immutable set of the three champions (segments, churn,
-next-purchase). A request takes the current set once and uses only it, so swapping in
-a newer set never changes the models under a request half-way through.
+A :class:`ModelSet` is one immutable set of the champions (segments, churn,
+next-purchase, and first-purchase where the store has one). A request takes the
+current set once and uses only it, so swapping in a newer set never changes the models
+under a request half-way through.
 :class:`ChampionSource` is the seam to the registry: the service asks it which version
 holds the ``champion`` alias (cheap, every poll) and loads a version only when that moves.
 """
@@ -17,9 +18,16 @@ import pandas as pd
 from mlflow.types import DataType
 
 from cdp.errors import CdpError
-from training.tracking import MODEL_NAMES, TrackingConfig, champion_version, load_champion
+from training.tracking import (
+    MODEL_NAMES,
+    OPTIONAL_FAMILIES,
+    REQUIRED_FAMILIES,
+    TrackingConfig,
+    champion_version,
+    load_champion,
+)
 
-FAMILIES = tuple(MODEL_NAMES)  # segments, churn, next-purchase
+FAMILIES = tuple(MODEL_NAMES)  # segments, churn, next-purchase, first-purchase
 PURCHASE_FAMILIES = ("churn", "next-purchase")
 
 
@@ -68,19 +76,22 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The three champions served together."""
+    """The champions served together: the required families' (`training.tracking.REQUIRED_FAMILIES`)
+    and, where the store has one, the first-purchase model's (prospects are then answered
+    with their chance of a first purchase; without it, their purchase probability is null)."""
 
     models: Mapping[str, ServedModel]
 
     def __post_init__(self) -> None:
-        absent = [f for f in FAMILIES if f not in self.models]
+        absent = [f for f in REQUIRED_FAMILIES if f not in self.models]
         if absent:
             raise ModelLoadError(f"no model for {', '.join(absent)}")
-        horizons = {f: self.models[f].horizon_days for f in PURCHASE_FAMILIES}
+        horizons = {f: self.models[f].horizon_days for f in (*PURCHASE_FAMILIES, *OPTIONAL_FAMILIES)
+                    if f in self.models}
         if len(set(horizons.values())) != 1:
             shown = ", ".join(f"{f} version {self.models[f].version}: {h} days" for f, h in horizons.items())
             raise ModelLoadError(f"the purchase champions were trained for different horizons ({shown}); "
-                                 "retrain one of them so both look the same number of days ahead")
+                                 "retrain one of them so all look the same number of days ahead")
 
     @property
     def versions(self) -> dict[str, str]:
@@ -113,7 +124,7 @@ class ModelSet:
 
 
 def version_fields(versions: Mapping[str, str]) -> dict[str, str | None]:
-    """``{segments, churn, next_purchase}`` → version (None where a family has none)."""
+    """``{segments, churn, next_purchase, first_purchase}`` → version (None where a family has none)."""
     return {family.replace("-", "_"): versions.get(family) for family in FAMILIES}
 
 

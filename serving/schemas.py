@@ -140,6 +140,9 @@ class ModelVersions(BaseModel):
     segments: str | None = Field(description="Version of cdp-segments.")
     churn: str | None = Field(description="Version of cdp-churn.")
     next_purchase: str | None = Field(description="Version of cdp-next-purchase.")
+    first_purchase: str | None = Field(
+        default=None, description="Version of cdp-first-purchase, which scores people who have not bought yet "
+                                  "(null: none served; a store without such people trains none).")
 
 
 class Reason(BaseModel):
@@ -161,14 +164,20 @@ class ScoreResult(BaseModel):
     segment: str = Field(description="The customer's segment from the segments champion (\"Prospects\" for "
                                      "people who have not bought yet).", examples=["Loyal (high value)"])
     churn_probability: float | None = Field(
-        description="Probability of no purchase within horizon_days, 4 decimal places (null: has not bought yet).")
+        description="Probability of no purchase within horizon_days, 4 decimal places (null for people who have "
+                    "not bought yet: there is no purchase to lapse from; see purchase_probability).")
     churn_risk: Literal["low", "medium", "high"] | None = Field(
         description="churn_probability banded by the service's thresholds (`cdp serve --churn-medium/--churn-high`).")
     purchase_probability: float | None = Field(
-        description="Probability of at least one purchase within horizon_days (1 - churn_probability), 4 places.")
-    expected_purchases: float | None = Field(description="Expected purchase days within the horizon, 4 places.")
+        description="Probability of at least one purchase within horizon_days, 4 places: 1 - churn_probability "
+                    "for customers who have bought; for people who have not (segment \"Prospects\": leads, "
+                    "sign-ups, known visitors) the first-purchase model's chance of a first purchase, from their "
+                    "profile and engagement (null where the store has no first-purchase model).")
+    expected_purchases: float | None = Field(description="Expected purchase days within the horizon, 4 places "
+                                                         "(null for people who have not bought yet: it is read "
+                                                         "off a purchase history).")
     expected_revenue: float | None = Field(description="Expected revenue within the horizon, in the base currency, "
-                                                       "to the cent.")
+                                                       "to the cent (null for people who have not bought yet).")
     days_to_next_purchase: float | None = Field(
         description="Median days until the next purchase, one decimal place, assuming the customer keeps the "
                     "daily purchase chance that purchase_probability implies. Past horizon_days it is an "
@@ -181,7 +190,8 @@ class ScoreResult(BaseModel):
     top_reasons: list[str] = Field(description="Codes of the features raising churn risk the most, strongest "
                                                "first (the same as `reasons`' codes): at most 3, each one whose "
                                                "contribution raised this customer's risk and whose value lies on "
-                                               "its risky side of the typical customer's; empty when none does.")
+                                               "its risky side of the typical customer's; empty when none does, and "
+                                               "for people who have not bought yet, who have no churn risk.")
     reasons: list[Reason] = Field(default_factory=list,
                                   description="The same reasons with their plain sentences, strongest first.")
     horizon_days: int = Field(description="The days ahead the probabilities and expectations are about.")

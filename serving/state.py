@@ -27,6 +27,7 @@ from cdp.errors import CdpError
 from serving.answers import AnswerTable
 from serving.models import FAMILIES, ChampionSource, ModelSet, version_fields
 from serving.online_store import InMemoryFeatureStore, OnlineFeatureStore
+from training.tracking import OPTIONAL_FAMILIES
 
 # (models, features) -> every known customer's answer; None when the store cannot list its rows.
 Precompute = Callable[[ModelSet, OnlineFeatureStore], "AnswerTable | None"]
@@ -168,6 +169,8 @@ class ServingState:
         for family in FAMILIES:
             try:
                 version = self.champions.champion_version(family)
+                if version is None and family in OPTIONAL_FAMILIES:
+                    continue  # a store without prospects has no first-purchase model: nothing is wrong
                 if version is None:
                     _failed(errors, f"no champion for {family} in the registry yet: run `cdp train`")
                 elif version != served.get(family):

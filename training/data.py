@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
 from features.build import available_families, build_features
 from features.engine import SourceTables
-from features.labels import purchase_labels
+from features.labels import first_purchase_labels, purchase_labels
 from features.scoring import frame, scoring_features, with_category_history
 from features.snapshots import snapshot_dates, training_set
 
@@ -38,12 +39,43 @@ class Window:
 features_as_of = scoring_features  # the scoring feature set (`features.scoring`), as training reads it
 
 
-def labelled_snapshots(tables: SourceTables, window: Window) -> pd.DataFrame:
-    """Features and labels of every snapshot of ``window``, stacked (an ``as_of`` column first)."""
+FeatureBuilder = Callable[[dt.date], pd.DataFrame]
+
+
+def snapshot_features(tables: SourceTables) -> FeatureBuilder:
+    """The feature table as of a day (every family the data can feed), each day's built once:
+    the buyers' and the prospects' snapshots of one run read the same days' features."""
     families = available_families(tables)
+    built: dict[dt.date, pd.DataFrame] = {}
+
+    def build(day: dt.date) -> pd.DataFrame:
+        if day not in built:
+            built[day] = frame(build_features(tables, day, families))
+        return built[day]
+    return build
+
+
+def labelled_snapshots(tables: SourceTables, window: Window, features: FeatureBuilder | None = None) -> pd.DataFrame:
+    """Features and labels of every snapshot of ``window``, stacked (an ``as_of`` column first).
+    ``features``: where each day's feature table comes from (`snapshot_features`, the default)."""
+    build = features or snapshot_features(tables)
     return training_set(
-        lambda d: with_category_history(frame(build_features(tables, d, families)), tables, d),
+        lambda d: with_category_history(build(d), tables, d),
         lambda d: frame(purchase_labels(tables.orders, d, window.horizon_days)),
+        window.dates(),
+    )
+
+
+def first_purchase_snapshots(tables: SourceTables, window: Window,
+                             features: FeatureBuilder | None = None) -> pd.DataFrame:
+    """Features and first-purchase labels (`features.labels.first_purchase_labels`) of the
+    prospects of every snapshot of ``window``, stacked (an ``as_of`` column first): the
+    people known by each as-of day who had not bought yet. ``features`` as for
+    `labelled_snapshots`."""
+    build = features or snapshot_features(tables)
+    return training_set(
+        build,
+        lambda d: frame(first_purchase_labels(tables.customers, tables.orders, d, window.horizon_days)),
         window.dates(),
     )
 

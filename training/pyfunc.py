@@ -67,9 +67,11 @@ def required_columns(estimator, kind: str) -> list[str]:
 class CdpModel(PythonModel):
     """A fitted cdp-ml estimator behind MLflow's pyfunc interface.
 
-    ``kind`` is ``segments`` (a `CustomerSegmenter`: one ``segment`` column) or
-    ``churn`` / ``next-purchase`` (a `PurchaseModel`). Purchase models score customers
-    who have bought; rows without a purchase yet get empty outputs.
+    ``kind`` is ``segments`` (a `CustomerSegmenter`: one ``segment`` column),
+    ``churn`` / ``next-purchase`` (a `PurchaseModel`) or ``first-purchase`` (a
+    `training.first_purchase.FirstPurchaseModel`). Purchase models score customers who
+    have bought, the first-purchase model those who have not (``recency_days`` empty);
+    each leaves the other rows' outputs empty.
     """
 
     def __init__(self, estimator, kind: str, columns: list[str], horizon_days: int, recommender=None):
@@ -83,6 +85,8 @@ class CdpModel(PythonModel):
         if self.kind == "segments":
             X = model_frame(model_input, self.columns)
             return pd.DataFrame({"segment": self.estimator.predict(X)}, index=X.index)
+        if self.kind == "first-purchase":
+            return predict_first_purchase(self, model_input)
         return predict_purchases([self], model_input)[0]
 
     def _assembled(self, X: pd.DataFrame, bought: np.ndarray, scored: pd.DataFrame | None) -> pd.DataFrame:
@@ -142,3 +146,14 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
                 shared.append((estimator, prepared, probability))
         outputs.append(model._assembled(X, bought, scored))
     return outputs
+
+
+def predict_first_purchase(model: CdpModel, model_input: pd.DataFrame) -> pd.DataFrame:
+    """A first-purchase `CdpModel`'s ``purchase_probability`` for the rows without a purchase
+    (``recency_days`` empty), NaN for the buyers, whom the purchase models score."""
+    X = model_frame(model_input, model.columns)
+    prospect = X["recency_days"].isna().to_numpy()
+    probability = np.full(len(X), np.nan)
+    if prospect.any():
+        probability[prospect] = model.estimator.purchase_probability(X[prospect])
+    return pd.DataFrame({"purchase_probability": probability}, index=X.index)

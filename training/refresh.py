@@ -27,7 +27,14 @@ from pathlib import Path
 
 from cdp.errors import CdpError
 from store.locks import FileLock, LockHeld
-from training.tracking import FAMILIES, MODEL_NAMES, TrackingConfig, champion_version, registry_client
+from training.tracking import (
+    FAMILIES,
+    MODEL_NAMES,
+    OPTIONAL_FAMILIES,
+    TrackingConfig,
+    champion_version,
+    registry_client,
+)
 
 DEFAULT_RETRAIN_AFTER_DAYS = 7
 
@@ -69,12 +76,15 @@ class RefreshReport:
 
 
 def model_age_days(tracking: TrackingConfig, horizon_days: int, now: dt.datetime) -> float | None:
-    """Days since the oldest champion of the store was registered; None when a family has no
-    champion (so a refresh trains)."""
+    """Days since the oldest champion of the store was registered; None when a required family
+    has no champion (so a refresh trains). An optional family without one (no first-purchase
+    model on a store without prospects) does not count: it would retrain every day."""
     client = None
     oldest = None
     for family in FAMILIES:
         version = champion_version(tracking, MODEL_NAMES[family], None if family == "segments" else horizon_days)
+        if version is None and family in OPTIONAL_FAMILIES:
+            continue
         if version is None:
             return None
         client = client or registry_client(tracking)
@@ -160,7 +170,8 @@ def refresh(config, tracking: TrackingConfig, settings: RefreshSettings, *, now:
                              settings.step_days)
         report.retrained = True
         why = "no champion yet" if age is None else f"models were {age:.1f} days old"
-        outcomes = [f"{r.family} v{r.version} " + ("promoted" if r.decision.promoted else
+        outcomes = [f"{r.family} skipped ({r.skipped})" if r.skipped else
+                    f"{r.family} v{r.version} " + ("promoted" if r.decision.promoted else
                                                    f"not promoted ({r.decision.reason.removeprefix('not promoted: ')})")
                     for r in result.results]
         return f"retrained ({why}): " + ", ".join(outcomes)

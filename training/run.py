@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import numpy as np
@@ -40,12 +40,21 @@ from sklearn.metrics import mean_absolute_error, mean_poisson_deviance, silhouet
 
 from cdp.errors import CdpError
 from features.engine import SourceTables
-from features.labels import LABEL_COLUMNS
+from features.labels import FIRST_PURCHASE_LABEL_COLUMNS, LABEL_COLUMNS
 from store.interface import TableStore
 from training.btyd import GammaGammaModel
 from training.categories import HISTORY_COLUMN, CategoryRecommender, hit_rate
-from training.data import Window, digest, features_as_of, labelled_snapshots, sample_customers
+from training.data import (
+    Window,
+    digest,
+    features_as_of,
+    first_purchase_snapshots,
+    labelled_snapshots,
+    sample_customers,
+    snapshot_features,
+)
 from training.evaluate import bgnbd, heuristic, order_days
+from training.first_purchase import EngagementBaseline, FirstPurchaseModel, calibration_summary
 from training.horizons import trainable_window
 from training.purchase import PurchaseModel, btyd_summary, classification_metrics, holdout_split, lift_at
 from training.pyfunc import CdpModel, model_frame, model_ready, required_columns
@@ -80,7 +89,8 @@ BASELINE_PREFIXES = {"BG/NBD": "bgnbd_", "Gamma-Gamma": "gamma_gamma_", "recency
 DEFAULT_MAX_CUSTOMERS = 50_000
 
 
-_NOT_FEATURES = frozenset({"customer_id", "as_of", *LABEL_COLUMNS})
+_Model = TypeVar("_Model", PurchaseModel, FirstPurchaseModel)
+_NOT_FEATURES = frozenset({"customer_id", "as_of", *LABEL_COLUMNS, *FIRST_PURCHASE_LABEL_COLUMNS})
 
 # Guardrails: below these, a model is not trained, or not promoted (its run says why).
 MIN_BUYERS_TO_TRAIN = 100
@@ -131,6 +141,9 @@ class FamilyResult:
     """The baselines' metrics on the same held-out customers, as logged (``bgnbd_churn_roc_auc`` …)."""
     warnings: tuple[str, ...] = ()
     """Library warnings met while training (convergence and the like), one line each."""
+    skipped: str = ""
+    """Why the family was not trained (a store without prospects has no first-purchase model);
+    its run records the note and no model, and ``version`` is empty."""
 
 
 @dataclass
@@ -148,6 +161,7 @@ class _Trained:
     notes: dict[str, str] = field(default_factory=dict)
     baselines: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    skipped: str = ""
 
 
 def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfig,
@@ -166,14 +180,19 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
     window = settings.window
     tables, share = sample_customers(tables, settings.max_customers)
     needs_snapshots = any(f != "segments" for f in settings.families)
-    snapshots, label_days, carry_note = None, window.horizon_days, ""
+    snapshots, prospects, label_days, carry_note = None, None, window.horizon_days, ""
     if needs_snapshots:
         label_days, carry_note = _label_horizon(tables, window)
         labelled = Window(as_of=window.as_of, horizon_days=label_days, n_snapshots=window.n_snapshots,
                           step_days=window.step_days)
         stage(f"building {window.n_snapshots} training snapshots ({label_days}-day labels)")
-        snapshots = labelled_snapshots(tables, labelled)
-        _check_snapshots(snapshots, labelled)
+        snapshot_days = snapshot_features(tables)  # each day's features built once for buyers and prospects
+        if any(f in ("churn", "next-purchase") for f in settings.families):
+            snapshots = labelled_snapshots(tables, labelled, snapshot_days)
+            _check_snapshots(snapshots, labelled)
+        if "first-purchase" in settings.families:
+            prospects = first_purchase_snapshots(tables, labelled, snapshot_days)
+        del snapshot_days  # the days' feature frames are in the snapshots now: not kept twice
     trained: list[_Trained] = []
     churn_model = None
 
@@ -189,6 +208,10 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
                 features = features_now()
                 stage("segments: clustering")
                 trained.append(_train_segments(features, settings, tracking, share))
+            elif family == "first-purchase":
+                assert prospects is not None
+                stage("first-purchase: fitting and measuring on held-out prospects")
+                trained.append(_train_first_purchase(prospects, settings, tracking, share, label_days, carry_note))
             else:
                 population = features_now() if family == "next-purchase" else None
                 stage(f"{family}: fitting and measuring on held-out customers")
@@ -225,6 +248,10 @@ def _mark_unregistered(tracking: TrackingConfig, trained: list[_Trained], why: s
 
 def _register(tracking: TrackingConfig, t: _Trained) -> FamilyResult:
     client = registry_client(tracking)
+    if t.skipped:
+        client.set_tag(t.run_id, "cdp.registered", "not registered: skipped (see cdp.skipped)")
+        return FamilyResult(t.family, t.run_id, "", t.metrics, t.decision, notes=t.notes, warnings=t.warnings,
+                            skipped=t.skipped)
     version = register_logged_model(client, MODEL_NAMES[t.family], t.model_uri, t.run_id, t.model_id)
     decision = apply(client, t.decision, lineage=t.lineage, version=version, run_id=t.run_id)
     client.set_tag(t.run_id, "cdp.registered", f"{MODEL_NAMES[t.family]} version {version}")
@@ -444,7 +471,7 @@ def _train_purchase(family: str, snapshots: pd.DataFrame, settings: TrainSetting
                     notes=notes, baselines=baselines, warnings=warned), estimator
 
 
-def _answering_at(estimator: PurchaseModel, horizon_days: int) -> PurchaseModel:
+def _answering_at(estimator: _Model, horizon_days: int) -> _Model:
     """``estimator`` (fitted on shorter labels) answering at ``horizon_days``: a shallow copy
     with the horizon raised and the label window kept, which carries its answers forward.
     The fitted model itself stays as it is, so the next family can share its classifier."""
@@ -642,6 +669,164 @@ def _log_top20(table: pd.DataFrame, label: str, value: str, title: str, artifact
     ax.set_title(title)
     fig.tight_layout()
     mlflow.log_figure(fig, artifact)
+
+
+FIRST_PURCHASE = "first-purchase"
+FIRST_PURCHASE_METRIC = "first_purchase_roc_auc"
+# The baselines of the first-purchase model, logged under its metric names with these prefixes.
+FIRST_PURCHASE_BASELINES = {"base rate": "base_rate_", "engagement logistic regression": "engagement_"}
+
+
+def first_purchase_skip(prospects: pd.DataFrame, label_days: int) -> str | None:
+    """Why a first-purchase model cannot be learned from ``prospects`` (the stacked
+    first-purchase snapshots), or None: no prospects at all (every customer known on a
+    snapshot day had bought already, as in CDNOW), too few first purchases or non-buyers
+    across the snapshots, or a latest snapshot whose tuning half lacks an outcome."""
+    if prospects.empty:
+        return ("no prospects: every customer known on the snapshot days had bought already, so there is no "
+                "first purchase to learn; customers who have not bought are scored without a purchase probability")
+    y = prospects["purchased_in_horizon"].astype(int)
+    bought, not_bought = int(y.sum()), int(len(y) - y.sum())
+    snapshots = prospects["as_of"].nunique()
+    if min(bought, not_bought) < MIN_OUTCOMES_TO_TRAIN:
+        return (f"too few first purchases to learn from: across {snapshots} snapshot(s) {bought} of {len(y)} "
+                f"prospects made a first purchase within {label_days} days and {not_bought} did not; each needs "
+                f"at least {MIN_OUTCOMES_TO_TRAIN}")
+    if snapshots < 2:
+        return f"prospects on {snapshots} snapshot day only; training needs at least two (older ones to learn from)"
+    train_rows, tune, _ = _split(prospects)
+    for name, rows in (("the older snapshots", train_rows), ("the latest snapshot's tuning half", tune)):
+        found = rows["purchased_in_horizon"].astype(int)
+        if found.nunique() < 2:
+            return (f"too few first purchases to learn from: {name} hold {int(found.sum())} first purchase(s) "
+                    f"among {len(found)} prospects; both outcomes are needed")
+    return None
+
+
+def _train_first_purchase(prospects: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,
+                          share: float, label_days: int, carry_note: str = "") -> _Trained:
+    """Fit, measure and gate the first-purchase model on the prospects' snapshots, like the
+    purchase families: the older snapshots to learn from, the latest one's tuning half to
+    stop early and calibrate on, its held-out half for the metrics and the gate.
+
+    Where the store cannot teach one (`first_purchase_skip`) the run is logged with the
+    reason (tag ``cdp.skipped``) and no model, and the family is reported skipped.
+    """
+    horizon = settings.window.horizon_days
+    client = registry_client(tracking)
+    skip = first_purchase_skip(prospects, label_days)
+    run_name = f"{FIRST_PURCHASE} as of {settings.window.as_of}"
+    if skip is not None:
+        with start_run(tracking, f"cdp-{FIRST_PURCHASE}", run_name) as run:
+            _log_common(settings, FIRST_PURCHASE, prospects.drop(columns=["customer_id"]), share)
+            y = prospects["purchased_in_horizon"].astype(int) if len(prospects) else pd.Series(dtype=int)
+            mlflow.log_metrics({"prospects": len(prospects), "first_purchases": int(y.sum())})
+            mlflow.set_tags({"cdp.skipped": skip, "mlflow.note.content": f"Not trained: {skip}"})
+        decision = Decision(model_name=MODEL_NAMES[FIRST_PURCHASE], version="", promoted=False,
+                            reason=f"skipped: {skip}", metric=FIRST_PURCHASE_METRIC, challenger_score=float("nan"),
+                            champion_version=None, champion_score=None, compared=False)
+        lineage = _lineage(settings, tracking, FIRST_PURCHASE, _offered_columns(prospects))
+        return _Trained(FIRST_PURCHASE, run.info.run_id, "", "", {}, decision, lineage,
+                        notes={"cdp.skipped": f"not trained: {skip}"}, skipped=skip)
+
+    train_rows, tune, test = _split(prospects)
+    lineage = _lineage(settings, tracking, FIRST_PURCHASE, _offered_columns(train_rows))
+    with start_run(tracking, f"cdp-{FIRST_PURCHASE}", run_name) as run, _noted_warnings() as noted:
+        _log_common(settings, FIRST_PURCHASE, train_rows, share)
+        estimator = FirstPurchaseModel(horizon_days=label_days).fit(train_rows, tune)
+        mlflow.log_params({"label_horizon_days": label_days, "best_iteration_purchase": estimator.best_iteration_,
+                           "monotone_inputs": len(estimator.constraints_), "inputs": len(estimator.inputs_)})
+        if carry_note:
+            mlflow.set_tag("cdp.carried_forward", carry_note + " (first purchase: at a constant daily chance)")
+        y = test["purchased_in_horizon"].to_numpy(int)
+        mlflow.log_metrics({"tune_rows": len(tune), "test_rows": len(test), "test_first_purchases": int(y.sum()),
+                            "prospects": len(prospects),
+                            "first_purchases": int(prospects["purchased_in_horizon"].sum())})
+        p = estimator.purchase_probability(test)
+        metrics = (classification_metrics(y, p, prefix="first_purchase_")
+                   | calibration_summary(y, p, prefix="first_purchase_"))
+        mlflow.log_metrics(metrics)
+        compared = _first_purchase_baselines(train_rows, test)
+        baselines = _log_first_purchase_baselines(metrics, compared)
+        _log_first_purchase_artifacts(estimator, y, p)
+        served = _answering_at(estimator, horizon)
+        columns = [*estimator.inputs_, "recency_days"]  # recency_days: empty for a prospect, who is scored
+        info = _log_model(FIRST_PURCHASE, served, columns, train_rows, horizon)
+        engagement_auc = compared["engagement logistic regression"]["first_purchase_roc_auc"]
+        refuse = _promotion_refusal(test, "purchased_in_horizon")
+        if refuse is None and not metrics[FIRST_PURCHASE_METRIC] > engagement_auc:
+            refuse = (f"its held-out ROC-AUC {metrics[FIRST_PURCHASE_METRIC]:.4f} does not beat the engagement "
+                      f"baseline's {engagement_auc:.4f}")
+        decision = decide(client, MODEL_NAMES[FIRST_PURCHASE], load_model_uri(client, info.model_uri),
+                          metric=FIRST_PURCHASE_METRIC, score=_first_purchase_auc(test), force=settings.force,
+                          lineage=lineage, refuse=refuse)
+    warned = _log_warnings(client, run.info.run_id, noted)
+    notes = {"cdp.carried_forward": carry_note} if carry_note else {}
+    return _Trained(FIRST_PURCHASE, run.info.run_id, info.model_uri, info.model_id, metrics, decision, lineage,
+                    notes=notes, baselines=baselines, warnings=warned)
+
+
+def _first_purchase_baselines(train_rows: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The baselines' metrics on the held-out prospects: the training rows' first-purchase
+    rate for everyone, and `EngagementBaseline` fitted on the training rows."""
+    y = test["purchased_in_horizon"].to_numpy(int)
+    rate = np.full(len(test), float(train_rows["purchased_in_horizon"].mean()))
+    engaged = EngagementBaseline().fit(train_rows, train_rows["purchased_in_horizon"]).predict_proba(test)[:, 1]
+    return {name: classification_metrics(y, p, prefix="first_purchase_") | calibration_summary(
+        y, p, prefix="first_purchase_") for name, p in (("base rate", rate),
+                                                        ("engagement logistic regression", engaged))}
+
+
+def _log_first_purchase_baselines(metrics: dict[str, float],
+                                  compared: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each baseline's metrics under its prefix, the side by side table and its plot; returns what was logged."""
+    logged = {FIRST_PURCHASE_BASELINES[name] + key: value for name, values in compared.items()
+              for key, value in values.items() if math.isfinite(value)}
+    mlflow.log_metrics(logged)
+    keys = list(metrics)
+    rows = [{"contender": MODEL_CONTENDER, **metrics}]
+    rows += [{"contender": name, **{k: values.get(k, float("nan")) for k in keys}} for name, values in compared.items()]
+    table = pd.DataFrame(rows, columns=["contender", *keys])
+    log_frame(table, "baselines.csv")
+    fig = Figure(figsize=(9, 3))
+    for ax, key in zip(fig.subplots(1, 2), ("first_purchase_roc_auc", "first_purchase_brier")):
+        ax.barh(table["contender"], table[key])
+        ax.invert_yaxis()
+        ax.set_title(key)
+    fig.suptitle("first-purchase: model and baselines on the held-out prospects")
+    fig.tight_layout()
+    mlflow.log_figure(fig, "plots/baselines.png")
+    return logged
+
+
+def _log_first_purchase_artifacts(estimator: FirstPurchaseModel, y: np.ndarray, p: np.ndarray) -> None:
+    """Importance (with each input's monotone direction) and calibration, as tables and plots."""
+    importance = estimator.importance()
+    log_frame(importance, "importance.csv")
+    _log_top20(importance, "feature", "gain", "First-purchase model: top 20 inputs by gain", "plots/importance.png")
+    if len(np.unique(y)) == 2:
+        observed, expected = calibration_curve(y, p, n_bins=5, strategy="quantile")
+        log_frame(pd.DataFrame({"predicted": expected, "observed": observed}), "calibration.csv")
+        fig = Figure(figsize=(5, 5))
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+        ax.plot(expected, observed, marker="o")
+        ax.set_xlabel("predicted first-purchase probability")
+        ax.set_ylabel("observed first-purchase rate")
+        ax.set_title("Calibration on held-out prospects")
+        mlflow.log_figure(fig, "plots/calibration.png")
+
+
+def _first_purchase_auc(test: pd.DataFrame):
+    from sklearn.metrics import roc_auc_score
+
+    test = model_ready(test)
+
+    def score(model) -> float:
+        out = model.predict(test)
+        return float(roc_auc_score(test["purchased_in_horizon"].to_numpy(int),
+                                   out["purchase_probability"].to_numpy(float)))
+    return score
 
 
 def _train_segments(features: pd.DataFrame, settings: TrainSettings, tracking: TrackingConfig,

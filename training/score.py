@@ -3,7 +3,12 @@
 One row per customer known by the as-of date: segment, churn and purchase probability,
 expected purchase days and revenue over the horizon, days to the next purchase, the top
 churn reasons and the model versions that produced them. Customers who have not bought
-yet are segment "Prospects" with empty purchase scores (there is no history to score).
+yet are segment "Prospects": their ``purchase_probability`` is the first-purchase model's
+(`training.first_purchase`), the chance of a first purchase within the horizon, and their
+other purchase scores are empty: churn needs a purchase to lapse from, and expected
+purchase days, revenue, days to the next purchase and the reasons are read off a purchase
+history. A store without a first-purchase champion (no prospects to learn from, as in
+CDNOW) leaves their probability empty too.
 
 `score_store` is the whole command as one function (a notebook's ``cdp score``): it
 reads the store, scores, and writes the ``scores`` table and the serving snapshot.
@@ -22,12 +27,19 @@ import pandas as pd
 from cdp.errors import CdpError
 from training.pyfunc import CdpModel, model_ready, predict_purchases
 from training.reasons import typical_values
-from training.tracking import MODEL_NAMES, TrackingConfig, champion_horizons, load_champion
+from training.tracking import (
+    MODEL_NAMES,
+    OPTIONAL_FAMILIES,
+    NoChampionError,
+    TrackingConfig,
+    champion_horizons,
+    load_champion,
+)
 
 SCORE_COLUMNS = (
     "customer_id", "segment", "churn_probability", "purchase_probability", "expected_purchases",
     "expected_revenue", "days_to_next_purchase", "next_best_categories", "top_reasons",
-    "segments_version", "churn_version", "next_purchase_version", "features_as_of",
+    "segments_version", "churn_version", "next_purchase_version", "first_purchase_version", "features_as_of",
 )
 
 CHURN_OUTPUTS = ["churn_probability", "purchase_probability", "days_to_next_purchase", "top_reasons"]
@@ -36,9 +48,17 @@ COUNT_OUTPUTS = ["expected_purchases", "expected_revenue", "next_best_categories
 
 def champions(tracking: TrackingConfig, horizon_days: int | None = None) -> dict[str, tuple[object, str]]:
     """The champion pyfunc and version of every family for ``tracking``'s store, the purchase
-    models' for ``horizon_days`` (a clear error naming the missing one)."""
-    return {family: load_champion(tracking, name, None if family == "segments" else horizon_days)
-            for family, name in MODEL_NAMES.items()}
+    models' for ``horizon_days`` (a clear error naming the missing one). An optional family
+    without a champion (`training.tracking.OPTIONAL_FAMILIES`: no first-purchase model on a
+    store without prospects) is left out."""
+    found: dict[str, tuple[object, str]] = {}
+    for family, name in MODEL_NAMES.items():
+        try:
+            found[family] = load_champion(tracking, name, None if family == "segments" else horizon_days)
+        except NoChampionError:
+            if family not in OPTIONAL_FAMILIES:
+                raise
+    return found
 
 
 def scoring_horizon(tracking: TrackingConfig, horizon_days: int | None) -> int | None:
@@ -61,6 +81,9 @@ def scoring_horizon(tracking: TrackingConfig, horizon_days: int | None) -> int |
 def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: dt.date,
           typical: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Score a feature table (one row per customer) with the given pyfunc models.
+
+    ``models`` maps each family to ``(model, version)``; ``first-purchase`` may be absent
+    (the prospects' purchase probability is then empty).
 
     ``typical``: the typical customer's values (`training.reasons.typical_values`) the
     churn reasons are weighed against; default: this table's. Pass the whole population's
@@ -97,9 +120,21 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
     # Always a list per customer (empty where no recommender was trained).
     out["next_best_categories"] = counts["next_best_categories"].map(
         lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []).to_numpy()
+    first = models.get("first-purchase")
+    if first is not None:
+        inner_first = _python_model(first[0])
+        prospects = (inner_first.predict(None, features) if isinstance(inner_first, CdpModel)
+                     else first[0].predict(model_ready(features)))
+        first_probability = prospects["purchase_probability"].to_numpy(dtype="float64")
+        bought = pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
+        out["purchase_probability"] = np.where(bought, out["purchase_probability"].to_numpy(dtype="float64"),
+                                               first_probability)
     out["segments_version"] = segments_version
     out["churn_version"] = churn_version
     out["next_purchase_version"] = purchases_version
+    # Text even when empty (no champion): the scores table and the files keep a string column.
+    out["first_purchase_version"] = pd.Series(first[1] if first is not None else None, index=out.index,
+                                              dtype="string")
     out["features_as_of"] = pd.Timestamp(as_of).date()
     return out[list(SCORE_COLUMNS)]
 

@@ -56,8 +56,14 @@ from training.run_owner import OWNER_TAG, close_abandoned, owner_tag
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 # The registry's names of the model families: the one place they are spelled.
-MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase"}
+MODEL_NAMES = {"segments": "cdp-segments", "churn": "cdp-churn", "next-purchase": "cdp-next-purchase",
+               "first-purchase": "cdp-first-purchase"}
 FAMILIES = tuple(MODEL_NAMES)
+# Families a store may have no champion of for good reason: a store without prospects (every
+# customer has bought, as in CDNOW) trains no first-purchase model. Scoring, serving and the
+# refresh's model age do without them; the others are required.
+OPTIONAL_FAMILIES = ("first-purchase",)
+REQUIRED_FAMILIES = tuple(f for f in FAMILIES if f not in OPTIONAL_FAMILIES)
 
 __all__ = [
     "CHALLENGER",
@@ -67,6 +73,8 @@ __all__ = [
     "Decision",
     "Lineage",
     "NoChampionError",
+    "OPTIONAL_FAMILIES",
+    "REQUIRED_FAMILIES",
     "TrackingConfig",
     "alias",
     "apply",

@@ -122,6 +122,26 @@ def test_the_whole_loop_runs_on_a_sample_of_real_cdnow_customers(workdir, loop):
     assert "cdp-ml" in evaluated and "BG/NBD" in evaluated
 
 
+def test_cdnow_has_no_prospects_so_the_first_purchase_model_is_skipped_with_a_note(workdir, loop):
+    """Every CDNOW customer is known by their first purchase: no one to learn a first purchase
+    from. `cdp train all` still succeeds, says why in its output and on an MLflow run in the
+    model's experiment, and registers nothing; the prospects' scores stay empty."""
+    said = " ".join(loop["train"].split())
+    assert "note (first-purchase): not trained: no prospects: every customer known on the snapshot days had " \
+           "bought already" in said
+    db = workdir / "cdnow.mlflow" / "mlflow.db"
+    client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("cdp-first-purchase")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["cdp.skipped"].startswith("no prospects: every customer known on the snapshot days")
+    assert run.data.tags["mlflow.note.content"].startswith("Not trained: no prospects")
+    assert run.data.tags["cdp.registered"].startswith("not registered: skipped")
+    assert run.data.metrics["prospects"] == 0 and run.data.metrics["first_purchases"] == 0
+    assert "cdp-first-purchase" not in {m.name for m in client.search_registered_models()}
+    scores = pd.read_parquet(workdir / "scores.parquet")
+    assert scores["first_purchase_version"].isna().all() and scores["purchase_probability"].notna().all()
+
+
 def test_two_stores_trained_from_one_directory_keep_their_own_registries(workdir, loop):
     # Nothing lands in the working directory: each store's MLflow sits beside the store.
     assert not (workdir / "mlruns").exists() and not (workdir / "mlflow.db").exists()
@@ -129,7 +149,8 @@ def test_two_stores_trained_from_one_directory_keep_their_own_registries(workdir
     assert cdnow_db.is_file() and shop_db.is_file()
     for db, store, versions in (
             (cdnow_db, workdir / "cdnow.duckdb", {"cdp-segments": 1, "cdp-churn": 3, "cdp-next-purchase": 1}),
-            (shop_db, workdir / "shop" / "cdp.duckdb", {"cdp-segments": 1, "cdp-churn": 1, "cdp-next-purchase": 1})):
+            (shop_db, workdir / "shop" / "cdp.duckdb", {"cdp-segments": 1, "cdp-churn": 1, "cdp-next-purchase": 1,
+                                                        "cdp-first-purchase": 1})):
         client = MlflowClient(f"sqlite:///{db}", registry_uri=f"sqlite:///{db}")
         found = {m.name: len(client.search_model_versions(f"name = '{m.name}'"))
                  for m in client.search_registered_models()}

@@ -125,3 +125,55 @@ def test_categories_holding_any_text_come_back_exactly_from_the_label_text():
     assert labels.loc["H", "categories_in_horizon"] == "Oil%2C olive"
     assert sorted(split_items(labels.loc["G", "categories_in_horizon"])) == sorted(ODD_CATEGORIES)
     assert "%252C" in labels.loc["G", "categories_in_horizon"].split(",")
+
+
+def _seen(customer, when):
+    return {"customer_id": customer, "first_seen": pd.Timestamp(when)}
+
+
+# Who the store knows, and since when (the customers table's first_seen): the same
+# buyers as ORDERS, and people who had not bought by 31 Mar.
+CUSTOMERS = pd.DataFrame([
+    _seen("A", "2025-01-10 12:00"), _seen("B", "2024-12-01 09:00"), _seen("C", "2025-02-01 09:00"),
+    _seen("D", "2025-03-01 08:00"),    # a lead since March; first purchase on 5 Apr
+    _seen("E", "2025-02-20 08:00"),    # only a return by the as-of day: still a prospect; buys on 2 Apr
+    _seen("F", "2025-03-31 00:00"),    # bought on the as-of day: a buyer, not a prospect
+    _seen("G", "2025-03-20 10:00"),    # a sign-up who never buys
+    _seen("H", "2025-03-31 23:00"),    # seen on the as-of day itself; buys on the last day of the window
+    _seen("I", "2025-04-01 00:00"),    # first seen after the as-of day: not known yet
+    _seen("J", "2025-03-15 10:00"),    # buys the day after the window
+])
+FIRST_ORDERS = pd.concat([ORDERS, pd.DataFrame([
+    order("H", "2025-04-30 22:00", 10, "hats"),
+    order("I", "2025-04-02 10:00", 10, "hats"),
+    order("J", "2025-05-01 00:00", 10, "hats"),
+])], ignore_index=True)
+
+
+def test_first_purchase_labels_cover_the_known_people_who_had_not_bought():
+    from features.labels import FIRST_PURCHASE_LABEL_COLUMNS, first_purchase_labels
+
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    customers = con.create_table("customers", CUSTOMERS)
+    orders = con.create_table("first_orders", FIRST_ORDERS)
+    found = first_purchase_labels(customers, orders, AS_OF, HORIZON_DAYS).to_pandas()
+    assert list(found.columns) == ["customer_id", *FIRST_PURCHASE_LABEL_COLUMNS]
+    # Worked out by hand: (bought in 1 .. 30 Apr, days from 31 Mar to that purchase or 30).
+    assert {row.customer_id: (row.purchased_in_horizon, row.days_to_first_purchase)
+            for row in found.itertuples()} == {"D": (1, 5), "E": (1, 2), "G": (0, 30), "H": (1, 30), "J": (0, 30)}
+
+
+def test_first_purchase_labels_and_purchase_labels_split_the_known_customers():
+    from features.labels import first_purchase_labels
+
+    ensure_duckdb_compat()
+    con = ibis.duckdb.connect()
+    customers = con.create_table("customers", CUSTOMERS)
+    orders = con.create_table("first_orders", FIRST_ORDERS)
+    prospects = set(first_purchase_labels(customers, orders, AS_OF, HORIZON_DAYS).to_pandas()["customer_id"])
+    buyers = set(purchase_labels(orders, AS_OF, HORIZON_DAYS).to_pandas()["customer_id"])
+    assert not prospects & buyers
+    assert prospects | buyers == set(CUSTOMERS["customer_id"]) - {"I"}  # everyone known by 31 Mar, once
+    with pytest.raises(ValueError, match="horizon_days"):
+        first_purchase_labels(customers, orders, AS_OF, 0)

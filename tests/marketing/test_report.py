@@ -135,6 +135,15 @@ def test_model_quality_reads_as_plain_sentences_with_the_metric_beside_them():
     assert quality_in_words({}) == []
 
 
+def test_model_quality_says_how_well_the_first_purchase_model_ranks_people_who_have_not_bought():
+    runs = {"first-purchase": ModelRun("first-purchase", "4", {"first_purchase_roc_auc": 0.87,
+                                                               "engagement_first_purchase_roc_auc": 0.76})}
+    assert quality_in_words(runs) == [
+        "First-purchase model (version 4): among people who had not bought yet, it ranks one who then made a first "
+        "purchase above one who did not 87% of the time (ROC-AUC 0.87); their engagement alone did so 76% of the "
+        "time."]
+
+
 def test_the_report_shows_money_in_the_shops_currency_and_probabilities_as_percentages(report):
     path, _ = report
     page = path.read_text(encoding="utf-8")

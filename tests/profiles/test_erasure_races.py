@@ -237,7 +237,7 @@ def test_the_erasure_lists_every_registered_model_with_its_aliases_for_retrainin
     finally:
         del os.environ["MLFLOW_TRACKING_URI"]
     names = {m.name for m in report.models_to_retrain}
-    assert names == {"cdp-segments", "cdp-churn", "cdp-next-purchase"}
+    assert names == {"cdp-segments", "cdp-churn", "cdp-next-purchase", "cdp-first-purchase"}
     # The champions say so: the audit's aliases are the registry's, not an empty list.
     assert all(any(a.startswith("champion") for a in m.aliases) for m in report.models_to_retrain
                if m.name == "cdp-churn" and m.version == max(v.version for v in report.models_to_retrain

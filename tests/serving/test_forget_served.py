@@ -32,7 +32,7 @@ def test_the_service_stops_serving_an_erased_customer_without_a_restart(trained_
         output = run_cli("forget", "--customer-id", erased, "--config", str(shop.config),
                          tracking_uri=trained_shop.tracking_uri)
         assert "retrain:" in output
-        for model in ("cdp-segments", "cdp-churn", "cdp-next-purchase"):
+        for model in ("cdp-segments", "cdp-churn", "cdp-next-purchase", "cdp-first-purchase"):
             assert model in output
 
         deadline = time.monotonic() + GONE_WITHIN_SECONDS

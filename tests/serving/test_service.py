@@ -52,7 +52,7 @@ def snapshot(trained_shop) -> pd.DataFrame:
 def champions(tracking_uri: str) -> dict[str, str]:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     found = {}
-    for family in ("segments", "churn", "next_purchase"):
+    for family in ("segments", "churn", "next_purchase", "first_purchase"):
         aliases = client.get_registered_model(f"cdp-{family.replace('_', '-')}").aliases
         (found[family],) = {str(v) for k, v in aliases.items() if k.startswith("champion")}  # one store, one horizon
     return found
@@ -161,8 +161,10 @@ def test_score_batch_takes_1_to_1000_ids(server, scores):
     assert_error(server.post("/score_batch", {"customer_ids": "c1"}), 400, "customer_ids")
 
 
-def test_score_features_of_a_known_row_gives_that_customers_scores(server, snapshot, scores):
-    customer_id = scores[scores["churn_probability"].notna()].index[5]
+@pytest.mark.parametrize("who", ["buyer", "prospect"])
+def test_score_features_of_a_known_row_gives_that_customers_scores(server, snapshot, scores, who):
+    bought = scores["churn_probability"].notna()
+    customer_id = scores[bought if who == "buyer" else ~bought].index[5]
     types = server.request("GET", "/versions").json()["feature_names"]
     row = snapshot.loc[customer_id]
     features = {name: (None if pd.isna(row[name]) else float(row[name]) if kind == "number" else str(row[name]))
@@ -172,6 +174,28 @@ def test_score_features_of_a_known_row_gives_that_customers_scores(server, snaps
     result = response.json()
     assert result["customer_id"] is None and result["features_as_of"] == "2026-10-31"
     assert_matches_batch(result, scores.loc[customer_id])
+    assert result["purchase_probability"] is not None
+
+
+def test_a_prospect_is_answered_with_the_first_purchase_models_probability(server, scores, trained_shop):
+    """People who have not bought get segment "Prospects" and their chance of a first
+    purchase (the first-purchase champion's, as `cdp score` wrote it, to 4 places) instead
+    of nulls; churn and the history-based figures stay null."""
+    prospects = scores[scores["segment"] == "Prospects"]
+    assert len(prospects) > 20 and prospects["purchase_probability"].notna().all()
+    assert prospects["purchase_probability"].between(0, 1, inclusive="neither").all()
+    assert prospects["purchase_probability"].nunique() > 10  # ranked, not one rate for all
+    ids = list(prospects.index[:5])
+    batch = server.post("/score_batch", {"customer_ids": ids}).json()["results"]
+    for customer_id, from_batch in zip(ids, batch):
+        result = server.post("/score", {"customer_id": customer_id}).json()
+        assert result == from_batch
+        assert result["segment"] == "Prospects" and result["churn_probability"] is None
+        assert result["churn_risk"] is None and result["top_reasons"] == [] and result["expected_revenue"] is None
+        expected = round(float(scores.loc[customer_id, "purchase_probability"]), 4)
+        assert result["purchase_probability"] == expected
+        assert result["model_versions"]["first_purchase"] == scores.loc[customer_id, "first_purchase_version"]
+    assert champions(trained_shop.tracking_uri)["first_purchase"] == prospects["first_purchase_version"].iloc[0]
 
 
 def test_score_features_imputes_what_is_left_out(server):
@@ -185,6 +209,7 @@ def test_score_features_imputes_what_is_left_out(server):
     never_bought = server.post("/score_features", {"features": {}}).json()
     assert never_bought["churn_probability"] is None and never_bought["churn_risk"] is None
     assert never_bought["expected_revenue"] is None and never_bought["segment"] == "Prospects"
+    assert 0 < never_bought["purchase_probability"] < 1  # the first-purchase model, from imputed values
 
 
 @pytest.mark.parametrize(("features", "fragment"), [
@@ -437,9 +462,13 @@ def test_the_openapi_document_declares_the_key_the_errors_and_nullable_scores(se
     assert {"400", "401", "404", "413", "415", "503"} <= set(score["responses"])
     result = score["responses"]["200"]["content"]["application/json"]["schema"]
     assert result["properties"]["churn_probability"] == {
-        "description": "Probability of no purchase within horizon_days, 4 decimal places (null: has not bought yet).",
+        "description": "Probability of no purchase within horizon_days, 4 decimal places (null for people who have "
+                       "not bought yet: there is no purchase to lapse from; see purchase_probability).",
         "title": "Churn Probability",
         "type": "number", "nullable": True}
+    # Why prospects have a purchase probability but no churn, in the schema a developer reads.
+    assert "first-purchase model's chance of a first purchase" in result["properties"]["purchase_probability"][
+        "description"]
     assert doc["paths"]["/readyz"]["get"]["security"] == []
     schemas = {**doc["components"]["schemas"], "ScoreResult (/score)": result,
                "ServiceStatus (/versions)": doc["paths"]["/versions"]["get"]["responses"]["200"]["content"][

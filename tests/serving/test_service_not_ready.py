@@ -42,7 +42,7 @@ def test_without_models_the_service_is_alive_but_not_ready(empty_registry_server
     assert response.status == 503 and set(response.json()) == {"error"}
     status = server.request("GET", "/versions").json()
     assert status["ready"] is False and status["model_versions"] == {"segments": None, "churn": None,
-                                                                      "next_purchase": None}
+                                                                      "next_purchase": None, "first_purchase": None}
     assert any("no champion for churn in the registry yet: run `cdp train`" in e for e in status["errors"])
 
 

@@ -61,12 +61,12 @@ def one_each(version: str = "1") -> dict[str, str]:
 def test_the_first_refresh_loads_every_champion_and_the_snapshot(snapshot):
     state = ServingState(FakeRegistry(one_each()), snapshot)
     assert not state.ready and state.status()["model_versions"] == {"segments": None, "churn": None,
-                                                                     "next_purchase": None}
+                                                                     "next_purchase": None, "first_purchase": None}
     report = state.refresh()
     assert state.ready and report.errors == () and report.reloaded_features
     assert report.swapped_models == {family: (None, "1") for family in FAMILIES}
     status = state.status()
-    assert status["model_versions"] == {"segments": "1", "churn": "1", "next_purchase": "1"}
+    assert status["model_versions"] == {"segments": "1", "churn": "1", "next_purchase": "1", "first_purchase": "1"}
     assert status["customers"] == 2 and status["features_as_of"] == dt.date(2026, 10, 31)
 
 
@@ -78,12 +78,12 @@ def test_a_moved_alias_loads_only_that_family_and_a_request_in_flight_keeps_its_
     registry.versions["churn"] = "2"
     report = state.refresh()
     assert report.swapped_models == {"churn": ("1", "2")}
-    assert registry.loads[-1] == ("churn", "2") and len(registry.loads) == 4
-    assert state.served.models.versions == {"segments": "1", "churn": "2", "next-purchase": "1"}
+    assert registry.loads[-1] == ("churn", "2") and len(registry.loads) == 5
+    assert state.served.models.versions == {"segments": "1", "churn": "2", "next-purchase": "1", "first-purchase": "1"}
     assert in_flight.models.versions["churn"] == "1"  # untouched: the swap is a new object
     assert state.served.features is in_flight.features  # the unchanged snapshot is not re-read
     assert state.refresh().swapped_models == {}  # nothing moved, nothing loaded
-    assert len(registry.loads) == 4
+    assert len(registry.loads) == 5
 
 
 def test_a_failed_load_keeps_the_served_models_and_reports_only_the_error_type(snapshot):
@@ -109,6 +109,25 @@ def test_purchase_champions_for_different_horizons_are_not_served_together(snaps
     report = state.refresh()
     assert state.served.models.versions["churn"] == "1"
     assert "churn version 2: 60 days, next-purchase version 1: 90 days" in report.errors[0]
+
+
+def test_a_store_without_a_first_purchase_model_is_served_without_it_and_without_an_error(snapshot):
+    """A store with no prospects (CDNOW) trains no first-purchase model: nothing is wrong."""
+    registry = FakeRegistry({**one_each(), "first-purchase": None})
+    state = ServingState(registry, snapshot)
+    report = state.refresh()
+    assert state.ready and report.errors == ()
+    assert state.status()["model_versions"]["first_purchase"] is None
+    registry.versions["first-purchase"] = "1"  # trained later: served from the next refresh
+    assert state.refresh().swapped_models == {"first-purchase": (None, "1")}
+
+
+def test_a_first_purchase_model_for_another_horizon_is_not_served_with_the_others(snapshot):
+    registry = FakeRegistry(one_each(), horizons={"first-purchase": 60})
+    state = ServingState(registry, snapshot)
+    report = state.refresh()
+    assert state.served.models is None
+    assert "first-purchase version 1: 60 days" in report.errors[0]
 
 
 def test_without_a_champion_the_service_is_not_ready_and_says_what_to_run(snapshot):
@@ -182,7 +201,7 @@ def test_known_customers_are_scored_once_per_change_and_served_with_what_scored_
     assert len(scorer.calls) == 1  # nothing changed: not scored again
     registry.versions["churn"] = "2"
     state.refresh()
-    assert scorer.calls[-1] == ({"segments": "1", "churn": "2", "next-purchase": "1"}, 2)
+    assert scorer.calls[-1] == ({"segments": "1", "churn": "2", "next-purchase": "1", "first-purchase": "1"}, 2)
     write_snapshot(snapshot, ids=("c1", "c2", "c3"))
     os.utime(snapshot, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     state.refresh()

@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import io
 import logging
+import math
 import warnings
 
 import mlflow
@@ -19,12 +20,14 @@ from features.engine import duckdb_tables
 from training.btyd import BetaGeoModel, GammaGammaModel
 from training.data import Window, features_as_of, labelled_snapshots
 from training.purchase import holdout_split
+from training.pyfunc import model_ready
 from training.run import TrainSettings, train
 from training.score import SCORE_COLUMNS, champions, score
-from training.tracking import MODEL_NAMES, TrackingConfig
+from training.tracking import MODEL_NAMES, TrackingConfig, load_champion
 
 # An unscoped registry (no store key): segments keep one champion, purchase models one per horizon.
-CHAMPION = {"segments": "champion", "churn": "champion-h90d", "next-purchase": "champion-h90d"}
+CHAMPION = {"segments": "champion", "churn": "champion-h90d", "next-purchase": "champion-h90d",
+            "first-purchase": "champion-h90d"}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def trained(shop, tmp_path_factory):
 def test_each_family_is_registered_and_the_first_version_becomes_champion(trained):
     tracking, first, *_ = trained
     client = MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
-    assert [r.family for r in first] == ["segments", "churn", "next-purchase"]
+    assert [r.family for r in first] == ["segments", "churn", "next-purchase", "first-purchase"]
     for result in first:
         aliases = client.get_registered_model(MODEL_NAMES[result.family]).aliases
         assert result.decision.promoted and not result.decision.compared
@@ -122,6 +125,13 @@ def test_scores_cover_every_customer_with_consistent_outputs(trained):
     np.testing.assert_allclose(buyers["churn_probability"] + buyers["purchase_probability"], 1.0)
     assert buyers["churn_probability"].between(0, 1, inclusive="neither").all()
     assert (buyers["expected_purchases"] >= 0).all() and buyers["top_reasons"].str.len().gt(0).mean() > 0.9
+    # Prospects: the first-purchase champion's chance of a first purchase, nothing read off a history.
+    first_purchase = next(r for r in trained[1] if r.family == "first-purchase")
+    answered = scores[prospects]
+    assert answered["purchase_probability"].between(0, 1, inclusive="neither").all()
+    assert answered[["expected_purchases", "expected_revenue", "days_to_next_purchase"]].isna().all().all()
+    assert (answered["top_reasons"].fillna("") == "").all()
+    assert (scores["first_purchase_version"] == first_purchase.version).all()
     assert (scores["churn_version"] == forced[0].version).all()
     # Higher churn risk, fewer expected purchases: the two models agree in direction.
     assert np.corrcoef(buyers["churn_probability"], buyers["expected_purchases"])[0, 1] < -0.5
@@ -146,13 +156,14 @@ def test_the_next_purchase_model_forecasts_the_as_of_cohort_bgnbds_total(trained
     assert 0.3 < run.data.metrics["count_level_90d"] < 3.0
 
 
-def test_a_frame_of_prospects_alone_scores_with_empty_purchase_columns(trained):
+def test_a_frame_of_prospects_alone_scores_with_their_first_purchase_chance_alone(trained):
     tracking, _, _, _, features, _ = trained
     prospects = features[features["recency_days"].isna()].head(3)
     assert len(prospects) == 3
     scores = score(prospects, champions(tracking, 90), dt.date(2026, 10, 31))
     assert (scores["segment"] == "Prospects").all()
     assert scores[["churn_probability", "expected_purchases", "expected_revenue"]].isna().all().all()
+    assert scores["purchase_probability"].between(0, 1, inclusive="neither").all()  # a first purchase's chance
     # With no history of their own, prospects are shown what buyers buy most.
     popular = champions(tracking, 90)["next-purchase"][0].unwrap_python_model().recommender.popularity_
     top = list(popular.sort_values(ascending=False, kind="stable").index[:3])
@@ -209,7 +220,7 @@ def test_baselines_are_logged_beside_the_model_as_btyd_computes_them_on_the_same
 
 def test_the_models_beat_their_baselines_on_the_held_out_customers(trained):
     _, first, *_ = trained
-    churn, purchase = (r.metrics | r.baselines for r in first[1:])
+    churn, purchase = (r.metrics | r.baselines for r in first[1:3])
     for baseline in ("bgnbd_", "recency_"):
         assert churn["churn_roc_auc"] > churn[f"{baseline}churn_roc_auc"] + 0.01
         assert churn["churn_brier"] < churn[f"{baseline}churn_brier"]
@@ -333,3 +344,45 @@ def test_every_reason_raised_the_risk_and_says_truly_where_the_value_lies(traine
     # Measured: 10,508 reasons for 3,528 buyers, 99.97% of them given at least one.
     assert checked > 2.5 * rows["recency_days"].notna().sum()
     assert share_with_reasons(scored, rows) > 0.99
+
+
+def test_the_first_purchase_run_is_tracked_gated_and_registered_like_the_others(trained, shop):
+    """Its own experiment and registered model, the same alias scheme, held-out metrics
+    beside its baselines' (base rate, engagement logistic regression) and the gate's
+    decision; the model scores prospects exactly as the estimator inside it does."""
+    tracking, first, again, *_ = trained
+    client = MlflowClient(tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    result = next(r for r in first if r.family == "first-purchase")
+    run = client.get_run(result.run_id)
+    assert client.get_experiment(run.info.experiment_id).name == "cdp-first-purchase"
+    assert run.data.params["family"] == "first-purchase" and run.data.params["horizon_days"] == "90"
+    metrics = run.data.metrics
+    for name in ("roc_auc", "pr_auc", "brier", "log_loss", "mean_predicted", "observed_rate", "calibration_gap"):
+        assert math.isfinite(metrics[f"first_purchase_{name}"]), name
+        assert f"engagement_first_purchase_{name}" in metrics and f"base_rate_first_purchase_{name}" in metrics
+    assert metrics["base_rate_first_purchase_roc_auc"] == 0.5
+    assert metrics["first_purchase_roc_auc"] > metrics["engagement_first_purchase_roc_auc"] > 0.5
+    assert metrics["test_first_purchases"] >= 25 and metrics["test_rows"] >= 200
+    assert run.data.tags["gate.decision"] == "promoted" and "cdp.skipped" not in run.data.tags
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
+        a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert {"baselines.csv", "importance.csv", "calibration.csv", "plots/baselines.png",
+            "plots/calibration.png", "plots/importance.png"} <= artifacts
+    importance = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{result.run_id}/importance.csv")))
+    assert set(importance["monotone"]) <= {-1, 0, 1} and (importance["monotone"] == 1).sum() >= 20
+    version = client.get_model_version("cdp-first-purchase", result.version)
+    assert version.tags["cdp.horizon_days"] == "90" and version.run_id == result.run_id
+    aliases = client.get_registered_model("cdp-first-purchase").aliases
+    assert str(aliases["champion-h90d"]) == result.version
+    retrained = next(r for r in again if r.family == "first-purchase")
+    assert str(aliases["challenger-h90d"]) == retrained.version and not retrained.decision.promoted
+
+    model, served = load_champion(tracking, "cdp-first-purchase", 90)
+    assert served == result.version
+    features = trained[4]
+    out = model.predict(model_ready(features))
+    prospects = features["recency_days"].isna().to_numpy()
+    assert out["purchase_probability"][~prospects].isna().all()  # buyers are the purchase models' to score
+    estimator = model.unwrap_python_model().estimator
+    np.testing.assert_allclose(out["purchase_probability"][prospects],
+                               estimator.purchase_probability(features[prospects]), rtol=0, atol=1e-12)
