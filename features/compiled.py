@@ -158,8 +158,11 @@ class CompiledPreprocessing:
         if isinstance(step, LogCpTransformer):
             if step.base != "e":
                 raise TypeError("only the natural logarithm is compiled")
-            positions = np.array([numbers[str(v)] for v in step.variables_], dtype=np.intp)
-            constant = step.C_
+            names = [str(v) for v in step.variables_]
+            positions = np.array([numbers[name] for name in names], dtype=np.intp)
+            # C_ is one number, or one per variable (C="auto")
+            constant = np.array([float(step.C_[v]) for v in step.variables_] if isinstance(step.C_, dict)
+                                else [float(step.C_)] * len(names), dtype=np.float64)
 
             def log(rows: _Rows) -> None:
                 shifted = rows.numbers[:, positions] + constant

@@ -122,14 +122,15 @@ class CdpModel(PythonModel):
         out: dict[str, Any] = {}
         if self.recommender is not None:
             out[NEXT_CATEGORIES] = category_lists(self.recommender.recommend(X[HISTORY_COLUMN]), X.index)
-        for column in scored.columns if scored is not None else ():
-            values = scored[column].to_numpy()
-            if pd.api.types.is_numeric_dtype(scored[column]):
-                full = np.full(len(X), np.nan)
-            else:
-                full = np.full(len(X), "", dtype=object)
-            full[bought] = values
-            out[column] = full
+        if scored is not None:
+            for column in scored.columns:
+                values = scored[column].to_numpy()
+                if pd.api.types.is_numeric_dtype(scored[column]):
+                    full = np.full(len(X), np.nan)
+                else:
+                    full = np.full(len(X), "", dtype=object)
+                full[bought] = values
+                out[column] = full
         return pd.DataFrame(out, index=X.index)
 
 
