@@ -19,7 +19,7 @@ different one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,29 +198,40 @@ class CompiledPreprocessing:
         return (np.array([self._number_index[name] for name in names], dtype=np.intp),
                 np.array([float(values[name]) for name in names], dtype=np.float64))
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame, extra: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
         """What ``pipeline.transform(X)`` gives, the same columns and values, every column float64
         (the Pipeline's missing flags and one-hot levels are integers: the boosters read all
-        columns as float64 either way)."""
+        columns as float64 either way).
+
+        The Pipeline's input columns are read from ``X`` by name (others are ignored), or from
+        ``extra`` (numeric columns given as float64 arrays, one value per row of ``X``)."""
+        extra = dict(extra or {})
         try:
             if len(X) == 0:
                 raise _Refused("no rows")
-            rows = self._rows(X)
+            rows = self._rows(X, extra)
             for step in self._steps:
                 step(rows)
         except _Refused:
-            return self.pipeline.transform(X)
+            whole = X.assign(**extra) if extra else X
+            return self.pipeline.transform(whole[list(self.pipeline.feature_names_in_)])
         return pd.DataFrame(self._matrix(rows), index=X.index, columns=self.columns, copy=False)
 
-    def _rows(self, X: pd.DataFrame) -> _Rows:
+    def _rows(self, X: pd.DataFrame, extra: dict[str, np.ndarray]) -> _Rows:
         """`ModelDtypes`: numeric columns as float64 (`as_float` where a column is not a plain
         NumPy number), text columns as object arrays of ``str`` with NaN for missing."""
-        numbers = X[self.numeric]
+        given = [name for name in self.numeric if name not in extra]
+        numbers = X[given]
+        matrix = np.empty((len(X), len(self.numeric)), dtype=np.float64)
+        at = [self._number_index[name] for name in given]
         if all(dtype.kind in _PLAIN_KINDS and isinstance(dtype, np.dtype) for dtype in numbers.dtypes):
-            matrix = numbers.to_numpy(dtype=np.float64, copy=True)
+            matrix[:, at] = numbers.to_numpy(dtype=np.float64)
         else:
-            matrix = np.column_stack([as_float(X[name]).to_numpy() for name in self.numeric]
-                                     ) if self.numeric else np.empty((len(X), 0))
+            for name, position in zip(given, at):
+                matrix[:, position] = as_float(X[name]).to_numpy()
+        for name, values in extra.items():
+            if name in self._number_index:
+                matrix[:, self._number_index[name]] = np.asarray(values, dtype=np.float64)
         if not np.isfinite(matrix[~np.isnan(matrix)]).all():
             raise _Refused("a value that is not finite")
         texts: dict[str, np.ndarray] = {}

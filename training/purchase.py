@@ -44,7 +44,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.catalog import catalog
-from features.compiled import compile_preprocessing
+from features.compiled import CompiledPreprocessing, compile_preprocessing
 from features.preprocess import preprocessing_pipeline
 from training.boosting import TABULATED_FROM_ROWS, MarginBooster, MarginRegressor, predict_threads
 from training.btyd import BetaGeoModel
@@ -158,11 +158,21 @@ class BtydFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         if not hasattr(self, "model_"):
             raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
+        out = X.copy(deep=False)  # copy-on-write: the new columns never reach the caller's frame
+        for column, values in self.columns(X).items():
+            out[column] = values
+        return out
+
+    def columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The columns `transform` adds (``btyd_p_alive``, ``btyd_expected_purchases``,
+        ``btyd_purchase_probability``), as arrays: what a few rows need without a new frame."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
         summary = btyd_summary(X)
         known = summary.notna().all(axis=1).to_numpy()
-        out = X.copy(deep=False)  # copy-on-write: the new columns never reach the caller's frame
         t = self.horizon_days / WEEK
         rows = summary[known] if known.any() else None
+        out = {}
         for column, values in (
             ("btyd_p_alive", lambda s: self.model_.probability_alive(s)),
             ("btyd_expected_purchases", lambda s: self.model_.expected_purchases(s, t)),
@@ -467,21 +477,26 @@ class PurchaseModel(BaseEstimator):
         return Prepared(pd.concat([p.x for p in parts]), pd.concat([p.margins for p in parts]))
 
     def _prepare_rows(self, X: pd.DataFrame) -> Prepared:
-        X = self._scoring_btyd().transform(X)
-        return Prepared(self._preprocessed(X[self.inputs_]), base_margins(X))
+        """BTYD's view added, then the preprocessing: for fewer than ``COMPILED_BELOW_ROWS`` rows
+        its NumPy replay (`features.compiled`: the same values), which reads the BTYD columns as
+        arrays rather than from a new frame; for more, the feature-engine Pipeline."""
+        btyd = self._scoring_btyd()
+        compiled = self._compiled() if len(X) < COMPILED_BELOW_ROWS else None
+        if compiled is None:
+            X = btyd.transform(X)
+            return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
+        added = btyd.columns(X)
+        margin_inputs = pd.DataFrame({**added, "mean_order_value": X["mean_order_value"].to_numpy()}, index=X.index)
+        return Prepared(compiled.transform(X, extra=added), base_margins(margin_inputs))
 
-    def _preprocessed(self, X: pd.DataFrame) -> pd.DataFrame:
-        """``preprocess_.transform(X)``: for fewer than ``COMPILED_BELOW_ROWS`` rows its NumPy
-        replay (`features.compiled`, the same values; built from the fitted Pipeline on first
-        use and never pickled, so models registered before it get it too), else the Pipeline."""
-        if len(X) >= COMPILED_BELOW_ROWS:
-            return self.preprocess_.transform(X)
+    def _compiled(self) -> CompiledPreprocessing | None:
+        """`preprocess_` compiled (`features.compiled`), built on first use and never pickled, so
+        models registered before it existed get it too; None where it cannot be compiled."""
         cache = self.__dict__.setdefault(_COMPILED, {})
         if id(self.preprocess_) not in cache:  # keyed by the Pipeline: a refit replaces it
             cache.clear()
             cache[id(self.preprocess_)] = (self.preprocess_, compile_preprocessing(self.preprocess_))
-        compiled = cache[id(self.preprocess_)][1]
-        return compiled.transform(X) if compiled is not None else self.preprocess_.transform(X)
+        return cache[id(self.preprocess_)][1]
 
     def shares_inputs(self, other: "PurchaseModel") -> bool:
         """Whether ``other`` prepares rows and predicts purchase exactly as this model does

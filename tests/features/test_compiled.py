@@ -99,6 +99,17 @@ def test_the_compiled_form_gives_the_pipelines_answers(rows):
     assert_same(fitted(), rows)
 
 
+def test_columns_handed_over_as_arrays_count_as_the_frames_own():
+    pipe = fitted()
+    rows = TRAIN.assign(unused="x")                     # a column the Pipeline does not read is ignored
+    extra = {"revenue_total": TRAIN["revenue_total"].to_numpy()}
+    got = CompiledPreprocessing(pipe).transform(rows.drop(columns="revenue_total"), extra=extra)
+    assert np.array_equal(got.to_numpy(), pipe.transform(TRAIN).to_numpy(dtype=np.float64))
+    refused = {"revenue_total": np.full(len(TRAIN), -5.0)}  # the Pipeline's own error, from the whole frame
+    with pytest.raises(ValueError, match="zero or negative values"):
+        CompiledPreprocessing(pipe).transform(rows.drop(columns="revenue_total"), extra=refused)
+
+
 @pytest.mark.parametrize(("rows", "message"), [
     (TRAIN.iloc[[0]].assign(revenue_total=-5.0), "zero or negative values"),  # log(1 + x) below x = -1
     (TRAIN.iloc[0:0], "0 feature"),
@@ -148,10 +159,18 @@ def test_the_sample_shops_champion_pipeline_compiles_to_the_same_answers(trained
     assert_same(estimator.preprocess_, rows)                      # every buyer at once
     for start in range(0, 60, 3):                                 # and a few at a time, as /score_features sends them
         assert_same(estimator.preprocess_, rows.iloc[start:start + 3])
-    # The model itself prepares few rows with the compiled form: the same matrix as the Pipeline's.
-    one = rows.iloc[[7]]
-    assert np.array_equal(estimator._preprocessed(one).to_numpy(),
-                          estimator.preprocess_.transform(one).to_numpy(dtype=np.float64), equal_nan=True)
+    # The model prepares few rows with the compiled form, BTYD's columns handed over as arrays:
+    # the same matrix and starting margins as BTYD's frame through the Pipeline.
+    from training.purchase import base_margins
+
+    buyers = model_frame(snapshot, model.columns)
+    buyers = buyers[buyers["recency_days"].notna()]
+    for one in (buyers.iloc[[7]], buyers.iloc[20:25]):
+        prepared = estimator.prepare(one)
+        with_btyd = estimator._scoring_btyd().transform(one)
+        assert np.array_equal(prepared.x.to_numpy(), estimator.preprocess_.transform(
+            with_btyd[estimator.inputs_]).to_numpy(dtype=np.float64), equal_nan=True)
+        pd.testing.assert_frame_equal(prepared.margins, base_margins(with_btyd))
 
 
 @pytest.fixture(scope="module")
