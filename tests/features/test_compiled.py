@@ -171,6 +171,9 @@ def test_the_sample_shops_champion_pipeline_compiles_to_the_same_answers(trained
         assert np.array_equal(prepared.x.to_numpy(), estimator.preprocess_.transform(
             with_btyd[estimator.inputs_]).to_numpy(dtype=np.float64), equal_nan=True)
         pd.testing.assert_frame_equal(prepared.margins, base_margins(with_btyd))
+    # The compiled form is a cache of the fitted Pipeline: never pickled with the model.
+    assert "_compiled_preprocessing_cache" in estimator.__dict__
+    assert "_compiled_preprocessing_cache" not in pickle.loads(pickle.dumps(estimator)).__dict__
 
 
 @pytest.fixture(scope="module")
