@@ -20,7 +20,14 @@ under ``bench/out/training/data``); the champions are trained once by `cdp train
    `bench.load` (a second process on loopback) sends single-customer ``/score``
    requests: sequentially (1 client), then from 16 concurrent clients, bounded in count
    and time; the trivial service gets the same load first. Also timed: ``/score_batch``
-   of 1,000 ids and ``/score_features``, sequentially.
+   of 1,000 ids, sequentially.
+3. **One row of features.** ``/score_features`` with the snapshot rows of random known
+   customers (every feature the models read, as an app would send a customer the store
+   does not hold), sequentially on one keep-alive connection, against the trivial
+   service's ``/score_features`` (BentoML parsing the same bodies and answering a
+   constant): p50 and p99 beside ``/score``'s, and the ratio to the floor.
+
+    .venv/bin/python -m bench.serving --customers 20000 --service-only   # the service alone, a small shop
 """
 
 from __future__ import annotations
@@ -122,6 +129,34 @@ def _timed_posts(port: int, path: str, bodies: list[dict]) -> dict:
             "p99_ms": round(float(np.percentile(ms, 99)), 1)}
 
 
+def _feature_bodies(port: int, snapshot: Path, ids: list[str], count: int) -> list[dict]:
+    """``/score_features`` bodies: the snapshot rows of ``count`` random known customers, every
+    feature the served models read (``GET /versions``), missing values as null."""
+    import pandas as pd
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/versions", headers={"Authorization": f"Bearer {KEY}"})
+    types = json.loads(connection.getresponse().read())["feature_names"]
+    chosen = random.Random(3).sample(ids, min(count, len(ids)))
+    rows = pd.read_parquet(snapshot, columns=["customer_id", *types]).set_index("customer_id").loc[chosen]
+    bodies = []
+    for _, row in rows.iterrows():
+        bodies.append({"features": {name: (None if pd.isna(row[name]) else float(row[name]) if kind == "number"
+                                           else str(row[name])) for name, kind in types.items()}})
+    return bodies
+
+
+def _one_row(ports: dict[str, int], bodies: list[dict], warmup: int = 50) -> dict:
+    """``/score_features`` on cdp-ml and on the trivial service, the same bodies in the same order,
+    sequentially, after ``warmup`` requests that are not counted."""
+    out = {}
+    for name in ("trivial", "cdp-ml"):
+        _timed_posts(ports[name], "/score_features", bodies[:warmup])
+        out[name] = _timed_posts(ports[name], "/score_features", bodies)
+        print(name, "/score_features", out[name], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -133,6 +168,10 @@ def main() -> None:
     parser.add_argument("--concurrent-requests", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=120, help="Time bound of each load run.")
     parser.add_argument("--batch-only", action="store_true", help="Time the batch commands, not the service.")
+    parser.add_argument("--service-only", action="store_true",
+                        help="Time the service, not the batch commands (they still run once to write the snapshot).")
+    parser.add_argument("--feature-requests", type=int, default=2000,
+                        help="Sequential /score_features requests, each a known customer's snapshot row.")
     args = parser.parse_args()
 
     out = args.out.resolve()
@@ -157,30 +196,35 @@ def main() -> None:
     features_s, features_mb = timed([*cdp, "features", *common, "--materialize"], out)
     scores = out / "scores.parquet"
     score_args = [*cdp, "score", *common, "--horizon-days", str(HORIZON_DAYS), "--out", str(scores), "--force"]
-    # Three runs, the median reported: the first after an install also compiles the tree
-    # kernels (Numba caches them beside the code; every later process loads them).
-    runs = sorted((timed(score_args, out) for _ in range(3)), key=lambda r: r[0])
-    score_s, score_mb = runs[1]
     snapshot = config.with_name("online_features.parquet")
-    report = out / "floor.json"
-    floor_s, floor_mb = timed(["sh", "-c", f'"$0" -c "$1" "$2" "$3" "$4" > "{report}"', sys.executable, FLOOR,
-                               str(snapshot), str(config.with_name("cdp.duckdb")), str(HORIZON_DAYS)], out)
-    floor = json.loads(report.read_text())
-    floor_predict_s = round(sum(v for k, v in floor.items() if k not in ("rows", "churn pred_contrib")), 2)
-    # The one-command figure: a snapshot of another day is not used, so `cdp score` builds the features.
-    earlier = (END - timedelta(days=1)).isoformat()
-    timed([*cdp, "features", *common, "--materialize", "--as-of", earlier], out)
-    building_s, building_mb = timed(score_args, out)
-    print(f"cdp features --materialize {features_s:.1f} s; cdp score {score_s:.1f} s, {score_mb:.0f} MB "
-          f"({building_s:.1f} s building the features itself); bare LightGBM {floor_predict_s:.1f} s", flush=True)
-    batch_result = {"customers": None, "cdp_features_materialize_s": features_s,
-                    "cdp_features_peak_mb": round(features_mb), "cdp_score_s": score_s,
-                    "cdp_score_peak_mb": round(score_mb), "cdp_score_runs_s": [r[0] for r in runs],
-                    "cdp_score_building_features_s": building_s,
-                    "cdp_score_building_features_peak_mb": round(building_mb),
-                    "floor_lightgbm_predict_s": floor_predict_s, "floor_detail_s": floor,
-                    "floor_process_s": floor_s, "floor_peak_mb": round(floor_mb),
-                    "ratio_to_floor": round(score_s / floor_predict_s, 1)}
+    if args.service_only:  # one `cdp score`, for the snapshot the service reads
+        score_s, score_mb = timed(score_args, out)
+        batch_result: dict = {"customers": None, "cdp_features_materialize_s": features_s, "cdp_score_s": score_s,
+                              "note": "--service-only: the batch figures were not measured"}
+    else:
+        # Three runs, the median reported: the first after an install also compiles the tree
+        # kernels (Numba caches them beside the code; every later process loads them).
+        runs = sorted((timed(score_args, out) for _ in range(3)), key=lambda r: r[0])
+        score_s, score_mb = runs[1]
+        report = out / "floor.json"
+        floor_s, floor_mb = timed(["sh", "-c", f'"$0" -c "$1" "$2" "$3" "$4" > "{report}"', sys.executable, FLOOR,
+                                   str(snapshot), str(config.with_name("cdp.duckdb")), str(HORIZON_DAYS)], out)
+        floor = json.loads(report.read_text())
+        floor_predict_s = round(sum(v for k, v in floor.items() if k not in ("rows", "churn pred_contrib")), 2)
+        # The one-command figure: a snapshot of another day is not used, so `cdp score` builds the features.
+        earlier = (END - timedelta(days=1)).isoformat()
+        timed([*cdp, "features", *common, "--materialize", "--as-of", earlier], out)
+        building_s, building_mb = timed(score_args, out)
+        print(f"cdp features --materialize {features_s:.1f} s; cdp score {score_s:.1f} s, {score_mb:.0f} MB "
+              f"({building_s:.1f} s building the features itself); bare LightGBM {floor_predict_s:.1f} s", flush=True)
+        batch_result = {"customers": None, "cdp_features_materialize_s": features_s,
+                        "cdp_features_peak_mb": round(features_mb), "cdp_score_s": score_s,
+                        "cdp_score_peak_mb": round(score_mb), "cdp_score_runs_s": [r[0] for r in runs],
+                        "cdp_score_building_features_s": building_s,
+                        "cdp_score_building_features_peak_mb": round(building_mb),
+                        "floor_lightgbm_predict_s": floor_predict_s, "floor_detail_s": floor,
+                        "floor_process_s": floor_s, "floor_peak_mb": round(floor_mb),
+                        "ratio_to_floor": round(score_s / floor_predict_s, 1)}
     if args.batch_only:
         import pyarrow.parquet as pq
 
@@ -222,16 +266,17 @@ def main() -> None:
         rng = random.Random(2)
         batch = _timed_posts(ports["cdp-ml"], "/score_batch",
                              [{"customer_ids": rng.sample(ids, 1000)} for _ in range(20)])
-        features = _timed_posts(ports["cdp-ml"], "/score_features",
-                                [{"features": {"recency_days": 10 + i, "purchase_days": 3, "tenure_days": 300,
-                                               "mean_order_value": 80.0}} for i in range(20)])
+        one_row = _one_row(ports, _feature_bodies(ports["cdp-ml"], snapshot, ids, args.feature_requests))
     finally:
         for process in servers.values():
             _stop(process)
 
     result |= {
         "score": batch_result | {"customers": len(all_ids)},
-        "service": {"ready_s": ready, "load": load, "score_batch_1000": batch, "score_features": features,
+        "service": {"ready_s": ready, "load": load, "score_batch_1000": batch,
+                    "score_features": one_row["cdp-ml"], "trivial_score_features": one_row["trivial"],
+                    "score_features_p99_ratio": round(one_row["cdp-ml"]["p99_ms"] / one_row["trivial"]["p99_ms"], 2),
+                    "score_features_p50_ratio": round(one_row["cdp-ml"]["p50_ms"] / one_row["trivial"]["p50_ms"], 2),
                     "sequential_p99_ratio": round(load["cdp-ml sequential"]["p99_ms"]
                                                   / load["trivial sequential"]["p99_ms"], 2),
                     "concurrent_throughput_share": round(load["cdp-ml concurrent"]["throughput_rps"]

@@ -1,8 +1,9 @@
 """The floor of the serving benchmark: a BentoML service that answers /score with a constant.
 
-Same BentoML version, worker and thread settings and route as `serving.service`, and an
-answer of the same shape and size, but no authentication, no validation beyond BentoML's
-own, no lookup: what HTTP and BentoML cost by themselves on this machine.
+Same BentoML version, worker and thread settings and routes as `serving.service`, and an
+answer of the same shape and size (to a customer id on /score, to a body of feature values
+on /score_features), but no authentication, no validation beyond BentoML's own, no lookup:
+what HTTP and BentoML cost by themselves on this machine.
 
     bentoml serve bench.trivial_service:Constant --port 3001
 """
@@ -24,4 +25,9 @@ ANSWER = {
 class Constant:
     @bentoml.api(route="/score")
     def score(self, customer_id: str) -> dict:
+        return ANSWER
+
+    @bentoml.api(route="/score_features")
+    def score_features(self, features: dict) -> dict:
+        """The same constant for a body of feature values: BentoML parsing a customer's ~90 features."""
         return ANSWER

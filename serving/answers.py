@@ -38,6 +38,33 @@ ROUNDING = {"churn_probability": 4, "purchase_probability": 4, "expected_purchas
             "days_to_next_purchase": 1}
 
 
+class FrameColumns(Mapping):
+    """A frame's columns as NumPy arrays by name, each taken from the frame when first asked
+    for: a reason's sentence reads two or three of a hundred columns, and taking them all
+    costs more than scoring one row."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
+        self._taken: dict[str, np.ndarray] = {}
+        self._names = [str(c) for c in frame.columns]
+        self._positions = {name: i for i, name in enumerate(self._names)}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        values = self._taken.get(name)
+        if values is None:
+            values = self._taken[name] = self._frame.iloc[:, self._positions[name]].to_numpy()
+        return values
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._positions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class RowValues(Mapping):
     """One row of a feature frame as a read-only mapping, each value fetched when asked for
     (a reason's sentence reads two or three of a hundred columns)."""
@@ -108,8 +135,8 @@ class AnswerTable:
             "model_versions": models.versions_by_field(),
         }
         self.typical: dict[str, float] = dict(typical or {})
-        self._values = ({str(c): features[c].to_numpy() for c in features.columns}
-                        if features is not None and len(features) == len(ids) else {})
+        self._values: Mapping[str, np.ndarray] = (FrameColumns(features) if features is not None
+                                                   and len(features) == len(ids) else {})
 
     @classmethod
     def score(cls, features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,

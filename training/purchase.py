@@ -44,6 +44,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.catalog import catalog
+from features.compiled import CompiledPreprocessing, compile_preprocessing
 from features.preprocess import preprocessing_pipeline
 from training.boosting import TABULATED_FROM_ROWS, MarginBooster, MarginRegressor, predict_threads
 from training.btyd import BetaGeoModel
@@ -120,10 +121,13 @@ WEEK = 7.0
 def btyd_summary(X: pd.DataFrame) -> pd.DataFrame:
     """The BG/NBD summary (repeat purchase days, recency and age in weeks) read off the feature
     table: ``purchase_days - 1``, ``(tenure_days - recency_days) / 7`` and ``tenure_days / 7``."""
+    purchase_days = X["purchase_days"].astype("float64").to_numpy()
+    tenure_days = X["tenure_days"].astype("float64").to_numpy()
+    recency_days = X["recency_days"].astype("float64").to_numpy()
     return pd.DataFrame({
-        "frequency": X["purchase_days"].astype("float64") - 1,
-        "recency": (X["tenure_days"].astype("float64") - X["recency_days"].astype("float64")) / WEEK,
-        "T": X["tenure_days"].astype("float64") / WEEK,
+        "frequency": purchase_days - 1,
+        "recency": (tenure_days - recency_days) / WEEK,
+        "T": tenure_days / WEEK,
     }, index=X.index)
 
 
@@ -155,18 +159,29 @@ class BtydFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         if not hasattr(self, "model_"):
             raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
+        out = X.copy(deep=False)  # copy-on-write: the new columns never reach the caller's frame
+        for column, values in self.columns(X).items():
+            out[column] = values
+        return out
+
+    def columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The columns `transform` adds (``btyd_p_alive``, ``btyd_expected_purchases``,
+        ``btyd_purchase_probability``), as arrays: what a few rows need without a new frame."""
+        if not hasattr(self, "model_"):
+            raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
         summary = btyd_summary(X)
         known = summary.notna().all(axis=1).to_numpy()
-        out = X.copy(deep=False)  # copy-on-write: the new columns never reach the caller's frame
         t = self.horizon_days / WEEK
+        rows = summary[known] if known.any() else None
+        out = {}
         for column, values in (
             ("btyd_p_alive", lambda s: self.model_.probability_alive(s)),
             ("btyd_expected_purchases", lambda s: self.model_.expected_purchases(s, t)),
             ("btyd_purchase_probability", lambda s: self.model_.purchase_probability(s, t)),
         ):
             column_values = np.full(len(X), np.nan)
-            if known.any():
-                column_values[known] = values(summary[known])
+            if rows is not None:
+                column_values[known] = values(rows)
             out[column] = column_values
         return out
 
@@ -463,8 +478,26 @@ class PurchaseModel(BaseEstimator):
         return Prepared(pd.concat([p.x for p in parts]), pd.concat([p.margins for p in parts]))
 
     def _prepare_rows(self, X: pd.DataFrame) -> Prepared:
-        X = self._scoring_btyd().transform(X)
-        return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
+        """BTYD's view added, then the preprocessing: for fewer than ``COMPILED_BELOW_ROWS`` rows
+        its NumPy replay (`features.compiled`: the same values), which reads the BTYD columns as
+        arrays rather than from a new frame; for more, the feature-engine Pipeline."""
+        btyd = self._scoring_btyd()
+        compiled = self._compiled() if len(X) < COMPILED_BELOW_ROWS else None
+        if compiled is None:
+            X = btyd.transform(X)
+            return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
+        added = btyd.columns(X)
+        margin_inputs = pd.DataFrame({**added, "mean_order_value": X["mean_order_value"].to_numpy()}, index=X.index)
+        return Prepared(compiled.transform(X, extra=added), base_margins(margin_inputs))
+
+    def _compiled(self) -> CompiledPreprocessing | None:
+        """`preprocess_` compiled (`features.compiled`), built on first use and never pickled, so
+        models registered before it existed get it too; None where it cannot be compiled."""
+        cache = self.__dict__.setdefault(_COMPILED, {})
+        if id(self.preprocess_) not in cache:  # keyed by the Pipeline: a refit replaces it
+            cache.clear()
+            cache[id(self.preprocess_)] = (self.preprocess_, compile_preprocessing(self.preprocess_))
+        return cache[id(self.preprocess_)][1]
 
     def shares_inputs(self, other: "PurchaseModel") -> bool:
         """Whether ``other`` prepares rows and predicts purchase exactly as this model does
@@ -548,6 +581,7 @@ class PurchaseModel(BaseEstimator):
         # The fingerprint is a cache of the fitted parts: rebuilt on demand, never pickled.
         state = dict(super().__getstate__())  # a copy: the live model keeps its cache
         state.pop(_FINGERPRINT, None)
+        state.pop(_COMPILED, None)  # rebuilt from preprocess_ on first use
         return state
 
     def __setstate__(self, state):
@@ -655,6 +689,12 @@ def base_margins(X: pd.DataFrame) -> pd.DataFrame:
 
 PREPARE_SLICED_FROM_ROWS = 100_000
 _FINGERPRINT = "_fingerprint_cache"
+_COMPILED = "_compiled_preprocessing_cache"
+# Rows below which `PurchaseModel` prepares with the compiled preprocessing rather than the
+# feature-engine Pipeline. Measured on the sample shop's 110 preprocessed columns: 1 row 0.7 ms
+# against 96 ms, 1,000 rows 5.5 ms against 216 ms. Batches keep the Pipeline, whose answers the
+# compiled form is tested equal to (tests/features/test_compiled.py).
+COMPILED_BELOW_ROWS = 100
 def hurdle_median(probability: np.ndarray, extra: np.ndarray, max_count: int = 100) -> np.ndarray:
     """Median purchase days of the hurdle model: none with chance ``1 - p``, else one plus a
     Poisson count of mean ``extra``.

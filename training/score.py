@@ -96,7 +96,9 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
     (`training.pyfunc.model_ready`) through its own ``predict``.
     """
     features = features.reset_index(drop=True)
-    out = pd.DataFrame({"customer_id": features["customer_id"].astype(str).to_numpy()})
+    # Columns gathered in a dict and made a frame once: inserting them one by one into a
+    # frame costs more than scoring one row (`/score_features`).
+    out: dict[str, Any] = {"customer_id": features["customer_id"].astype(str).to_numpy()}
     (segments, segments_version) = models["segments"]
     (churn, churn_version) = models["churn"]
     (purchases, purchases_version) = models["next-purchase"]
@@ -118,8 +120,10 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
     out["expected_purchases"] = counts["expected_purchases"].to_numpy()
     out["expected_revenue"] = counts["expected_revenue"].to_numpy()
     # Always a list per customer (empty where no recommender was trained).
-    out["next_best_categories"] = counts["next_best_categories"].map(
-        lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else []).to_numpy()
+    categories = np.empty(len(features), dtype=object)
+    for row, value in enumerate(counts["next_best_categories"].to_numpy()):
+        categories[row] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    out["next_best_categories"] = categories
     first = models.get("first-purchase")
     if first is not None:
         inner_first = _python_model(first[0])
@@ -127,16 +131,16 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
                      else first[0].predict(model_ready(features)))
         first_probability = prospects["purchase_probability"].to_numpy(dtype="float64")
         bought = pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
-        out["purchase_probability"] = np.where(bought, out["purchase_probability"].to_numpy(dtype="float64"),
+        out["purchase_probability"] = np.where(bought, np.asarray(out["purchase_probability"], dtype="float64"),
                                                first_probability)
     out["segments_version"] = segments_version
     out["churn_version"] = churn_version
     out["next_purchase_version"] = purchases_version
     # Text even when empty (no champion): the scores table and the files keep a string column.
-    out["first_purchase_version"] = pd.Series(first[1] if first is not None else None, index=out.index,
-                                              dtype="string")
+    out["first_purchase_version"] = pd.Series(first[1] if first is not None else None,
+                                              index=pd.RangeIndex(len(features)), dtype="string")
     out["features_as_of"] = pd.Timestamp(as_of).date()
-    return out[list(SCORE_COLUMNS)]
+    return pd.DataFrame(out, columns=list(SCORE_COLUMNS), index=pd.RangeIndex(len(features)))
 
 
 def _python_model(model):

@@ -161,20 +161,27 @@ def test_score_batch_takes_1_to_1000_ids(server, scores):
     assert_error(server.post("/score_batch", {"customer_ids": "c1"}), 400, "customer_ids")
 
 
-@pytest.mark.parametrize("who", ["buyer", "prospect"])
-def test_score_features_of_a_known_row_gives_that_customers_scores(server, snapshot, scores, who):
-    bought = scores["churn_probability"].notna()
-    customer_id = scores[bought if who == "buyer" else ~bought].index[5]
+def test_score_features_of_known_rows_gives_what_cdp_score_wrote_for_them(server, snapshot, scores):
+    """Forty buyers spread over the file and five people who never bought: each one's snapshot row,
+    sent as features, answers what `cdp score` wrote for them (the batch path, whose preprocessing
+    is the feature-engine Pipeline; one row goes through its compiled form) to the service's
+    rounding, and exactly what /score answers for them, reasons and their wording included."""
     types = server.request("GET", "/versions").json()["feature_names"]
-    row = snapshot.loc[customer_id]
-    features = {name: (None if pd.isna(row[name]) else float(row[name]) if kind == "number" else str(row[name]))
-                for name, kind in types.items()}
-    response = server.post("/score_features", {"features": features})
-    assert response.status == 200, response.body
-    result = response.json()
-    assert result["customer_id"] is None and result["features_as_of"] == "2026-10-31"
-    assert_matches_batch(result, scores.loc[customer_id])
-    assert result["purchase_probability"] is not None
+    buyers = scores.index[scores["churn_probability"].notna()]
+    never_bought = scores.index[scores["churn_probability"].isna()]
+    assert len(buyers) >= 100 and len(never_bought) >= 5  # the batch prepared its buyers with the Pipeline
+    for customer_id in [*buyers[:: len(buyers) // 40][:40], *never_bought[:5]]:
+        row = snapshot.loc[customer_id]
+        features = {name: (None if pd.isna(row[name]) else float(row[name]) if kind == "number" else str(row[name]))
+                    for name, kind in types.items()}
+        response = server.post("/score_features", {"features": features})
+        assert response.status == 200, response.body
+        result = response.json()
+        assert result["customer_id"] is None and result["features_as_of"] == "2026-10-31"
+        assert_matches_batch(result, scores.loc[customer_id])
+        known = server.post("/score", {"customer_id": customer_id}).json()
+        assert result == {**known, "customer_id": None}, customer_id
+        assert result["purchase_probability"] is not None  # prospects too: the first-purchase model's
 
 
 def test_a_prospect_is_answered_with_the_first_purchase_models_probability(server, scores, trained_shop):

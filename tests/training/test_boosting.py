@@ -95,6 +95,24 @@ def test_contributions_add_up_to_the_raw_score_and_group_by_feature(rows):
                                rtol=1e-9, atol=1e-12)
 
 
+def test_a_few_rows_get_the_very_numbers_the_scikit_learn_wrapper_gives_for_a_frame():
+    """Below FEW_ROWS rows the Booster predicts from a float64 array (no frame handling): the same
+    walk, so the same bits, as the wrapper on a frame, and as those rows among many."""
+    from features.preprocess import booster_frame
+    from training.boosting import FEW_ROWS
+
+    X, y, margin = _counts(3000)
+    frame = pd.DataFrame(X, columns=["Oil, olive", "visits"])
+    model = MarginRegressor("tweedie", min_child_samples=20, n_estimators=80).fit(frame, y, init_score=margin)
+    few = frame.iloc[100:100 + FEW_ROWS - 1]
+    wrapper = model.model_.predict(booster_frame(few), raw_score=True)
+    assert np.array_equal(model.raw_score(few), wrapper)
+    assert np.array_equal(model.raw_score(few.iloc[[5]]), wrapper[[5]])
+    assert np.array_equal(model.raw_score(frame)[100:100 + len(few)], wrapper)  # many rows: the wrapper itself
+    assert np.array_equal(model.contributions(few, groups=np.array([0, 0])),
+                          model.contributions(frame, groups=np.array([0, 0]))[100:100 + len(few)])
+
+
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_rows_given_as_a_frame_keep_their_names_and_reach_the_booster_by_position():
     X, y, margin = _counts(300)

@@ -87,6 +87,24 @@ def segments(fitted, frame) -> np.ndarray:
     return fitted.predict(frame)
 
 
+@pytest.mark.parametrize("cast", [False, True], ids=["as the store returns them", "as the models cast them"])
+def test_a_few_rows_get_the_segments_and_scaled_values_they_get_among_all(fitted, frame, segments, cast):
+    """Fewer than SMALL_FRAME_ROWS rows are scaled in NumPy (`/score_features`' one row): the
+    very values, bit for bit, that the whole table gets."""
+    from training.pyfunc import model_ready
+    from training.segments import SMALL_FRAME_ROWS
+
+    rows = model_ready(frame) if cast else frame
+    everyone = fitted.transform_scaled(rows)
+    buyer_row = np.cumsum(rows["recency_days"].notna().to_numpy()) - 1
+    for start in (0, 57, 301):
+        few = rows.iloc[start:start + 40]
+        assert len(few) < SMALL_FRAME_ROWS and few["recency_days"].isna().any()  # buyers and prospects
+        bought = few["recency_days"].notna().to_numpy()
+        assert np.array_equal(fitted.transform_scaled(few), everyone[buyer_row[start:start + 40][bought]])
+        assert fitted.predict(few).tolist() == segments[start:start + 40].tolist()
+
+
 def _buyers_with_truth(frame, truth):
     return (frame["recency_days"].notna() & truth["group"].notna()).to_numpy()
 
