@@ -253,6 +253,27 @@ class CompiledPreprocessing:
         return out
 
 
+# Where an estimator keeps its compiled preprocessing (`compiled_for`); it drops this key
+# from its pickled state, so the compiled form is always rebuilt from the fitted Pipeline.
+COMPILED_CACHE = "_compiled_preprocessing_cache"
+# Rows below which estimators prepare with the compiled preprocessing rather than the
+# feature-engine Pipeline. Measured on the sample shop's 110 preprocessed columns: 1 row 0.7 ms
+# against 96 ms, 1,000 rows 5.5 ms against 216 ms. Batches keep the Pipeline, whose answers the
+# compiled form is tested equal to (tests/features/test_compiled.py).
+COMPILED_BELOW_ROWS = 100
+
+
+def compiled_for(owner, pipeline) -> CompiledPreprocessing | None:
+    """``pipeline`` compiled, built on first use and kept in ``owner``'s ``__dict__`` under
+    `COMPILED_CACHE` (keyed by the Pipeline, so a refit that replaces it recompiles); None
+    where it cannot be compiled."""
+    cache = owner.__dict__.setdefault(COMPILED_CACHE, {})
+    if id(pipeline) not in cache:
+        cache.clear()
+        cache[id(pipeline)] = (pipeline, compile_preprocessing(pipeline))
+    return cache[id(pipeline)][1]
+
+
 def compile_preprocessing(pipeline) -> CompiledPreprocessing | None:
     """`CompiledPreprocessing` of a fitted Pipeline, or None where it holds a step that is not
     compiled (the Pipeline then serves every frame)."""

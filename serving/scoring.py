@@ -80,8 +80,12 @@ def features_frame(features: Mapping[str, float | str | None], models: ModelSet,
     if broken:
         raise RequestError("impossible feature values: " + "; ".join(broken[:10])
                            + (f" and {len(broken) - 10} more" if len(broken) > 10 else ""))
-    row: dict[str, object] = {"customer_id": "", "features_as_of": pd.Timestamp(as_of)}
+    # One array per column, typed here: a frame built from a list of dicts infers every
+    # column's dtype, which costs more than scoring the row.
+    columns: dict[str, np.ndarray] = {"customer_id": np.array([""], dtype=object),
+                                      "features_as_of": np.array([pd.Timestamp(as_of)], dtype="datetime64[ns]")}
     for name, kind in types.items():
         value = features.get(name)
-        row[name] = (np.nan if value is None else float(value)) if kind == "number" else value
-    return pd.DataFrame([row])
+        columns[name] = (np.array([np.nan if value is None else float(value)]) if kind == "number"
+                         else np.array([value], dtype=object))
+    return pd.DataFrame(columns)

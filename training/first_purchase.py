@@ -38,6 +38,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from features.catalog import catalog
+from features.compiled import COMPILED_BELOW_ROWS, COMPILED_CACHE, compiled_for
 from features.preprocess import preprocessing_pipeline
 from training.churn import PurchaseClassifier
 
@@ -215,11 +216,22 @@ class FirstPurchaseModel(BaseEstimator):
         missing = [c for c in self.inputs_ if c not in X.columns]
         if missing:
             raise KeyError(f"rows lack the first-purchase model's input(s) {', '.join(missing)}")
-        x = self.preprocess_.transform(X[self.inputs_])
+        x = self._preprocessed(X)
         start = math.log(self.base_rate_ / (1.0 - self.base_rate_))
         p = self.classifier_.predict_proba(x, init_score=np.full(len(x), start))[:, 1]
         label = self._label_days()
         return p if label == self.horizon_days else 1.0 - (1.0 - p) ** (self.horizon_days / label)
+
+    def _preprocessed(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X``'s inputs preprocessed: a few rows (`/score_features`) by the Pipeline's NumPy
+        replay (`features.compiled`, the same values), more by the Pipeline itself."""
+        compiled = compiled_for(self, self.preprocess_) if len(X) < COMPILED_BELOW_ROWS else None
+        return compiled.transform(X) if compiled is not None else self.preprocess_.transform(X[self.inputs_])
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: the live model keeps its compiled form
+        state.pop(COMPILED_CACHE, None)  # rebuilt from preprocess_ on first use
+        return state
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """``purchase_probability`` of every row, indexed as ``X``."""

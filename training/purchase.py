@@ -44,7 +44,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from features.catalog import catalog
-from features.compiled import CompiledPreprocessing, compile_preprocessing
+from features.compiled import COMPILED_BELOW_ROWS, COMPILED_CACHE, CompiledPreprocessing, compiled_for
 from features.preprocess import preprocessing_pipeline
 from training.boosting import TABULATED_FROM_ROWS, MarginBooster, MarginRegressor, predict_threads
 from training.btyd import BetaGeoModel
@@ -493,11 +493,7 @@ class PurchaseModel(BaseEstimator):
     def _compiled(self) -> CompiledPreprocessing | None:
         """`preprocess_` compiled (`features.compiled`), built on first use and never pickled, so
         models registered before it existed get it too; None where it cannot be compiled."""
-        cache = self.__dict__.setdefault(_COMPILED, {})
-        if id(self.preprocess_) not in cache:  # keyed by the Pipeline: a refit replaces it
-            cache.clear()
-            cache[id(self.preprocess_)] = (self.preprocess_, compile_preprocessing(self.preprocess_))
-        return cache[id(self.preprocess_)][1]
+        return compiled_for(self, self.preprocess_)
 
     def shares_inputs(self, other: "PurchaseModel") -> bool:
         """Whether ``other`` prepares rows and predicts purchase exactly as this model does
@@ -581,7 +577,7 @@ class PurchaseModel(BaseEstimator):
         # The fingerprint is a cache of the fitted parts: rebuilt on demand, never pickled.
         state = dict(super().__getstate__())  # a copy: the live model keeps its cache
         state.pop(_FINGERPRINT, None)
-        state.pop(_COMPILED, None)  # rebuilt from preprocess_ on first use
+        state.pop(COMPILED_CACHE, None)  # rebuilt from preprocess_ on first use
         return state
 
     def __setstate__(self, state):
@@ -689,12 +685,6 @@ def base_margins(X: pd.DataFrame) -> pd.DataFrame:
 
 PREPARE_SLICED_FROM_ROWS = 100_000
 _FINGERPRINT = "_fingerprint_cache"
-_COMPILED = "_compiled_preprocessing_cache"
-# Rows below which `PurchaseModel` prepares with the compiled preprocessing rather than the
-# feature-engine Pipeline. Measured on the sample shop's 110 preprocessed columns: 1 row 0.7 ms
-# against 96 ms, 1,000 rows 5.5 ms against 216 ms. Batches keep the Pipeline, whose answers the
-# compiled form is tested equal to (tests/features/test_compiled.py).
-COMPILED_BELOW_ROWS = 100
 def hurdle_median(probability: np.ndarray, extra: np.ndarray, max_count: int = 100) -> np.ndarray:
     """Median purchase days of the hurdle model: none with chance ``1 - p``, else one plus a
     Poisson count of mean ``extra``.

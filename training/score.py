@@ -125,12 +125,12 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
         categories[row] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     out["next_best_categories"] = categories
     first = models.get("first-purchase")
-    if first is not None:
+    bought = pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
+    if first is not None and not bought.all():  # a request for a buyer skips the prospects' model
         inner_first = _python_model(first[0])
         prospects = (inner_first.predict(None, features) if isinstance(inner_first, CdpModel)
                      else first[0].predict(model_ready(features)))
         first_probability = prospects["purchase_probability"].to_numpy(dtype="float64")
-        bought = pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
         out["purchase_probability"] = np.where(bought, np.asarray(out["purchase_probability"], dtype="float64"),
                                                first_probability)
     out["segments_version"] = segments_version
