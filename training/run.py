@@ -626,17 +626,7 @@ def _log_churn_artifacts(estimator: PurchaseModel, test: pd.DataFrame, predicted
     log_frame(importance, "importance.csv")
     _log_top20(importance, "feature", "gain", "Churn model: top 20 inputs by gain", "plots/importance.png")
 
-    if len(np.unique(y)) == 2:
-        observed, expected = calibration_curve(y, p, n_bins=10, strategy="quantile")
-        log_frame(pd.DataFrame({"predicted": expected, "observed": observed}), "calibration.csv")
-        fig = Figure(figsize=(5, 5))
-        ax = fig.subplots()
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
-        ax.plot(expected, observed, marker="o")
-        ax.set_xlabel("predicted churn probability")
-        ax.set_ylabel("observed churn rate")
-        ax.set_title("Calibration on held-out customers")
-        mlflow.log_figure(fig, "plots/calibration.png")
+    _log_calibration(y, p, 10, "churn probability", "churn rate", "customers")
 
     deciles = pd.qcut(pd.Series(p).rank(method="first"), 10, labels=False)
     lift = (pd.DataFrame({"decile": 10 - deciles, "churned": y}).groupby("decile")["churned"].mean()
@@ -804,17 +794,25 @@ def _log_first_purchase_artifacts(estimator: FirstPurchaseModel, y: np.ndarray, 
     importance = estimator.importance()
     log_frame(importance, "importance.csv")
     _log_top20(importance, "feature", "gain", "First-purchase model: top 20 inputs by gain", "plots/importance.png")
-    if len(np.unique(y)) == 2:
-        observed, expected = calibration_curve(y, p, n_bins=5, strategy="quantile")
-        log_frame(pd.DataFrame({"predicted": expected, "observed": observed}), "calibration.csv")
-        fig = Figure(figsize=(5, 5))
-        ax = fig.subplots()
-        ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
-        ax.plot(expected, observed, marker="o")
-        ax.set_xlabel("predicted first-purchase probability")
-        ax.set_ylabel("observed first-purchase rate")
-        ax.set_title("Calibration on held-out prospects")
-        mlflow.log_figure(fig, "plots/calibration.png")
+    _log_calibration(y, p, 5, "first-purchase probability", "first-purchase rate", "prospects")
+
+
+def _log_calibration(y: np.ndarray, p: np.ndarray, n_bins: int, predicted: str, observed_rate: str,
+                     who: str) -> None:
+    """The held-out calibration curve (quantile bins) as ``calibration.csv`` and a plot; nothing
+    when the held-out rows have one outcome only."""
+    if len(np.unique(y)) != 2:
+        return
+    observed, expected = calibration_curve(y, p, n_bins=n_bins, strategy="quantile")
+    log_frame(pd.DataFrame({"predicted": expected, "observed": observed}), "calibration.csv")
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
+    ax.plot(expected, observed, marker="o")
+    ax.set_xlabel(f"predicted {predicted}")
+    ax.set_ylabel(f"observed {observed_rate}")
+    ax.set_title(f"Calibration on held-out {who}")
+    mlflow.log_figure(fig, "plots/calibration.png")
 
 
 def _first_purchase_auc(test: pd.DataFrame):
