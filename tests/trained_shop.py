@@ -7,6 +7,7 @@ registered for every test folder by tests/conftest.py.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,14 @@ class TrainedShop:
     config: Path
     tracking_uri: str
     snapshot: Path
+
+
+def private_copy(shop: TrainedShop, root: Path) -> TrainedShop:
+    """A copy of ``shop``'s store and files under ``root``, for a test that changes them; the
+    registry stays shared (the copy keeps the shop's name, so its champions are the shop's)."""
+    shutil.copytree(shop.root / "shop", root / "shop")
+    return TrainedShop(root=root, config=root / "shop" / "cdp.toml", tracking_uri=shop.tracking_uri,
+                       snapshot=root / "shop" / "online_features.parquet")
 
 
 def run_cli(*args: str, tracking_uri: str, log: Path | None = None) -> str:

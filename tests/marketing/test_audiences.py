@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -40,7 +39,7 @@ from profiles.erasure import forget
 from profiles.subject import Lookup
 from store.duckdb_store import Store
 from store.snapshot import ServingSnapshot
-from tests.trained_shop import TrainedShop
+from tests.trained_shop import TrainedShop, private_copy
 from training.risk_bands import ChurnRiskBands
 
 AS_OF = pd.Timestamp("2026-10-31")
@@ -234,10 +233,7 @@ def test_changes_are_who_joined_and_who_left_since_the_recorded_membership():
 @pytest.fixture
 def shop(trained_shop, tmp_path) -> TrainedShop:
     """A private copy of the session's trained shop."""
-    root = tmp_path / "copy"
-    shutil.copytree(trained_shop.root / "shop", root / "shop")
-    return TrainedShop(root=root, config=root / "shop" / "cdp.toml", tracking_uri=trained_shop.tracking_uri,
-                       snapshot=root / "shop" / "online_features.parquet")
+    return private_copy(trained_shop, tmp_path / "copy")
 
 
 def cdp(shop: TrainedShop, *args: str):

@@ -30,7 +30,7 @@ from profiles.erasure import forget, forget_many
 from profiles.subject import Lookup
 from store.duckdb_store import COMPACTION_PENDING, Store
 from store.snapshot import ServingSnapshot
-from tests.trained_shop import SHOP_NAME, TrainedShop
+from tests.trained_shop import SHOP_NAME, TrainedShop, private_copy
 from training.score import score_store
 from training.tracking import store_tracking
 
@@ -48,10 +48,7 @@ class Erased:
 @pytest.fixture
 def shop(trained_shop, tmp_path) -> TrainedShop:
     """A private copy of the session's trained shop (its registry is shared: the shop keeps its name)."""
-    root = tmp_path / "copy"
-    shutil.copytree(trained_shop.root / "shop", root / "shop")
-    return TrainedShop(root=root, config=root / "shop" / "cdp.toml", tracking_uri=trained_shop.tracking_uri,
-                       snapshot=root / "shop" / "online_features.parquet")
+    return private_copy(trained_shop, tmp_path / "copy")
 
 
 def person_in(shop: TrainedShop, rank: int = 0) -> Erased:
