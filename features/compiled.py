@@ -32,6 +32,7 @@ from feature_engine.transformation import LogCpTransformer
 from sklearn.pipeline import Pipeline
 
 from features.preprocess import IqrWinsorizer, ModelDtypes, as_float
+from features.rows import Rows, as_frame, index_of, row_count
 
 # Numeric dtypes whose cast to float64 is a plain NumPy cast (what `as_float` does for them).
 _PLAIN_KINDS = frozenset("fiub")
@@ -198,37 +199,50 @@ class CompiledPreprocessing:
         return (np.array([self._number_index[name] for name in names], dtype=np.intp),
                 np.array([float(values[name]) for name in names], dtype=np.float64))
 
-    def transform(self, X: pd.DataFrame, extra: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
+    def transform(self, X: Rows, extra: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
         """What ``pipeline.transform(X)`` gives, the same columns and values, every column float64
         (the Pipeline's missing flags and one-hot levels are integers: the boosters read all
         columns as float64 either way).
 
-        The Pipeline's input columns are read from ``X`` by name (others are ignored), or from
-        ``extra`` (numeric columns given as float64 arrays, one value per row of ``X``)."""
-        extra = dict(extra or {})
+        The Pipeline's input columns are read from ``X`` (a frame, or model-ready `features.rows`
+        columns) by name (others are ignored), or from ``extra`` (numeric columns given as
+        float64 arrays, one value per row of ``X``)."""
+        matrix = self.matrix(X, extra)
+        if matrix is None:
+            whole = as_frame(X).assign(**dict(extra or {})) if extra else as_frame(X)
+            return self.pipeline.transform(whole[list(self.pipeline.feature_names_in_)])
+        return pd.DataFrame(matrix, index=index_of(X), columns=self.columns, copy=False)
+
+    def matrix(self, X: Rows, extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray | None:
+        """`transform`'s values as a rows × `columns` float64 matrix, or None for rows the
+        compiled steps do not answer for (`transform` hands those to the Pipeline)."""
         try:
-            if len(X) == 0:
+            if row_count(X) == 0:
                 raise _Refused("no rows")
-            rows = self._rows(X, extra)
+            rows = self._rows(X, dict(extra or {}))
             for step in self._steps:
                 step(rows)
         except _Refused:
-            whole = X.assign(**extra) if extra else X
-            return self.pipeline.transform(whole[list(self.pipeline.feature_names_in_)])
-        return pd.DataFrame(self._matrix(rows), index=X.index, columns=self.columns, copy=False)
+            return None
+        return self._matrix(rows)
 
-    def _rows(self, X: pd.DataFrame, extra: dict[str, np.ndarray]) -> _Rows:
-        """`ModelDtypes`: numeric columns as float64 (`as_float` where a column is not a plain
-        NumPy number), text columns as object arrays of ``str`` with NaN for missing."""
+    def _rows(self, X: Rows, extra: dict[str, np.ndarray]) -> _Rows:
+        """`ModelDtypes`: numeric columns as float64 (`as_float` where a frame's column is not a
+        plain NumPy number), text columns as object arrays of ``str`` with NaN for missing."""
         given = [name for name in self.numeric if name not in extra]
-        numbers = X[given]
-        matrix = np.empty((len(X), len(self.numeric)), dtype=np.float64)
+        n = row_count(X)
+        matrix = np.empty((n, len(self.numeric)), dtype=np.float64)
         at = [self._number_index[name] for name in given]
-        if all(dtype.kind in _PLAIN_KINDS and isinstance(dtype, np.dtype) for dtype in numbers.dtypes):
-            matrix[:, at] = numbers.to_numpy(dtype=np.float64)
-        else:
+        if not isinstance(X, pd.DataFrame):
             for name, position in zip(given, at):
-                matrix[:, position] = as_float(X[name]).to_numpy()
+                matrix[:, position] = np.asarray(X[name], dtype=np.float64)
+        else:
+            numbers = X[given]
+            if all(dtype.kind in _PLAIN_KINDS and isinstance(dtype, np.dtype) for dtype in numbers.dtypes):
+                matrix[:, at] = numbers.to_numpy(dtype=np.float64)
+            else:
+                for name, position in zip(given, at):
+                    matrix[:, position] = as_float(X[name]).to_numpy()
         for name, values in extra.items():
             if name in self._number_index:
                 matrix[:, self._number_index[name]] = np.asarray(values, dtype=np.float64)
@@ -236,7 +250,8 @@ class CompiledPreprocessing:
             raise _Refused("a value that is not finite")
         texts: dict[str, np.ndarray] = {}
         if self.categorical:
-            raw = X[self.categorical].to_numpy(dtype=object)
+            raw = (X[self.categorical].to_numpy(dtype=object) if isinstance(X, pd.DataFrame)
+                   else np.column_stack([np.asarray(X[name], dtype=object) for name in self.categorical]))
             missing = pd.isna(raw)
             for i, name in enumerate(self.categorical):
                 column = np.array([np.nan if gone else str(value) for value, gone in zip(raw[:, i], missing[:, i])],

@@ -21,11 +21,12 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from features.rows import Rows, as_frame, row_count
 from serving.models import ModelSet
 from serving.online_store import InMemoryFeatureStore
 from training.reasons import Customer, reason_sentence, typical_values
 from training.risk_bands import BAND_LABELS, ChurnRiskBands
-from training.score import score
+from training.score import score, score_columns
 
 # Rows scored per pass: bounds the preprocessing's copies of the feature frame
 # (several times its size) on a large snapshot.
@@ -82,6 +83,13 @@ class RowValues(Mapping):
         return len(self._columns)
 
 
+def _floats(values) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind in "fiu":
+        return values.astype("float64", copy=False)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
+
+
 def items(value) -> list[str]:
     """A list cell as a list of str: a list or array (``next_best_categories``: categories
     kept exactly as they are, commas and spaces included) as it is; a text of feature names
@@ -118,34 +126,48 @@ class AnswerTable:
         (`training.reasons.typical_values` of the whole snapshot).
     """
 
-    def __init__(self, scored: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
-                 features: pd.DataFrame | None = None, typical: Mapping[str, float] | None = None):
-        ids = scored["customer_id"].astype(str).to_numpy()
+    def __init__(self, scored: pd.DataFrame | Mapping[str, np.ndarray], models: ModelSet, bands: ChurnRiskBands,
+                 features: Rows | None = None, typical: Mapping[str, float] | None = None):
+        if isinstance(scored, pd.DataFrame):
+            ids = scored["customer_id"].astype(str).to_numpy()
+            self._segment = scored["segment"].astype(object).to_numpy()
+            self._numbers = {c: pd.to_numeric(scored[c], errors="coerce").to_numpy(dtype="float64") for c in NUMBERS}
+            self._lists = {c: scored[c].astype(object).to_numpy() for c in LISTS}
+            days = pd.to_datetime(scored["features_as_of"]).dt.date.unique()
+        else:  # `training.score.score_columns`: arrays already
+            ids = np.asarray(scored["customer_id"]).astype(str)
+            self._segment = np.asarray(scored["segment"], dtype=object)
+            self._numbers = {c: _floats(scored[c]) for c in NUMBERS}
+            self._lists = {c: np.asarray(scored[c], dtype=object) for c in LISTS}
+            days = list(dict.fromkeys(pd.Timestamp(day).date() for day in scored["features_as_of"]))
         self._row = dict(zip(ids.tolist(), range(len(ids))))
         self._ids = ids
         self._kept: np.ndarray | None = None  # rows `only` keeps; None: all
-        self._segment = scored["segment"].astype(object).to_numpy()
-        self._numbers = {c: pd.to_numeric(scored[c], errors="coerce").to_numpy(dtype="float64") for c in NUMBERS}
-        self._lists = {c: scored[c].astype(object).to_numpy() for c in LISTS}
         self._band = bands.codes(self._numbers["churn_probability"])
-        days = pd.to_datetime(scored["features_as_of"]).dt.date.unique()
         self._as_of: dt.date | None = days[0] if len(days) else None
         self._shared = {
             "horizon_days": models.horizon_days,
             "model_versions": models.versions_by_field(),
         }
         self.typical: dict[str, float] = dict(typical or {})
-        self._values: Mapping[str, np.ndarray] = (FrameColumns(features) if features is not None
-                                                   and len(features) == len(ids) else {})
+        self._values: Mapping[str, np.ndarray] = {}
+        if features is not None and row_count(features) == len(ids):
+            self._values = FrameColumns(features) if isinstance(features, pd.DataFrame) else features
 
     @classmethod
-    def score(cls, features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
+    def score(cls, features: Rows, models: ModelSet, bands: ChurnRiskBands,
               chunk_rows: int = CHUNK_ROWS, typical: Mapping[str, float] | None = None) -> AnswerTable:
         """Score every row of a non-empty feature frame (``customer_id``, ``features_as_of``
         and the features, one as-of day), ``chunk_rows`` rows at a time. ``typical``: what
-        the reasons compare with (default: the medians of these rows)."""
-        if features.empty:
+        the reasons compare with (default: the medians of these rows). Model-ready
+        `features.rows` columns (a request's row) are scored as they are, in one pass."""
+        if row_count(features) == 0:
             raise ValueError("no feature rows to score")
+        if not isinstance(features, pd.DataFrame):
+            as_of = pd.Timestamp(features["features_as_of"][0]).date()
+            typical = typical if typical is not None else typical_values(as_frame(features))
+            return cls(score_columns(features, models.for_scoring(), as_of, typical), models, bands,
+                       features=features, typical=typical)
         as_of = pd.Timestamp(features["features_as_of"].iloc[0]).date()
         typical = typical if typical is not None else typical_values(features)
         parts = [score(features.iloc[start:start + chunk_rows], models.for_scoring(), as_of, typical)

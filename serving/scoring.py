@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
+from features.rows import Rows, row_count
 from features.value_rules import violations
 from serving.answers import AnswerTable
 from serving.models import ModelSet
@@ -29,22 +30,27 @@ class RequestError(CdpError, ValueError):
     """A request the service understood but cannot answer as asked (HTTP 400)."""
 
 
-def score_rows(features: pd.DataFrame, models: ModelSet, bands: ChurnRiskBands,
+def score_rows(features: Rows, models: ModelSet, bands: ChurnRiskBands,
                typical: Mapping[str, float] | None = None) -> list[dict]:
-    """Score feature rows (one per customer, with ``customer_id`` and ``features_as_of``).
+    """Score feature rows (one per customer, with ``customer_id`` and ``features_as_of``): a
+    frame, or the model-ready columns of `feature_row`.
 
     Returns one JSON-ready dict per row, in order. Customers who never bought get their
-    segment ("Prospects") and next-best categories, and ``None`` for every purchase score.
+    segment ("Prospects"), next-best categories and, where a first-purchase model is served,
+    their chance of a first purchase as ``purchase_probability``; their other purchase
+    scores are ``None``.
     ``typical``: the values the reasons compare with (the served snapshot's; default the
     rows' own medians).
     """
-    if features.empty:
+    if row_count(features) == 0:
         return []
     return AnswerTable.score(features, models, bands, typical=typical).all()
 
 
-def features_frame(features: Mapping[str, float | str | None], models: ModelSet, as_of: dt.date) -> pd.DataFrame:
-    """One feature row for a customer the store does not know, from a name → value mapping.
+def feature_row(features: Mapping[str, float | str | None], models: ModelSet, as_of: dt.date) -> dict[str, np.ndarray]:
+    """One feature row for a customer the store does not know, from a name → value mapping,
+    as model-ready `features.rows` columns (float64 numbers, object text with None for
+    missing): `score_rows` scores it without building a frame.
 
     Every column a model reads and the caller left out is missing (NaN / ``None``), which
     the models' preprocessing imputes exactly as in training (medians for numbers, a
@@ -80,12 +86,11 @@ def features_frame(features: Mapping[str, float | str | None], models: ModelSet,
     if broken:
         raise RequestError("impossible feature values: " + "; ".join(broken[:10])
                            + (f" and {len(broken) - 10} more" if len(broken) > 10 else ""))
-    # One array per column, typed here: a frame built from a list of dicts infers every
-    # column's dtype, which costs more than scoring the row.
+    # One array per column, typed here as the models read them.
     columns: dict[str, np.ndarray] = {"customer_id": np.array([""], dtype=object),
                                       "features_as_of": np.array([pd.Timestamp(as_of)], dtype="datetime64[ns]")}
     for name, kind in types.items():
         value = features.get(name)
         columns[name] = (np.array([np.nan if value is None else float(value)]) if kind == "number"
                          else np.array([value], dtype=object))
-    return pd.DataFrame(columns)
+    return columns

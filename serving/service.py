@@ -34,7 +34,7 @@ from serving.schemas import (
     ServiceStatus,
     Unresolved,
 )
-from serving.scoring import RequestError, features_frame, score_rows
+from serving.scoring import RequestError, feature_row, score_rows
 from serving.settings import API_KEY, settings_from_env
 from serving.state import ServingState
 
@@ -197,9 +197,9 @@ class ScoringService:
         try:
             served = self._served()
             day = as_of or served.features.features_as_of
-            frame = features_frame(features, served.models, day)
+            row = feature_row(features, served.models, day)
             typical = served.answers.typical if served.answers is not None else None
-            result = score_rows(frame, served.models, self.settings.risk_bands, typical)[0]
+            result = score_rows(row, served.models, self.settings.risk_bands, typical)[0]
             return ScoreResult.model_validate({**result, "customer_id": None, "features_as_of": day})
         except _Unavailable as exc:
             return _error(503, str(exc), "see GET /versions")

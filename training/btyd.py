@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -348,15 +349,22 @@ def _maximise(objective, name: str) -> np.ndarray:
 
 
 def _require_columns(frame, columns, what: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
+    """A frame, or a mapping of column name to array (one scored row: no frame to build)."""
+    if not isinstance(frame, (pd.DataFrame, Mapping)):
         raise ValueError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
+    names = frame.columns if isinstance(frame, pd.DataFrame) else frame
     for column in columns:
-        if column not in frame.columns:
+        if column not in names:
             raise ValueError(f"Required column '{column}' missing from {what}")
 
 
-def _numeric_column(summary: pd.DataFrame, column: str) -> np.ndarray:
-    values = pd.to_numeric(summary[column], errors="coerce").to_numpy(dtype=float)
+def _numeric_column(summary, column: str) -> np.ndarray:
+    given = summary[column]
+    if isinstance(given, np.ndarray) and given.dtype == np.float64:
+        values = given
+    else:
+        values = pd.to_numeric(given, errors="coerce")
+        values = values.to_numpy(dtype=float) if isinstance(values, pd.Series) else np.asarray(values, dtype=float)
     if not np.isfinite(values).all():
         raise ValueError(f"Column '{column}' of the summary has missing, infinite or non-numeric values")
     if (values < 0).any():

@@ -40,6 +40,7 @@ from sklearn.linear_model import LogisticRegression
 from features.catalog import catalog
 from features.compiled import COMPILED_BELOW_ROWS, COMPILED_CACHE, compiled_for
 from features.preprocess import preprocessing_pipeline
+from features.rows import Rows, as_frame, has_column, row_count
 from training.churn import PurchaseClassifier
 
 TARGET = "purchased_in_horizon"
@@ -208,12 +209,12 @@ class FirstPurchaseModel(BaseEstimator):
                              f"got {self.label_horizon_days!r}")
         return label
 
-    def purchase_probability(self, X: pd.DataFrame) -> np.ndarray:
+    def purchase_probability(self, X: Rows) -> np.ndarray:
         """Calibrated chance of a first purchase within ``horizon_days``, one per row of ``X``
         (rows are read as prospects, whatever their purchase columns hold)."""
         if not hasattr(self, "classifier_"):
             raise NotFittedError("FirstPurchaseModel is not fitted yet: call fit first")
-        missing = [c for c in self.inputs_ if c not in X.columns]
+        missing = [c for c in self.inputs_ if not has_column(X, c)]
         if missing:
             raise KeyError(f"rows lack the first-purchase model's input(s) {', '.join(missing)}")
         x = self._preprocessed(X)
@@ -222,11 +223,12 @@ class FirstPurchaseModel(BaseEstimator):
         label = self._label_days()
         return p if label == self.horizon_days else 1.0 - (1.0 - p) ** (self.horizon_days / label)
 
-    def _preprocessed(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _preprocessed(self, X: Rows) -> pd.DataFrame:
         """``X``'s inputs preprocessed: a few rows (`/score_features`) by the Pipeline's NumPy
         replay (`features.compiled`, the same values), more by the Pipeline itself."""
-        compiled = compiled_for(self, self.preprocess_) if len(X) < COMPILED_BELOW_ROWS else None
-        return compiled.transform(X) if compiled is not None else self.preprocess_.transform(X[self.inputs_])
+        compiled = compiled_for(self, self.preprocess_) if row_count(X) < COMPILED_BELOW_ROWS else None
+        return (compiled.transform(X) if compiled is not None
+                else self.preprocess_.transform(as_frame(X)[self.inputs_]))
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: the live model keeps its compiled form

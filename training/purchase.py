@@ -46,6 +46,9 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from features.catalog import catalog
 from features.compiled import COMPILED_BELOW_ROWS, COMPILED_CACHE, CompiledPreprocessing, compiled_for
 from features.preprocess import preprocessing_pipeline
+from features.rows import Rows, as_frame, floats, index_of, row_count
+from features.rows import values as row_values
+from features.rows import where as rows_where
 from training.boosting import TABULATED_FROM_ROWS, MarginBooster, MarginRegressor, predict_threads
 from training.btyd import BetaGeoModel
 
@@ -121,14 +124,27 @@ WEEK = 7.0
 def btyd_summary(X: pd.DataFrame) -> pd.DataFrame:
     """The BG/NBD summary (repeat purchase days, recency and age in weeks) read off the feature
     table: ``purchase_days - 1``, ``(tenure_days - recency_days) / 7`` and ``tenure_days / 7``."""
-    purchase_days = X["purchase_days"].astype("float64").to_numpy()
-    tenure_days = X["tenure_days"].astype("float64").to_numpy()
-    recency_days = X["recency_days"].astype("float64").to_numpy()
-    return pd.DataFrame({
+    return pd.DataFrame(summary_columns(X), index=X.index)
+
+
+def summary_columns(X: Rows) -> dict[str, np.ndarray]:
+    """`btyd_summary` as arrays by name, of a frame or of `features.rows` columns (the BTYD
+    models read either)."""
+    purchase_days = floats(X, "purchase_days")
+    tenure_days = floats(X, "tenure_days")
+    recency_days = floats(X, "recency_days")
+    return {
         "frequency": purchase_days - 1,
         "recency": (tenure_days - recency_days) / WEEK,
         "T": tenure_days / WEEK,
-    }, index=X.index)
+    }
+
+
+def _known_histories(summary) -> np.ndarray:
+    """Rows of a `btyd_summary` with every part known."""
+    if isinstance(summary, pd.DataFrame):
+        return summary[["frequency", "recency", "T"]].notna().all(axis=1).to_numpy()
+    return ~(np.isnan(summary["frequency"]) | np.isnan(summary["recency"]) | np.isnan(summary["T"]))
 
 
 BTYD_MODELS: dict[str, type[BetaGeoModel] | type[ParetoNBDModel]] = {
@@ -164,22 +180,22 @@ class BtydFeatures(TransformerMixin, BaseEstimator):
             out[column] = values
         return out
 
-    def columns(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+    def columns(self, X: Rows) -> dict[str, np.ndarray]:
         """The columns `transform` adds (``btyd_p_alive``, ``btyd_expected_purchases``,
         ``btyd_purchase_probability``), as arrays: what a few rows need without a new frame."""
         if not hasattr(self, "model_"):
             raise NotFittedError("BtydFeatures is not fitted yet: call fit first")
-        summary = btyd_summary(X)
-        known = summary.notna().all(axis=1).to_numpy()
+        summary = summary_columns(X)
+        known = _known_histories(summary)
         t = self.horizon_days / WEEK
-        rows = summary[known] if known.any() else None
+        rows = rows_where(summary, known) if known.any() else None
         out = {}
         for column, values in (
             ("btyd_p_alive", lambda s: self.model_.probability_alive(s)),
             ("btyd_expected_purchases", lambda s: self.model_.expected_purchases(s, t)),
             ("btyd_purchase_probability", lambda s: self.model_.purchase_probability(s, t)),
         ):
-            column_values = np.full(len(X), np.nan)
+            column_values = np.full(row_count(X), np.nan)
             if rows is not None:
                 column_values[known] = values(rows)
             out[column] = column_values
@@ -188,10 +204,11 @@ class BtydFeatures(TransformerMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class Prepared:
-    """Rows ready for a `PurchaseModel`'s boosters: preprocessed inputs and BG/NBD margins."""
+    """Rows ready for a `PurchaseModel`'s boosters: preprocessed inputs and BG/NBD margins
+    (frames for a frame; for `features.rows` columns, a float64 matrix and arrays by name)."""
 
-    x: pd.DataFrame
-    margins: pd.DataFrame
+    x: pd.DataFrame | np.ndarray
+    margins: pd.DataFrame | Mapping[str, np.ndarray]
 
     @functools.cached_property
     def columns(self) -> np.ndarray:
@@ -431,12 +448,12 @@ class PurchaseModel(BaseEstimator):
                              f"got {given!r}")
         return label
 
-    def _carried(self, X: pd.DataFrame) -> "Carry | None":
+    def _carried(self, X: Rows) -> "Carry | None":
         """How the label-window answers for ``X`` carry forward to the horizon; None when they need not."""
         label = self._label_days()
         if label == self.horizon_days:
             return None
-        return carry_forward(self._scoring_btyd().model_, btyd_summary(X), label, self.horizon_days)
+        return carry_forward(self._scoring_btyd().model_, summary_columns(X), label, self.horizon_days)
 
     def _scoring_btyd(self) -> BtydFeatures:
         """The BTYD view rows are scored with (models pickled before it existed: the training one)."""
@@ -446,7 +463,7 @@ class PurchaseModel(BaseEstimator):
         """The calibrated purchase probability over the label window."""
         assert self.classifier_ is not None
         raw = self.classifier_.raw_score(prepared.x, prepared.tabulated())
-        return self.classifier_.calibrated(raw + prepared.margins["purchase"].to_numpy())
+        return self.classifier_.calibrated(raw + np.asarray(prepared.margins["purchase"]))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "best_iterations_"):
@@ -461,7 +478,7 @@ class PurchaseModel(BaseEstimator):
         carry = self._carried(X)
         return p if carry is None else carry.probability(p)
 
-    def prepare(self, X: pd.DataFrame) -> Prepared:
+    def prepare(self, X: Rows) -> Prepared:
         """Feature rows made ready for the boosters: BG/NBD's view added, preprocessed, margins.
 
         Many rows are prepared in slices on all cores: the preprocessing is pandas and
@@ -469,26 +486,34 @@ class PurchaseModel(BaseEstimator):
         (1M rows on 2 cores: 3.8 s instead of 6.1 s; the slices' results are the same rows).
         """
         self._check_fitted()
-        threads = predict_threads(len(X))
-        if len(X) < PREPARE_SLICED_FROM_ROWS or threads == 1:
+        threads = predict_threads(row_count(X))
+        if row_count(X) < PREPARE_SLICED_FROM_ROWS or threads == 1:
             return self._prepare_rows(X)
+        X = as_frame(X)
         slices = np.array_split(np.arange(len(X)), 2 * threads)
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(lambda rows: self._prepare_rows(X.iloc[rows]), slices))
         return Prepared(pd.concat([p.x for p in parts]), pd.concat([p.margins for p in parts]))
 
-    def _prepare_rows(self, X: pd.DataFrame) -> Prepared:
+    def _prepare_rows(self, X: Rows) -> Prepared:
         """BTYD's view added, then the preprocessing: for fewer than ``COMPILED_BELOW_ROWS`` rows
         its NumPy replay (`features.compiled`: the same values), which reads the BTYD columns as
-        arrays rather than from a new frame; for more, the feature-engine Pipeline."""
+        arrays rather than from a new frame; for more, the feature-engine Pipeline. `features.rows`
+        columns (one request's row) stay arrays throughout."""
         btyd = self._scoring_btyd()
-        compiled = self._compiled() if len(X) < COMPILED_BELOW_ROWS else None
-        if compiled is None:
-            X = btyd.transform(X)
-            return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
-        added = btyd.columns(X)
-        margin_inputs = pd.DataFrame({**added, "mean_order_value": X["mean_order_value"].to_numpy()}, index=X.index)
-        return Prepared(compiled.transform(X, extra=added), base_margins(margin_inputs))
+        compiled = self._compiled() if row_count(X) < COMPILED_BELOW_ROWS else None
+        if compiled is not None:
+            added = btyd.columns(X)
+            margin_inputs = {**added, "mean_order_value": row_values(X, "mean_order_value")}
+            if not isinstance(X, pd.DataFrame):
+                matrix = compiled.matrix(X, extra=added)
+                if matrix is not None:
+                    return Prepared(matrix, margin_columns(margin_inputs))
+            else:
+                return Prepared(compiled.transform(X, extra=added),
+                                pd.DataFrame(margin_columns(margin_inputs), index=X.index))
+        X = btyd.transform(as_frame(X))
+        return Prepared(self.preprocess_.transform(X[self.inputs_]), base_margins(X))
 
     def _compiled(self) -> CompiledPreprocessing | None:
         """`preprocess_` compiled (`features.compiled`), built on first use and never pickled, so
@@ -519,7 +544,13 @@ class PurchaseModel(BaseEstimator):
     def predict(self, X: pd.DataFrame, prepared: Prepared | None = None,
                 purchase_probability: np.ndarray | None = None,
                 typical: Mapping[str, float] | None = None) -> pd.DataFrame:
-        """One row per input row: purchase and churn probability, days to the next purchase
+        """`predict_columns` as a frame indexed as ``X``."""
+        return pd.DataFrame(self.predict_columns(X, prepared, purchase_probability, typical), index=index_of(X))
+
+    def predict_columns(self, X: Rows, prepared: Prepared | None = None,
+                        purchase_probability: np.ndarray | None = None,
+                        typical: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+        """One value per input row: purchase and churn probability, days to the next purchase
         and the top churn reasons ("purchase" part); expected purchase days and their
         median ("count"); expected revenue ("revenue"), all over the horizon.
 
@@ -534,27 +565,28 @@ class PurchaseModel(BaseEstimator):
         self._check_fitted()
         prepared = self.prepare(X) if prepared is None else prepared
         x, margins, columns = prepared.x, prepared.margins, prepared.tabulated()
-        out = pd.DataFrame(index=x.index)
+        out: dict[str, np.ndarray] = {}
         carry = self._carried(X)
         p = purchase_probability  # over the horizon: a sharing model answered for the same horizon
         if "purchase" in self.parts:
             assert self.classifier_ is not None and self.reasons_ is not None
             # One pass gives both: the contributions add up to the classifier's raw score.
             toward_purchase = self.classifier_.contributions(x, self.reasons_.groups_, columns)
-            p = self.classifier_.calibrated(toward_purchase.sum(axis=1) + margins["purchase"].to_numpy())
+            p = self.classifier_.calibrated(toward_purchase.sum(axis=1) + np.asarray(margins["purchase"]))
             p = p if carry is None else carry.probability(p)
             out["purchase_probability"] = p
             out["churn_probability"] = 1.0 - p
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
-            eligible = reason_mask(X, self.reasons_.features_, typical if typical is not None else typical_values(X))
-            out["top_reasons"] = self.reasons_.predict(toward_purchase, margins["purchase"], eligible)
+            typical = typical if typical is not None else typical_values(as_frame(X))
+            eligible = reason_mask(X, self.reasons_.features_, typical)
+            out["top_reasons"] = self.reasons_.predict(toward_purchase, np.asarray(margins["purchase"]), eligible)
         elif p is None and self.classifier_ is not None:
             p = self._purchase(prepared)
             p = p if carry is None else carry.probability(p)
         if self.counter_ is not None:
             # The counter is fitted only beside a classifier (its own or a shared one's): p is known.
             assert p is not None
-            extra = np.exp(self.counter_.raw_score(x, columns) + margins["extra_count"].to_numpy())
+            extra = np.exp(self.counter_.raw_score(x, columns) + np.asarray(margins["extra_count"]))
             if carry is None:
                 expected = p * (1.0 + extra)
             else:
@@ -569,7 +601,7 @@ class PurchaseModel(BaseEstimator):
             out["expected_purchases"] = expected
             out["median_purchases"] = hurdle_median(p, extra)
         if self.spender_ is not None:
-            revenue = np.exp(self.spender_.raw_score(x, columns) + margins["revenue"].to_numpy())
+            revenue = np.exp(self.spender_.raw_score(x, columns) + np.asarray(margins["revenue"]))
             out["expected_revenue"] = revenue if carry is None else carry.count(revenue)
         return out
 
@@ -636,7 +668,7 @@ class Carry:
         return np.asarray(label_count, dtype=float) * self.count_ratio
 
 
-def carry_forward(btyd, summary: pd.DataFrame, label_days: int, horizon_days: int) -> Carry:
+def carry_forward(btyd, summary: pd.DataFrame | Mapping[str, np.ndarray], label_days: int, horizon_days: int) -> Carry:
     """The `Carry` from ``label_days`` to ``horizon_days`` under a fitted BTYD model.
 
     ``btyd`` is a :class:`~training.btyd.BetaGeoModel` or
@@ -646,11 +678,11 @@ def carry_forward(btyd, summary: pd.DataFrame, label_days: int, horizon_days: in
     """
     if not 0 < label_days <= horizon_days:
         raise ValueError(f"label_days must be between 1 and horizon_days ({horizon_days}), got {label_days}")
-    known = summary[["frequency", "recency", "T"]].notna().all(axis=1).to_numpy()
-    count_ratio = np.ones(len(summary))
-    none_ratio = np.ones(len(summary))
+    known = _known_histories(summary)
+    count_ratio = np.ones(len(known))
+    none_ratio = np.ones(len(known))
     if known.any():
-        rows = summary[known]
+        rows = rows_where(summary, known)
         short, long = label_days / WEEK, horizon_days / WEEK
         count_ratio[known] = (btyd.expected_purchases(rows, long)
                               / np.clip(btyd.expected_purchases(rows, short), 1e-300, None))
@@ -660,6 +692,11 @@ def carry_forward(btyd, summary: pd.DataFrame, label_days: int, horizon_days: in
 
 
 def base_margins(X: pd.DataFrame) -> pd.DataFrame:
+    """`margin_columns` as a frame indexed as ``X``."""
+    return pd.DataFrame(margin_columns(X), index=X.index)
+
+
+def margin_columns(X: Rows) -> dict[str, np.ndarray]:
     """BG/NBD's answers as the boosters' starting points (log-odds and log-means).
 
     The boosters learn a correction to the classical model rather than everything from
@@ -668,19 +705,19 @@ def base_margins(X: pd.DataFrame) -> pd.DataFrame:
     (an aging cohort such as CDNOW's). Revenue starts from expected purchases × the
     customer's mean order value.
     """
-    probability = np.clip(X["btyd_purchase_probability"].to_numpy(float), 1e-4, 1 - 1e-4)
-    expected = np.clip(X["btyd_expected_purchases"].to_numpy(float), 1e-4, None)
+    probability = np.clip(floats(X, "btyd_purchase_probability"), 1e-4, 1 - 1e-4)
+    btyd_expected = floats(X, "btyd_expected_purchases")
+    expected = np.clip(btyd_expected, 1e-4, None)
     # BG/NBD's purchase days beyond the first, given at least one: E[N] / P(N > 0) - 1.
-    extra = np.clip(np.nan_to_num(X["btyd_expected_purchases"].to_numpy(float), nan=0.0)
-                    / probability - 1.0, 1e-3, None)
-    order_value = np.clip(np.nan_to_num(X["mean_order_value"].to_numpy(float), nan=1.0), 1.0, None)
-    frame = pd.DataFrame({
+    extra = np.clip(np.nan_to_num(btyd_expected, nan=0.0) / probability - 1.0, 1e-3, None)
+    order_value = np.clip(np.nan_to_num(floats(X, "mean_order_value"), nan=1.0), 1.0, None)
+    margins = {
         "purchase": np.log(probability / (1 - probability)),
         "count": np.log(expected),
         "extra_count": np.log(extra),
         "revenue": np.log(expected * order_value),
-    }, index=X.index)
-    return frame.fillna(0.0)
+    }
+    return {name: np.nan_to_num(values, nan=0.0, posinf=np.inf, neginf=-np.inf) for name, values in margins.items()}
 
 
 PREPARE_SLICED_FROM_ROWS = 100_000

@@ -16,6 +16,8 @@ from mlflow.pyfunc import PythonModel
 
 from features.catalog import catalog
 from features.preprocess import as_float
+from features.rows import Rows, floats, has_column, index_of, row_count
+from features.rows import where as rows_where
 from training.categories import HISTORY_COLUMN
 
 NEXT_CATEGORIES = "next_best_categories"
@@ -50,6 +52,28 @@ def model_frame(features: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 # (one row of ~90 columns: 11 ms in pandas, under 1 ms so).
 FEW_ROWS = 256
 _PLAIN_KINDS = frozenset("fiub")
+
+
+def model_rows(features: Rows, columns: list[str]) -> Rows:
+    """`model_frame` of a frame; `features.rows` columns (one request's row,
+    `serving.scoring.feature_row`) stay columns, each checked as a model reads it (numbers as
+    float64, text as objects with None for missing)."""
+    if isinstance(features, pd.DataFrame):
+        return model_frame(features, columns)
+    missing = [c for c in columns if not has_column(features, c)]
+    if missing:
+        raise KeyError(f"feature table lacks column(s) the model reads: {', '.join(missing)}")
+    return {column: _model_ready(column, np.asarray(features[column])) for column in columns}
+
+
+def _model_ready(column: str, values: np.ndarray) -> np.ndarray:
+    """One given column as a model reads it: text as objects with None for missing, numbers
+    as float64 (what `model_frame` makes of a frame's column)."""
+    if _is_text(column, values.dtype) or values.dtype.kind not in _PLAIN_KINDS:
+        if column in _CATEGORICAL or column == HISTORY_COLUMN or column not in _NUMERIC:
+            return values if values.dtype == object else values.astype(object)
+        return as_float(pd.Series(values, dtype=object)).to_numpy()
+    return values if values.dtype == np.float64 else values.astype(np.float64)
 
 
 def _is_text(column: str, dtype) -> bool:
@@ -113,41 +137,60 @@ class CdpModel(PythonModel):
         self.recommender = recommender
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        if self.kind == "segments":
-            X = model_frame(model_input, self.columns)
-            return pd.DataFrame({"segment": self.estimator.predict(X)}, index=X.index)
-        if self.kind == "first-purchase":
-            return predict_first_purchase(self, model_input)
-        return predict_purchases([self], model_input)[0]
+        return pd.DataFrame(self.predict_columns(model_input), index=index_of(model_input))
 
-    def _assembled(self, X: pd.DataFrame, bought: np.ndarray, scored: pd.DataFrame | None) -> pd.DataFrame:
+    def predict_columns(self, model_input: Rows) -> dict[str, np.ndarray]:
+        """`predict`'s columns as arrays, of a frame or of `features.rows` columns (one request's
+        row: no frame is built on the way)."""
+        if self.kind == "segments":
+            return {"segment": self.estimator.predict(model_rows(model_input, self.columns))}
+        if self.kind == "first-purchase":
+            return first_purchase_columns(self, model_input)
+        return purchase_columns([self], model_input)[0]
+
+    def _assembled(self, X: Rows, bought: np.ndarray, scored: Mapping[str, np.ndarray] | None
+                   ) -> dict[str, np.ndarray]:
         """Outputs for every row of ``X``: the buyers' scores in place, the rest empty."""
-        # Gathered in a dict and made a frame once (inserting columns one by one costs more
-        # than scoring one row).
-        out: dict[str, Any] = {}
+        out: dict[str, np.ndarray] = {}
+        n = row_count(X)
         if self.recommender is not None:
-            out[NEXT_CATEGORIES] = category_lists(self.recommender.recommend(X[HISTORY_COLUMN]), X.index)
+            history = X[HISTORY_COLUMN]
+            out[NEXT_CATEGORIES] = list_column(self.recommender.recommend(
+                history if isinstance(history, pd.Series) else pd.Series(history, dtype=object)))
         if scored is not None:
-            for column in scored.columns:
-                values = scored[column].to_numpy()
-                if pd.api.types.is_numeric_dtype(scored[column]):
-                    full = np.full(len(X), np.nan)
-                else:
-                    full = np.full(len(X), "", dtype=object)
+            for column, values in scored.items():
+                values = np.asarray(values)
+                full = np.full(n, np.nan) if values.dtype.kind in "fiub" else np.full(n, "", dtype=object)
                 full[bought] = values
                 out[column] = full
-        return pd.DataFrame(out, index=X.index)
+        return out
 
 
 def category_lists(lists: list[list[str]], index: pd.Index) -> pd.Series:
     """Lists of categories as one column, a list per row (``next_best_categories``): Arrow
     writes it as a list column (Parquet, the store's ``scores`` table), the service as a JSON
     array. A category may hold any text, so the list is never joined into one string."""
-    return pd.Series(lists, index=index, dtype=object, name=NEXT_CATEGORIES)
+    return pd.Series(list_column(lists), index=index, dtype=object, name=NEXT_CATEGORIES)
+
+
+def list_column(lists: list[list[str]]) -> np.ndarray:
+    """Lists as one object array, a list per element (NumPy would read equal-length lists as a
+    2-D array)."""
+    out = np.empty(len(lists), dtype=object)
+    for row, value in enumerate(lists):
+        out[row] = value
+    return out
 
 
 def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
                       typical: Mapping[str, float] | None = None) -> list[pd.DataFrame]:
+    """`purchase_columns` as frames indexed as ``model_input``."""
+    index = index_of(model_input)
+    return [pd.DataFrame(columns, index=index) for columns in purchase_columns(models, model_input, typical)]
+
+
+def purchase_columns(models: list[CdpModel], model_input: Rows,
+                     typical: Mapping[str, float] | None = None) -> list[dict[str, np.ndarray]]:
     """The outputs of purchase models (``churn`` / ``next-purchase`` `CdpModel`s) on the same
     rows, in order. ``typical``: the typical customer's values the reasons are weighed
     against (`training.reasons.typical_values` of the population; default: of these rows).
@@ -157,10 +200,10 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
     probability computed, once for all of them rather than once per model.
     """
     columns = list(dict.fromkeys(c for m in models for c in m.columns))
-    X = model_frame(model_input, columns)
-    bought = X["recency_days"].notna().to_numpy()
-    buyers = X[bought]
-    outputs: list[pd.DataFrame] = []
+    X = model_rows(model_input, columns)
+    bought = ~np.isnan(floats(X, "recency_days"))
+    buyers = X[bought] if isinstance(X, pd.DataFrame) else rows_where(X, bought)
+    outputs: list[dict[str, np.ndarray]] = []
     shared: list[tuple[Any, Any, np.ndarray | None]] = []  # (estimator, prepared, probability)
     for model in models:
         scored = None
@@ -169,11 +212,12 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
             partner = next((s for s in shared if s[0].shares_inputs(estimator)), None)
             if partner is None:
                 prepared = estimator.prepare(buyers)
-                scored = estimator.predict(buyers, prepared=prepared, typical=typical)
+                scored = estimator.predict_columns(buyers, prepared=prepared, typical=typical)
             else:
                 prepared = partner[1]
-                scored = estimator.predict(buyers, prepared=prepared, purchase_probability=partner[2], typical=typical)
-            probability = scored["purchase_probability"].to_numpy() if "purchase_probability" in scored else None
+                scored = estimator.predict_columns(buyers, prepared=prepared, purchase_probability=partner[2],
+                                                   typical=typical)
+            probability = scored.get("purchase_probability")
             if partner is None or (partner[2] is None and probability is not None):
                 shared.append((estimator, prepared, probability))
         outputs.append(model._assembled(X, bought, scored))
@@ -181,11 +225,16 @@ def predict_purchases(models: list[CdpModel], model_input: pd.DataFrame,
 
 
 def predict_first_purchase(model: CdpModel, model_input: pd.DataFrame) -> pd.DataFrame:
+    """`first_purchase_columns` as a frame indexed as ``model_input``."""
+    return pd.DataFrame(first_purchase_columns(model, model_input), index=index_of(model_input))
+
+
+def first_purchase_columns(model: CdpModel, model_input: Rows) -> dict[str, np.ndarray]:
     """A first-purchase `CdpModel`'s ``purchase_probability`` for the rows without a purchase
     (``recency_days`` empty), NaN for the buyers, whom the purchase models score."""
-    X = model_frame(model_input, model.columns)
-    prospect = X["recency_days"].isna().to_numpy()
-    probability = np.full(len(X), np.nan)
+    X = model_rows(model_input, model.columns)
+    prospect = np.isnan(floats(X, "recency_days"))
+    probability = np.full(row_count(X), np.nan)
     if prospect.any():
-        probability[prospect] = model.estimator.purchase_probability(X[prospect])
-    return pd.DataFrame({"purchase_probability": probability}, index=X.index)
+        probability[prospect] = model.estimator.purchase_probability(rows_where(X, prospect))
+    return {"purchase_probability": probability}

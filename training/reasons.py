@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.rows import Rows, has_column, row_count
+from features.rows import values as row_values
 from training.reason_codes import HISTORY_REASON
 
 __all__ = ["RISK_SIDE", "WORDING", "Customer", "plain_reasons", "reason_mask", "reason_sentence", "reasons_in_words",
@@ -517,7 +519,7 @@ def _lookup(feature: str) -> tuple[Wording | None, int | None]:
     return (WORDING[family], days) if family is not None else (None, None)
 
 
-def reason_mask(rows: pd.DataFrame, names: Sequence[str], typical: Mapping[str, float]) -> np.ndarray:
+def reason_mask(rows: Rows, names: Sequence[str], typical: Mapping[str, float]) -> np.ndarray:
     """Which of the reason codes ``names`` may be given to each of ``rows``, as a
     ``(len(rows), len(names))`` boolean array: a number on its family's risky side of the
     typical customer's value (`RISK_SIDE`; either side, but not equal, for ``EITHER``), a
@@ -528,9 +530,9 @@ def reason_mask(rows: pd.DataFrame, names: Sequence[str], typical: Mapping[str, 
     The numbers are compared as one matrix (one request's row costs microseconds, not a
     pandas operation per feature)."""
     plan = _mask_plan(tuple(names))
-    mask = np.zeros((len(rows), len(names)), dtype=bool)
+    mask = np.zeros((row_count(rows), len(names)), dtype=bool)
     mask[:, plan.history] = True
-    present = [i for i, name in zip(plan.numeric, plan.numeric_names) if name in rows.columns]
+    present = [i for i, name in zip(plan.numeric, plan.numeric_names) if has_column(rows, name)]
     if present:
         columns = [names[i] for i in present]
         values = _as_matrix(rows, columns)
@@ -540,7 +542,7 @@ def reason_mask(rows: pd.DataFrame, names: Sequence[str], typical: Mapping[str, 
         with np.errstate(invalid="ignore"):
             ok = np.where(sides == HIGHER, values > refs, np.where(sides == LOWER, values < refs, values != refs))
         ok &= np.isfinite(values) & np.isfinite(refs)
-        if "days_since_last_email_open" in columns and "emails_sent" in rows.columns:
+        if "days_since_last_email_open" in columns and has_column(rows, "emails_sent"):
             # Never opened one of the emails sent: further from the last open than anyone.
             where = columns.index("days_since_last_email_open")
             sent = _as_matrix(rows, ["emails_sent"])[:, 0]
@@ -548,8 +550,8 @@ def reason_mask(rows: pd.DataFrame, names: Sequence[str], typical: Mapping[str, 
         mask[:, present] = ok
     for column in plan.levels:
         name = names[column]
-        if name in rows.columns:
-            mask[:, column] = _known_levels(rows[name])
+        if has_column(rows, name):
+            mask[:, column] = _known_levels(row_values(rows, name))
     return mask
 
 
@@ -580,11 +582,13 @@ def _mask_plan(names: tuple[str, ...]) -> _MaskPlan:
     return _MaskPlan(tuple(numeric), tuple(names[i] for i in numeric), side, tuple(levels), tuple(history))
 
 
-def _as_matrix(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def _as_matrix(rows: Rows, columns: list[str]) -> np.ndarray:
     """``rows[columns]`` as float64, anything not a number NaN: one positional take when
     every column is already a NumPy number (model-ready frames), else column by column."""
     if not columns:
-        return np.zeros((len(rows), 0))
+        return np.zeros((row_count(rows), 0))
+    if not isinstance(rows, pd.DataFrame):
+        return np.column_stack([_numbers(np.asarray(rows[c])) for c in columns])
     where = rows.columns.get_indexer(columns)
     dtypes = rows.dtypes.to_numpy()[where]
     if all(isinstance(dtype, np.dtype) and dtype.kind in "fiu" for dtype in dtypes):
@@ -593,10 +597,17 @@ def _as_matrix(rows: pd.DataFrame, columns: list[str]) -> np.ndarray:
                             for c in columns])
 
 
-def _known_levels(values: pd.Series) -> np.ndarray:
+def _numbers(values: np.ndarray) -> np.ndarray:
+    """An array as float64, anything not a number NaN."""
+    if values.dtype.kind in "fiu":
+        return values.astype(np.float64, copy=False)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _known_levels(values: np.ndarray) -> np.ndarray:
     """Which of ``values`` hold a level: not missing, not blank."""
     return np.fromiter((not (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))
-                        and str(v).strip() != "" for v in values.to_numpy(dtype=object)), dtype=bool,
+                        and str(v).strip() != "" for v in np.asarray(values, dtype=object)), dtype=bool,
                        count=len(values))
 
 

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
-from training.pyfunc import CdpModel, model_ready, predict_purchases
+from features.rows import Rows, as_frame, row_count
+from training.pyfunc import CdpModel, model_ready, purchase_columns
 from training.reasons import typical_values
 from training.tracking import (
     MODEL_NAMES,
@@ -91,56 +92,82 @@ def score(features: pd.DataFrame, models: Mapping[str, tuple[Any, str]], as_of: 
 
     cdp-ml's own pyfuncs (loaded, or inside `serving.models.ServedModel`) are called
     directly on the features, which they cast themselves (`training.pyfunc.model_frame`),
-    the purchase models together (`training.pyfunc.predict_purchases`: their shared
+    the purchase models together (`training.pyfunc.purchase_columns`: their shared
     classifier runs once); any other model gets the whole table cast for it
     (`training.pyfunc.model_ready`) through its own ``predict``.
     """
     features = features.reset_index(drop=True)
-    # Columns gathered in a dict and made a frame once: inserting them one by one into a
-    # frame costs more than scoring one row (`/score_features`).
-    out: dict[str, Any] = {"customer_id": features["customer_id"].astype(str).to_numpy()}
+    out = score_columns(features, models, as_of, typical)
+    # Text even when empty (no champion): the scores table and the files keep a string column.
+    out["first_purchase_version"] = pd.Series(out["first_purchase_version"], dtype="string")
+    out["features_as_of"] = pd.Timestamp(as_of).date()
+    return pd.DataFrame(out, columns=list(SCORE_COLUMNS), index=pd.RangeIndex(len(features)))
+
+
+def score_columns(features: Rows, models: Mapping[str, tuple[Any, str]], as_of: dt.date,
+                  typical: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """`score`'s columns as arrays (`SCORE_COLUMNS`, one value per row), of a frame or of
+    model-ready `features.rows` columns: a request's one row (``/score_features``) is scored
+    through the same code as the nightly table, without a frame built on the way."""
+    n = row_count(features)
+    out: dict[str, Any] = {"customer_id": _ids(features)}
     (segments, segments_version) = models["segments"]
     (churn, churn_version) = models["churn"]
     (purchases, purchases_version) = models["next-purchase"]
     inner = [_python_model(m) for m in (segments, churn, purchases)]
     if all(isinstance(m, CdpModel) for m in inner) and [m.kind == "segments" for m in inner] == [True, False, False]:
-        segment = inner[0].predict(None, features)
-        churn_out, counts = predict_purchases(inner[1:], features,
-                                              typical if typical is not None else typical_values(features))
+        segment = inner[0].predict_columns(features)
+        if typical is None:
+            typical = typical_values(as_frame(features))
+        churn_out, counts = purchase_columns(inner[1:], features, typical)
     else:
-        frame = model_ready(features)
-        segment = segments.predict(frame)
-        churn_out, counts = churn.predict(frame), purchases.predict(frame)
-    out["segment"] = segment["segment"].to_numpy()
+        frame = model_ready(as_frame(features))
+        segment = _as_columns(segments.predict(frame))
+        churn_out, counts = _as_columns(churn.predict(frame)), _as_columns(purchases.predict(frame))
+    out["segment"] = np.asarray(segment["segment"])
     # A frame without any buyer gets no purchase columns from the models: all missing.
-    churn_out = churn_out.reindex(columns=CHURN_OUTPUTS)
-    for column in ("churn_probability", "purchase_probability", "days_to_next_purchase", "top_reasons"):
-        out[column] = churn_out[column].to_numpy()
-    counts = counts.reindex(columns=COUNT_OUTPUTS)
-    out["expected_purchases"] = counts["expected_purchases"].to_numpy()
-    out["expected_revenue"] = counts["expected_revenue"].to_numpy()
+    for column in CHURN_OUTPUTS:
+        out[column] = np.asarray(churn_out[column]) if column in churn_out else np.full(n, np.nan)
+    for column in ("expected_purchases", "expected_revenue"):
+        out[column] = np.asarray(counts[column]) if column in counts else np.full(n, np.nan)
     # Always a list per customer (empty where no recommender was trained).
-    categories = np.empty(len(features), dtype=object)
-    for row, value in enumerate(counts["next_best_categories"].to_numpy()):
+    categories = np.empty(n, dtype=object)
+    given = counts.get("next_best_categories")
+    for row in range(n):
+        value = given[row] if given is not None else None
         categories[row] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     out["next_best_categories"] = categories
     first = models.get("first-purchase")
-    bought = pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
+    bought = _bought(features)
     if first is not None and not bought.all():  # a request for a buyer skips the prospects' model
         inner_first = _python_model(first[0])
-        prospects = (inner_first.predict(None, features) if isinstance(inner_first, CdpModel)
-                     else first[0].predict(model_ready(features)))
-        first_probability = prospects["purchase_probability"].to_numpy(dtype="float64")
+        prospects = (inner_first.predict_columns(features) if isinstance(inner_first, CdpModel)
+                     else _as_columns(first[0].predict(model_ready(as_frame(features)))))
+        first_probability = np.asarray(prospects["purchase_probability"], dtype="float64")
         out["purchase_probability"] = np.where(bought, np.asarray(out["purchase_probability"], dtype="float64"),
                                                first_probability)
-    out["segments_version"] = segments_version
-    out["churn_version"] = churn_version
-    out["next_purchase_version"] = purchases_version
-    # Text even when empty (no champion): the scores table and the files keep a string column.
-    out["first_purchase_version"] = pd.Series(first[1] if first is not None else None,
-                                              index=pd.RangeIndex(len(features)), dtype="string")
-    out["features_as_of"] = pd.Timestamp(as_of).date()
-    return pd.DataFrame(out, columns=list(SCORE_COLUMNS), index=pd.RangeIndex(len(features)))
+    out["segments_version"] = np.full(n, segments_version, dtype=object)
+    out["churn_version"] = np.full(n, churn_version, dtype=object)
+    out["next_purchase_version"] = np.full(n, purchases_version, dtype=object)
+    out["first_purchase_version"] = np.full(n, first[1] if first is not None else None, dtype=object)
+    out["features_as_of"] = np.full(n, pd.Timestamp(as_of).date(), dtype=object)
+    return out
+
+
+def _ids(features: Rows) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return features["customer_id"].astype(str).to_numpy()
+    return np.asarray(features["customer_id"]).astype(str).astype(object)
+
+
+def _bought(features: Rows) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
+    return ~np.isnan(np.asarray(features["recency_days"], dtype=np.float64))
+
+
+def _as_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {str(column): frame[column].to_numpy() for column in frame.columns}
 
 
 def _python_model(model):

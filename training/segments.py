@@ -44,7 +44,7 @@ Stable across retrains
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,8 @@ from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
+
+from features.rows import Rows, as_frame, has_column, row_count
 
 __all__ = [
     "PROSPECTS",
@@ -430,17 +432,19 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ use
 
-    def transform_scaled(self, X: pd.DataFrame) -> np.ndarray:
-        """The clustering space of the buyers of ``X``: imputed, log1p, standardized."""
+    def transform_scaled(self, X: Rows) -> np.ndarray:
+        """The clustering space of the buyers of ``X`` (a frame, or model-ready `features.rows`
+        columns): imputed, log1p, standardized."""
         check_is_fitted(self, "model_")
-        X = _require_frame(X)
-        missing = [c for c in (BUYER_COLUMN, *self.features_) if c not in X.columns]
+        X = _require_rows(X)
+        missing = [c for c in (BUYER_COLUMN, *self.features_) if not has_column(X, c)]
         if missing:
             raise ValueError(f"Required column {missing[0]!r} missing from the feature table")
-        if len(X) < SMALL_FRAME_ROWS:
+        if row_count(X) < SMALL_FRAME_ROWS:
             scaled = self._scaled_rows(X)
             if scaled is not None:
                 return scaled
+        X = as_frame(X)
         return self._scale(_log1p(X.loc[_buyers(X), self.features_]).fillna(self.impute_values_))
 
     def _scaled_rows(self, X: pd.DataFrame) -> np.ndarray | None:
@@ -448,20 +452,25 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         imputed, standardized), or None where a column is not a plain NumPy number (the
         pandas path parses those)."""
         columns = [BUYER_COLUMN, *self.features_]
-        frame = X[columns]
-        if not all(isinstance(d, np.dtype) and d.kind in "fiub" for d in frame.dtypes):
-            return None
-        values = frame.to_numpy(dtype=np.float64)
+        if isinstance(X, pd.DataFrame):
+            frame = X[columns]
+            if not all(isinstance(d, np.dtype) and d.kind in "fiub" for d in frame.dtypes):
+                return None
+            values = frame.to_numpy(dtype=np.float64)
+        else:
+            if not all(np.asarray(X[c]).dtype.kind in "fiub" for c in columns):
+                return None
+            values = np.column_stack([np.asarray(X[c], dtype=np.float64) for c in columns])
         logs = np.log1p(np.maximum(values[~np.isnan(values[:, 0]), 1:], 0.0))
         fill = np.array([self.impute_values_[c] for c in self.features_], dtype=np.float64)
         center = np.array([self.center_[c] for c in self.features_])
         scale = np.array([self.scale_[c] for c in self.features_])
         return (np.where(np.isnan(logs), fill, logs) - center) / scale
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: Rows) -> np.ndarray:
         """The segment name of every row of ``X`` (``"Prospects"`` for customers who never bought)."""
         Z = self.transform_scaled(X)
-        out = np.full(len(X), PROSPECTS, dtype=object)
+        out = np.full(row_count(X), PROSPECTS, dtype=object)
         if len(Z):
             if len(Z) < SMALL_FRAME_ROWS:  # one chunk of work; setting the limits costs ~4 ms
                 labels = self.model_.predict(Z)
@@ -512,7 +521,16 @@ def _require_frame(X) -> pd.DataFrame:
     return X
 
 
-def _buyers(X: pd.DataFrame) -> np.ndarray:
+def _require_rows(X) -> Rows:
+    """A frame, or a mapping of column name to array (`features.rows`)."""
+    if not isinstance(X, (pd.DataFrame, Mapping)):
+        raise TypeError(f"X must be a pandas DataFrame of the feature table, got {type(X).__name__}")
+    return X
+
+
+def _buyers(X: Rows) -> np.ndarray:
+    if not isinstance(X, pd.DataFrame):
+        return ~np.isnan(np.asarray(X[BUYER_COLUMN], dtype=np.float64))
     return pd.to_numeric(X[BUYER_COLUMN], errors="coerce").notna().to_numpy()
 
 

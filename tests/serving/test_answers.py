@@ -18,7 +18,7 @@ import pytest
 from serving.answers import AnswerTable, items, precompute
 from serving.models import FAMILIES, ModelSet, RegistryChampions
 from serving.online_store import InMemoryFeatureStore
-from serving.scoring import score_rows
+from serving.scoring import feature_row, score_rows
 from tests.serving.conftest import SHOP_NAME
 from training.risk_bands import ChurnRiskBands
 from training.tracking import store_scope, tracking_config
@@ -54,6 +54,27 @@ def test_a_precomputed_answer_equals_scoring_the_customer_alone(served):
     for customer_id in chosen:
         alone = score_rows(store.lookup([customer_id]), models, BANDS_USED)[0]
         assert table.answer(customer_id) == alone, customer_id
+
+
+def test_every_customer_sent_as_feature_values_gets_the_batch_answer(served):
+    """``/score_features``'s path: a row sent as name → value (`feature_row`, scored as arrays
+    without a frame, the preprocessing replayed in NumPy) answers every customer of the
+    snapshot, buyer or prospect, exactly as the batch pass over the whole snapshot did
+    (the models' pandas preprocessing on thousands of rows), every field and reason."""
+    models, store, table = served
+    types = models.feature_types()
+    frame = store.all_rows()
+    day = store.features_as_of
+    compared = prospects = 0
+    for record in frame.to_dict("records"):
+        sent = {name: (None if pd.isna(record[name]) else float(record[name]) if kind == "number"
+                       else str(record[name])) for name, kind in types.items()}
+        answer = score_rows(feature_row(sent, models, day), models, BANDS_USED, table.typical)[0]
+        expected = table.answer(str(record["customer_id"]))
+        assert {**answer, "customer_id": expected["customer_id"]} == expected, record["customer_id"]
+        compared += 1
+        prospects += sent["recency_days"] is None
+    assert compared == len(frame) and 0 < prospects < compared
 
 
 def test_answers_keep_the_order_asked_list_repeats_once_and_name_the_unknown(served):
