@@ -13,6 +13,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdp-ml needs Python >= 3.11")'
 	@./scripts/system-packages java openjdk-17-jre-headless "Java 17: the Spark engine (cdp features --engine spark and its tests)"
 	@./scripts/system-packages chromium chromium "Chromium: the tests that open the HTML report and attribution pages"
+	@./scripts/system-packages redis-server redis-server "Redis: the shared online store ([online_store] url) and its tests"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .

@@ -291,14 +291,17 @@ def score(
         check_output(out_file)
         check_out_path(out_file, force)
         cfg = read_config(config)
+        publish = environment.online_publisher(cfg)
         with spinner() as progress:
             found = score_store(cfg, environment.tracking(cfg), parse_day(as_of, "--as-of") if as_of else None,
-                                horizon_days, on_stage=stage_display(progress, "scoring"))
+                                horizon_days, on_stage=stage_display(progress, "scoring"), publish=publish)
         out.print(escape(found.features_note), highlight=False, soft_wrap=True)
         write_table(pa.Table.from_pandas(found.scores, preserve_index=False), out_file)
         at_risk = int((found.scores["churn_probability"] >= 0.5).sum())
         out.print(f"{len(found.scores):,} customers scored as of {found.as_of} → {out_file} ({at_risk:,} with churn "
                   f"risk ≥ 50%); {found.snapshot_note}")
+        if found.online_note:
+            out.print(escape(found.online_note), highlight=False, soft_wrap=True)
 
     run(action)
 
@@ -332,7 +335,8 @@ def refresh(
             with spinner() as progress:
                 report = run_refresh(cfg, environment.tracking(cfg), settings, now=environment.now(),
                                      run_id=environment.run_id(), tombstone_key=environment.tombstone_key(),
-                                     on_stage=stage_display(progress, "refreshing"))
+                                     on_stage=stage_display(progress, "refreshing"),
+                                     publish=environment.online_publisher(cfg))
         except RefreshBusy as busy:
             err.print(f"[bold yellow]busy:[/] {escape(str(busy))}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BUSY) from None
@@ -361,6 +365,10 @@ def serve(
     public_docs: Annotated[bool, typer.Option(
         "--public-docs", help="Let the OpenAPI page and /docs.json be read without the API key.")] = False,
     horizon_days: ChosenHorizonOption = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="Worker processes. With [online_store] url each reads the answers `cdp score` published there; "
+             "without, each holds and scores the whole snapshot in its own memory.")] = 1,
 ) -> None:
     """Serve scores over HTTP (BentoML): cdp serve --config cdp.toml --port 3000.
 
@@ -379,6 +387,7 @@ def serve(
 
         cfg = read_config(config)
         tracking = environment.tracking(cfg)
+        online = environment.online_store(cfg)
         snapshot = ServingSnapshot.beside(cfg.store.path).path  # what `cdp score` writes
         if not snapshot.exists():
             raise CdpError(f"no feature snapshot at {snapshot}: run `cdp score --config {config} --out FILE` first")
@@ -387,7 +396,9 @@ def serve(
         settings = ServeSettings(tracking=tracking, snapshot_path=snapshot.resolve(),
                                  api_key=given_key or secrets.token_urlsafe(32), poll_seconds=poll_seconds,
                                  risk_bands=ChurnRiskBands(medium=churn_medium, high=churn_high),
-                                 public_docs=public_docs, horizon_days=scoring_horizon(tracking, horizon_days))
+                                 public_docs=public_docs, horizon_days=scoring_horizon(tracking, horizon_days),
+                                 online_store=online.url if online is not None else None,
+                                 online_scope=online.scope if online is not None else "", workers=workers)
         if not given_key:
             key_file = write_private(Path(cfg.store.path).with_name(".cdp-api-key"), settings.api_key or "")
             err.print(escape(f"{API_KEY} is not set: the API key of this run is in {key_file} (readable by you "

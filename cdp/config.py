@@ -136,6 +136,16 @@ class RefreshConfig:
 
 
 @dataclass(frozen=True)
+class OnlineStoreConfig:
+    """``[online_store]``: where `cdp score` publishes every customer's answer, serving features
+    and look-up keys for the service's workers to read (`store.online_redis`). ``url``: a
+    ``redis://`` or ``rediss://`` URL; ``None`` (the default): the service holds the serving
+    snapshot in its own memory, as on one machine."""
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of one shop."""
 
@@ -147,6 +157,7 @@ class Config:
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
+    online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -177,10 +188,10 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model", "refresh"}
+    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model", "refresh", "online_store"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          "expected store, sources, unify, currency, tracking, model")
+                          "expected store, sources, unify, currency, tracking, model, refresh, online_store")
     store_raw = _table(raw.get("store", {}), path, "store")
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
@@ -227,8 +238,29 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     tracking = _parse_tracking(raw.get("tracking"), path)
     model = _parse_model(raw.get("model"), path)
     refresh = _parse_refresh(raw.get("refresh"), path)
+    online_store = _parse_online_store(raw.get("online_store"), path)
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
-                  model=model, refresh=refresh)
+                  model=model, refresh=refresh, online_store=online_store)
+
+
+def online_store_url(value: Any, where: str) -> str:
+    """A Redis URL as given (``redis://`` or ``rediss://``), else a ConfigError naming ``where``
+    (never the value: it may hold a password)."""
+    if not isinstance(value, str) or not re.match(r"^rediss?://[^\s]+$", value.strip()):
+        raise ConfigError(f"{where} must be a Redis URL such as \"redis://127.0.0.1:6379/0\"")
+    return value.strip()
+
+
+def _parse_online_store(raw: Any, path: Path) -> OnlineStoreConfig:
+    if raw is None:
+        return OnlineStoreConfig()
+    raw = _table(raw, path, "online_store")
+    unknown = set(raw) - {"url"}
+    if unknown:
+        raise ConfigError(f"{path}: online_store: unknown key(s) {', '.join(sorted(unknown))}; expected url")
+    if "url" not in raw:
+        return OnlineStoreConfig()
+    return OnlineStoreConfig(url=online_store_url(raw["url"], f"{path}: online_store.url"))
 
 
 def _parse_refresh(raw: Any, path: Path) -> RefreshConfig:

@@ -37,6 +37,36 @@ def tracking(cfg: Config):
     return store_tracking(cfg, os.environ)
 
 
+def online_store(cfg: Config):
+    """The store's shared online store (`store.online_redis.RedisOnlineStore`): CDP_ONLINE_STORE
+    if set, else ``[online_store] url`` of cdp.toml; None when neither is (the service then
+    holds the snapshot in memory). Checked to answer before any work starts."""
+    import os
+
+    from cdp.config import online_store_url
+
+    given = os.environ.get("CDP_ONLINE_STORE", "").strip()
+    url = online_store_url(given, "CDP_ONLINE_STORE") if given else cfg.online_store.url
+    if url is None:
+        return None
+    from store.online_redis import RedisOnlineStore
+    from training.tracking import store_scope
+
+    online = RedisOnlineStore(url, store_scope(cfg.store.path, cfg.store.name))
+    online.ping()
+    return online
+
+
+def online_publisher(cfg: Config):
+    """`training.score.score_store`'s ``publish`` for the store's online store, or None without one."""
+    online = online_store(cfg)
+    if online is None:
+        return None
+    from serving.publish import redis_publisher
+
+    return redis_publisher(online)
+
+
 def fault_at() -> Optional[str]:
     """CDP_FAULT_AT if set: the step (the start of a progress message) at which a command
     kills itself with SIGKILL. For the fault tests: a crash at an exact point, not by luck."""

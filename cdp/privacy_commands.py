@@ -93,11 +93,12 @@ def forget(
             lookups = [lookup_of(customer_id, email, phone)]
         cfg = read_config(config)
         key = environment.tombstone_key()
+        online = environment.online_store(cfg)
         with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
             done = forget_many(store, cfg, lookups, actor=environment.actor(actor), now=environment.now(),
                                snapshot=ServingSnapshot.beside(cfg.store.path), tombstone_key=key,
                                list_models=environment.registered_models(cfg),
-                               on_stage=stage_display(progress, "finding the people"))
+                               on_stage=stage_display(progress, "finding the people"), online=online)
         if requests_file is None and done.not_found:
             raise CdpError(done.not_found[0][1])
         views.show_erasure(out, done, requests_file)

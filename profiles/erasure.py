@@ -33,10 +33,11 @@ already erased finds their tombstones and says so. Files written elsewhere with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -108,14 +109,21 @@ class BatchErasure:
 ModelLister = Callable[[], tuple[tuple[ModelVersion, ...], "str | None"]]
 
 
+class OnlineErasure(Protocol):
+    """A shared online store people are erased from (`store.online_redis.RedisOnlineStore`)."""
+
+    def erase(self, customer_ids: Iterable[str]) -> int:
+        """Delete these customers' data; how many answers were deleted."""
+
+
 def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: ServingSnapshot,
            tombstone_key: bytes | None, list_models: ModelLister | None = None,
-           on_stage: Callable[[str], None] | None = None) -> ErasureReport:
+           on_stage: Callable[[str], None] | None = None, online: OnlineErasure | None = None) -> ErasureReport:
     """Erase the person ``lookup`` names; see the module docstring for what that covers.
 
     Raises `SubjectNotFound` when no one (living or erased) matches."""
     batch = forget_many(store, config, [lookup], actor=actor, now=now, snapshot=snapshot,
-                        tombstone_key=tombstone_key, list_models=list_models, on_stage=on_stage)
+                        tombstone_key=tombstone_key, list_models=list_models, on_stage=on_stage, online=online)
     if batch.not_found:
         raise SubjectNotFound(batch.not_found[0][1])
     return batch.reports[0]
@@ -123,12 +131,14 @@ def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: dat
 
 def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, actor: str, now: datetime,
                 snapshot: ServingSnapshot, tombstone_key: bytes | None, list_models: ModelLister | None = None,
-                on_stage: Callable[[str], None] | None = None) -> BatchErasure:
+                on_stage: Callable[[str], None] | None = None, online: OnlineErasure | None = None) -> BatchErasure:
     """Erase every person ``lookups`` name, all or none, then rebuild the store file once.
 
     A request that names no one is reported by its position (1-based), not erased and not
     an error: the batch goes on. Ambiguous or malformed requests stop the batch (CdpError)
-    before anything is deleted."""
+    before anything is deleted. ``online``: a shared online store (`store.online_redis`)
+    the people's answers, features and look-up keys are deleted from, like the snapshot,
+    before the store's transaction commits (a failure there erases no one)."""
     stage = on_stage or (lambda text: None)
     staged: Path | None = None
     removed = 0
@@ -165,6 +175,10 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
                 models, registry_note = list_models()
             erased_ids = tuple(i for subject, _ in subjects.values() for i in subject.customer_ids)
             staged, removed = snapshot.stage_without(erased_ids)
+            online_removed = None
+            if online is not None and erased_ids:
+                stage("erasing them from the online store")
+                online_removed = online.erase(erased_ids)
             for customer_id, (subject, lookup) in subjects.items():
                 audit_id = audit.new_audit_id()
                 ref = audit.customer_ref(secret, customer_id)
@@ -177,6 +191,7 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
                     "tombstones_written": tombstones,
                     "tombstone_key": "CDP_TOMBSTONE_KEY" if tombstone_key else "store",
                     "snapshot": {"file": str(snapshot.path), "rows_removed": removed},
+                    "online_store_answers_removed": online_removed,
                     "models_to_retrain": [m.as_dict() for m in models],
                     "registry_note": registry_note,
                     "batch_size": len(lookups),

@@ -17,7 +17,7 @@ Messages never repeat the identifier.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,21 +71,29 @@ class IdentifierIndex:
 
     def resolve(self, field: str, value: str, source: str | None = None) -> Resolved:
         """Which customer ``value`` (an identifier of kind ``field``) names, or why none."""
-        what = field.replace("_", " ")
-        try:
-            keys = self.settings.keys(field, value, source)
-        except ValueError:
-            return Resolved(None, 400, f"{field} is not an identifier the service looks up")
-        if not keys:
-            hint = " (write a phone number with its country code, e.g. +970...)" if field == "phone" else ""
-            return Resolved(None, 404, f"no customer with that {what}: it is not a valid {what}{hint}")
-        holders = set().union(*(self.holders(k) for k in keys))
-        if len(holders) == 1:
-            return Resolved(holders.pop(), 200, "")
-        if len(holders) > 1:
-            return Resolved(None, 409, f"that {what} belongs to {len(holders)} customers; look the customer up by "
-                                       "another identifier or by customer_id")
-        if any(k in self.settings.excluded for k in keys):
-            return Resolved(None, 404, f"that {what} identifies no one: it is a placeholder or shared by many "
-                                       "customers; look the customer up by another identifier")
-        return Resolved(None, 404, f"no customer with that {what} in the feature snapshot")
+        return resolve_identifier(self.settings, lambda keys: [self.holders(k) for k in keys], field, value, source)
+
+
+def resolve_identifier(settings: LookupSettings, holders: Callable[[list[bytes]], list[set[str]]], field: str,
+                       value: str, source: str | None = None) -> Resolved:
+    """Which customer ``value`` (an identifier of kind ``field``) names, or why none, with
+    ``holders`` (look-up keys → the customers holding each) over any index: the in-memory
+    one above or a shared online store's (`serving.online_store.RedisFeatureStore`)."""
+    what = field.replace("_", " ")
+    try:
+        keys = settings.keys(field, value, source)
+    except ValueError:
+        return Resolved(None, 400, f"{field} is not an identifier the service looks up")
+    if not keys:
+        hint = " (write a phone number with its country code, e.g. +970...)" if field == "phone" else ""
+        return Resolved(None, 404, f"no customer with that {what}: it is not a valid {what}{hint}")
+    found = set().union(*holders(keys))
+    if len(found) == 1:
+        return Resolved(found.pop(), 200, "")
+    if len(found) > 1:
+        return Resolved(None, 409, f"that {what} belongs to {len(found)} customers; look the customer up by "
+                                   "another identifier or by customer_id")
+    if any(k in settings.excluded for k in keys):
+        return Resolved(None, 404, f"that {what} identifies no one: it is a placeholder or shared by many "
+                                   "customers; look the customer up by another identifier")
+    return Resolved(None, 404, f"no customer with that {what} in the feature snapshot")

@@ -9,15 +9,20 @@ is answer :meth:`~OnlineFeatureStore.lookup` for a list of ids.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import pandas as pd
 
+from cdp.errors import StoreError
 from profiles.lookup import LookupSettings
-from serving.identifiers import IdentifierIndex, Resolved
+from serving.identifiers import IdentifierIndex, Resolved, resolve_identifier
+from store.online_redis import RAW_CHURN, Generation, RedisOnlineStore
 from store.snapshot import AS_OF_COLUMN, ID_COLUMN, LOOKUP_COLUMN, ServingSnapshot, check_frame
+from training.risk_bands import BAND_LABELS, ChurnRiskBands
 
 
 @runtime_checkable
@@ -116,3 +121,105 @@ class InMemoryFeatureStore:
     def lookup(self, customer_ids: list[str]) -> pd.DataFrame:
         positions = self._index.get_indexer(pd.Index(customer_ids, dtype=object))
         return self._frame.iloc[positions[positions >= 0]].reset_index(drop=True)
+
+
+class RedisFeatureStore:
+    """An :class:`OnlineFeatureStore` over one published generation of a shared online store
+    (`store.online_redis`, written by `cdp score` through `serving.publish`): nothing is held
+    in the worker, every look-up is one round trip, so any number of workers share one copy."""
+
+    def __init__(self, online: RedisOnlineStore, generation: Generation):
+        self._online = online
+        self.generation = generation
+        self._as_of = dt.date.fromisoformat(str(generation.meta["features_as_of"]))
+        lookup = generation.meta.get("lookup")
+        self._settings = LookupSettings.from_json(lookup) if lookup else None
+
+    @property
+    def features_as_of(self) -> dt.date:
+        return self._as_of
+
+    def __len__(self) -> int:
+        return int(self.generation.meta.get("customers", 0))
+
+    def resolve(self, field: str, value: str, source: str | None = None) -> Resolved:
+        if field == "customer_id":
+            _, found = self._online.features([value.strip()])
+            if found[0] is not None:
+                return Resolved(value.strip(), 200, "")
+        if self._settings is None:
+            if field == "customer_id":
+                return Resolved(None, 404, "no customer with that customer id in the feature snapshot")
+            return Resolved(None, 503, "the online store has no look-up keys: run `cdp score` to publish them")
+        return resolve_identifier(self._settings, self._online.holders, field, value, source)
+
+    def lookup(self, customer_ids: list[str]) -> pd.DataFrame:
+        _, rows = self._online.features(customer_ids)
+        records = [{ID_COLUMN: customer_id, AS_OF_COLUMN: pd.Timestamp(self._as_of), **json.loads(row)}
+                   for customer_id, row in zip(customer_ids, rows) if row is not None]
+        return pd.DataFrame(records)
+
+
+class RedisAnswers:
+    """The published answers of a shared online store, read per request (the in-memory service's
+    `serving.answers.AnswerTable` has the same ``answers`` and ``typical``). Each answer's
+    churn risk is labelled with this service's bands, from the unrounded probability
+    published beside it."""
+
+    def __init__(self, online: RedisOnlineStore, generation: Generation, bands: ChurnRiskBands):
+        self._online = online
+        self._bands = bands
+        self.typical: dict[str, float] = dict(generation.meta.get("typical") or {})
+        self._customers = int(generation.meta.get("customers", 0))
+
+    def __len__(self) -> int:
+        return self._customers
+
+    def answers(self, customer_ids: Iterable[str]) -> tuple[list[dict], list[str]]:
+        """The answers held (in the order asked, repeats once) and the ids not held."""
+        wanted = list(dict.fromkeys(customer_ids))
+        if not wanted:
+            return [], []
+        _, values = self._online.answers(wanted)
+        found, missing = [], []
+        for customer_id, value in zip(wanted, values):
+            if value is None:
+                missing.append(customer_id)
+                continue
+            answer = json.loads(value)
+            raw = answer.pop(RAW_CHURN, None)
+            codes = self._bands.codes(np.array([np.nan if raw is None else raw], dtype="float64"))
+            answer["churn_risk"] = BAND_LABELS[codes[0]]
+            found.append(answer)
+        return found, missing
+
+    def answer(self, customer_id: str) -> dict | None:
+        found, _ = self.answers([customer_id])
+        return found[0] if found else None
+
+
+class RedisServing:
+    """What `serving.state.ServingState` needs to serve a shared online store instead of a
+    snapshot file: its ``stamp`` (the published generation), how to ``open`` it, and its
+    answers (``answers``, in place of scoring every customer at start-up)."""
+
+    def __init__(self, online: RedisOnlineStore, bands: ChurnRiskBands):
+        self.online = online
+        self.bands = bands
+        self._generation: Generation | None = None
+
+    def stamp(self) -> str | None:
+        self._generation = self.online.current()
+        return self._generation.id if self._generation is not None else None
+
+    def open(self, _path: Path | None = None) -> RedisFeatureStore:
+        generation = self._generation or self.online.current()
+        if generation is None:
+            raise StoreError("nothing is published to the online store yet: run `cdp score`")
+        return RedisFeatureStore(self.online, generation)
+
+    def answers(self, models, features: OnlineFeatureStore) -> RedisAnswers:
+        generation = features.generation if isinstance(features, RedisFeatureStore) else self._generation
+        if generation is None:
+            raise StoreError("nothing is published to the online store yet: run `cdp score`")
+        return RedisAnswers(self.online, generation, self.bands)

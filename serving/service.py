@@ -23,6 +23,7 @@ from serving.answers import precompute
 from serving.http import ApiGuard, check_key, error_body
 from serving.identifiers import Resolved
 from serving.models import RegistryChampions
+from serving.online_store import RedisServing
 from serving.schemas import (
     REQUEST_MODELS,
     EmptyRequest,
@@ -35,8 +36,9 @@ from serving.schemas import (
     Unresolved,
 )
 from serving.scoring import RequestError, feature_row, score_rows
-from serving.settings import API_KEY, settings_from_env
+from serving.settings import API_KEY, settings_from_env, workers_from_env
 from serving.state import ServingState
+from store.online_redis import RedisOnlineStore
 
 # Under BentoML's logger, so lines get its handlers and format in the server log.
 logger = logging.getLogger("bentoml.cdp")
@@ -63,7 +65,8 @@ def _internal(exc: Exception) -> Response:
 # OpenTelemetry's middleware is kept from making spans ("." excludes every URL): traces are
 # not exported (no tracing is configured) and every span stayed referenced as long as its
 # keep-alive connection lived, ~5 KB per request on a connection that never closes.
-@bentoml.service(name="cdp-scoring", workers=1, threads=4, traffic={"timeout": 60}, metrics={"enabled": False},
+@bentoml.service(name="cdp-scoring", workers=workers_from_env(os.environ), threads=4, traffic={"timeout": 60},
+                  metrics={"enabled": False},
                   tracing={"excluded_urls": ["."]})
 class ScoringService:
     """Scores customers with the champion segment, churn and next-purchase models.
@@ -84,8 +87,17 @@ class ScoringService:
         # The snapshot is held in memory, so every known customer is scored when models or
         # features change and /score is a lookup (serving.answers). A networked store that
         # cannot list its rows would pass precompute=None and be scored per request.
-        self.state = ServingState(RegistryChampions(settings.tracking, settings.horizon_days), settings.snapshot_path,
-                                  precompute=partial(precompute, bands=settings.risk_bands))
+        champions = RegistryChampions(settings.tracking, settings.horizon_days)
+        if settings.online_store is not None:
+            # A shared online store (Redis): `cdp score` published every answer there; this
+            # worker reads them per request and scores nothing at start-up.
+            shared = RedisServing(RedisOnlineStore(settings.online_store, settings.online_scope), settings.risk_bands)
+            self.state = ServingState(champions, settings.snapshot_path, open_snapshot=shared.open,
+                                      precompute=shared.answers, stamp=shared.stamp,
+                                      missing="nothing is published to the online store yet: run `cdp score`")
+        else:
+            self.state = ServingState(champions, settings.snapshot_path,
+                                      precompute=partial(precompute, bands=settings.risk_bands))
         self.state.start_polling(settings.poll_seconds)
 
     def check_key(self, given: bytes) -> bool:

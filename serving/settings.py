@@ -15,6 +15,10 @@ variable                   meaning
 ``CDP_CHURN_MEDIUM``       churn probability from which risk is "medium" (0.5)
 ``CDP_CHURN_HIGH``         churn probability from which risk is "high" (0.75)
 ``CDP_PUBLIC_DOCS``        ``true``: the OpenAPI page and document need no key
+``CDP_ONLINE_STORE``       a ``redis://`` URL: read the answers ``cdp score`` published there
+                           instead of scoring the snapshot in this worker (unset: in memory)
+``CDP_ONLINE_SCOPE``       which store's answers in that Redis (``cdp serve`` sets it)
+``CDP_WORKERS``            worker processes (1)
 =========================  ==========================================================
 """
 
@@ -25,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdp.config import online_store_url
 from cdp.errors import ConfigError
 from training.risk_bands import ChurnRiskBands
 from training.tracking import TrackingConfig, tracking_config
@@ -38,6 +43,9 @@ PUBLIC_DOCS = "CDP_PUBLIC_DOCS"
 TRACKING_URI = "MLFLOW_TRACKING_URI"
 MODEL_SCOPE = "CDP_MODEL_SCOPE"
 HORIZON_DAYS = "CDP_HORIZON_DAYS"
+ONLINE_STORE = "CDP_ONLINE_STORE"
+ONLINE_SCOPE = "CDP_ONLINE_SCOPE"
+WORKERS = "CDP_WORKERS"
 
 DEFAULT_POLL_SECONDS = 30.0
 MIN_API_KEY_CHARS = 16
@@ -55,6 +63,12 @@ class ServeSettings:
     public_docs: bool = False
     horizon_days: int | None = None
     """Which lineage's churn and next-purchase champions to serve (the store's scope is in ``tracking``)."""
+    online_store: str | None = field(default=None, repr=False)
+    """A shared online store's URL (`store.online_redis`): answers are read from it, not scored here."""
+    online_scope: str = ""
+    """Which store's data in that online store (`training.tracking.store_scope`)."""
+    workers: int = 1
+    """Worker processes (BentoML's); each polls and serves on its own."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.poll_seconds) and self.poll_seconds >= 1):
@@ -73,6 +87,9 @@ class ServeSettings:
             PUBLIC_DOCS: "true" if self.public_docs else "false",
             MODEL_SCOPE: self.tracking.scope,
             HORIZON_DAYS: "" if self.horizon_days is None else str(self.horizon_days),
+            ONLINE_STORE: self.online_store or "",
+            ONLINE_SCOPE: self.online_scope,
+            WORKERS: str(self.workers),
         }
         if self.api_key is not None:
             env[API_KEY] = self.api_key
@@ -107,7 +124,20 @@ def settings_from_env(env: Mapping[str, str], root: Path = Path("mlruns")) -> Se
         risk_bands=ChurnRiskBands(medium=_number(env, CHURN_MEDIUM, ChurnRiskBands.medium),
                                   high=_number(env, CHURN_HIGH, ChurnRiskBands.high)),
         public_docs=_flag(env, PUBLIC_DOCS),
+        online_store=online_store_url(env[ONLINE_STORE], ONLINE_STORE) if env.get(ONLINE_STORE, "").strip() else None,
+        online_scope=env.get(ONLINE_SCOPE, "").strip(),
+        workers=workers_from_env(env),
     )
+
+
+def workers_from_env(env: Mapping[str, str]) -> int:
+    """``CDP_WORKERS`` (1 when unset): how many worker processes the service runs."""
+    given = env.get(WORKERS, "").strip()
+    if not given:
+        return 1
+    if not given.isdigit() or not 1 <= int(given) <= 64:
+        raise ConfigError(f"{WORKERS} {given!r} must be a whole number from 1 to 64")
+    return int(given)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

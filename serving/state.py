@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cdp.errors import CdpError
 from serving.answers import AnswerTable
@@ -30,7 +31,7 @@ from serving.online_store import InMemoryFeatureStore, OnlineFeatureStore
 from training.tracking import OPTIONAL_FAMILIES
 
 # (models, features) -> every known customer's answer; None when the store cannot list its rows.
-Precompute = Callable[[ModelSet, OnlineFeatureStore], "AnswerTable | None"]
+Precompute = Callable[[ModelSet, OnlineFeatureStore], Any]
 
 # A child of BentoML's logger: the server's logging set-up keeps it and formats it like its own lines.
 logger = logging.getLogger("bentoml.cdp")
@@ -42,8 +43,8 @@ class Served:
 
     models: ModelSet | None = None
     features: OnlineFeatureStore | None = None
-    snapshot_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the file read
-    answers: AnswerTable | None = None  # every known customer scored by these models on these features
+    snapshot_stamp: object | None = None  # (mtime_ns, size) of the file read, or the online store's generation
+    answers: AnswerTable | Any = None  # every known customer's answer (scored here, or read from an online store)
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,23 @@ class ServingState:
         ``(models, features) -> AnswerTable``: scores every known customer whenever the
         models or the snapshot change, before they are served (see `serving.answers`);
         ``None`` leaves scoring to each request.
+    stamp : callable, optional
+        ``() -> stamp or None``: what tells one snapshot from the next (default: the file's
+        modification time and size; a shared online store's published generation,
+        `serving.online_store.RedisServing`); None: nothing to serve yet.
+    missing : str, optional
+        What to say while there is nothing to serve.
     """
 
     def __init__(self, champions: ChampionSource, snapshot_path: Path,
                  open_snapshot: Callable[[Path], OnlineFeatureStore] = InMemoryFeatureStore.from_parquet,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
-                 precompute: Precompute | None = None):
+                 precompute: Precompute | None = None, stamp: Callable[[], object | None] | None = None,
+                 missing: str | None = None):
         self.champions = champions
         self.snapshot_path = Path(snapshot_path)
+        self.stamp = stamp if stamp is not None else (lambda: _stamp(self.snapshot_path))
+        self.missing = missing or f"no feature snapshot at {self.snapshot_path}: run `cdp score`"
         self.open_snapshot = open_snapshot
         self.precompute = precompute
         self.now = now
@@ -159,8 +169,10 @@ class ServingState:
         except Exception as exc:  # noqa: BLE001 - keep serving what was scored before
             _failed(errors, "scoring the feature snapshot with the new models failed", exc)
             return None
-        if answers is not None:
+        if isinstance(answers, AnswerTable):
             logger.info("scored %d customers in %.1f s", len(answers), time.perf_counter() - started)
+        elif answers is not None:
+            logger.info("answering %d customers from the online store", len(answers))
         return answers
 
     def _refreshed_models(self, models: ModelSet | None, errors: list[tuple[str, Exception | None]]):
@@ -187,9 +199,13 @@ class ServingState:
         return updated, {f: (served.get(f), m.version) for f, m in newer.items()}
 
     def _refreshed_features(self, current: Served, errors: list[tuple[str, Exception | None]]):
-        stamp = _stamp(self.snapshot_path)
+        try:
+            stamp = self.stamp()
+        except Exception as exc:  # noqa: BLE001 - an unreachable online store: keep serving what is loaded
+            _failed(errors, "the feature snapshot cannot be checked", exc)
+            return current.features, current.snapshot_stamp, False
         if stamp is None:
-            _failed(errors, f"no feature snapshot at {self.snapshot_path}: run `cdp score`")
+            _failed(errors, self.missing)
             return current.features, current.snapshot_stamp, False
         if stamp == current.snapshot_stamp and current.features is not None:
             return current.features, stamp, False

@@ -119,8 +119,10 @@ class RefreshLock:
 
 
 def refresh(config, tracking: TrackingConfig, settings: RefreshSettings, *, now: dt.datetime, run_id: str,
-            tombstone_key: bytes | None = None, on_stage: Callable[[str], None] | None = None) -> RefreshReport:
-    """Run the daily job on the store ``config`` (a `cdp.config.Config`) describes.
+            tombstone_key: bytes | None = None, on_stage: Callable[[str], None] | None = None,
+            publish: Callable | None = None) -> RefreshReport:
+    """Run the daily job on the store ``config`` (a `cdp.config.Config`) describes. ``publish``:
+    as `training.score.score_store`'s (a shared online store gets the new answers).
 
     Raises
     ------
@@ -177,7 +179,7 @@ def refresh(config, tracking: TrackingConfig, settings: RefreshSettings, *, now:
         return f"retrained ({why}): " + ", ".join(outcomes)
 
     def scored() -> str:
-        found = score_store(config, tracking, None, settings.horizon_days)
+        found = score_store(config, tracking, None, settings.horizon_days, publish=publish)
         return f"{len(found.scores):,} customers scored as of {found.as_of}"
 
     with RefreshLock(config.store.path):

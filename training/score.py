@@ -183,22 +183,45 @@ def _python_model(model):
 @dataclass(frozen=True)
 class StoreScores:
     """What `score_store` did: the scores, the day they are as of, where the features came
-    from (``features_note``) and what became of the serving snapshot (``snapshot_note``)."""
+    from (``features_note``), what became of the serving snapshot (``snapshot_note``) and
+    of the online store (``online_note``, empty without one)."""
 
     scores: pd.DataFrame
     as_of: dt.date
     features_note: str
     snapshot_note: str
+    online_note: str = ""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What `score_store` hands a publisher (``publish``) while it holds the store's write lock:
+    the scores and the feature rows they were scored from (aligned, erased people left out),
+    the day, the champions ``{family: (model, version)}`` and every customer's look-up keys
+    (`profiles.lookup.LookupKeys`)."""
+
+    scores: pd.DataFrame
+    features: pd.DataFrame
+    as_of: dt.date
+    models: Mapping[str, tuple[Any, str]]
+    lookup: Any
 
 
 def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, horizon_days: int | None = None,
-                on_stage: Callable[[str], None] | None = None) -> StoreScores:
+                on_stage: Callable[[str], None] | None = None,
+                publish: Callable[[Scored], str] | None = None) -> StoreScores:
     """Score every customer of the store ``config`` (a `cdp.config.Config`) describes with
     its champions, as of ``as_of`` (default: the last day with data) for ``horizon_days``
     (default: the store's only horizon), and keep the result: the ``scores`` table in one
     transaction, then the serving snapshot (`store.snapshot.ServingSnapshot`) the service
     and the lists read. The features come from the store's materialized snapshot when it
-    is current (`features.materialized`), else are built. ``on_stage`` hears each step."""
+    is current (`features.materialized`), else are built. ``on_stage`` hears each step.
+
+    ``publish`` (optional) receives the result under the same write lock, after the table and
+    the snapshot: a shared online store (`serving.publish`) then holds the same customers,
+    and a `cdp forget` waiting for the lock erases them from all three. Its note goes into
+    ``online_note``; an error stops the command after the table and snapshot are written
+    (the online store keeps its previous answers)."""
     from features.as_of import resolve_as_of
     from features.engine import store_tables
     from features.materialized import currency_key, feature_code, read_snapshot
@@ -234,6 +257,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             scores, features = kept, writer.present(features)
         # The latest scores, in the store for the lists, reports, exports and erasures that read them.
         writer.replace("scores", "training", scores)
+        lookup = None
         if found.stamp is not None and not erased_note and snapshot.stamp() == found.stamp.key():
             snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
         else:
@@ -241,4 +265,11 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
             snapshot.write(features, day, found.stamp.key() if found.stamp else "",
                            lookup=(lookup.keys, lookup.settings.to_json()))
             snapshot_note = f"feature snapshot for serving → {snapshot.path}"
-    return StoreScores(scores=scores, as_of=day, features_note=found.note + erased_note, snapshot_note=snapshot_note)
+        online_note = ""
+        if publish is not None:
+            stage("publishing the answers to the online store")
+            lookup = lookup if lookup is not None else lookup_keys(store, config)
+            online_note = publish(Scored(scores=scores.reset_index(drop=True), features=features.reset_index(drop=True),
+                                         as_of=day, models=models, lookup=lookup))
+    return StoreScores(scores=scores, as_of=day, features_note=found.note + erased_note, snapshot_note=snapshot_note,
+                       online_note=online_note)
