@@ -28,6 +28,11 @@ under ``bench/out/training/data``); the champions are trained once by `cdp train
    constant): p50 and p99 beside ``/score``'s, and the ratio to the floor.
 
     .venv/bin/python -m bench.serving --customers 20000 --service-only   # the service alone, a small shop
+
+4. **A shared online store** (``--redis``): a throwaway ``redis-server`` (`bench.redis_server`);
+   `cdp score` once more with ``CDP_ONLINE_STORE`` set (its time, the publish included, beside
+   the plain `cdp score`), then `cdp serve --workers 2` reading the published answers, under
+   the same sequential and concurrent ``/score`` load as the in-memory service.
 """
 
 from __future__ import annotations
@@ -80,19 +85,22 @@ print(json.dumps(timings))
 """
 
 
-def _wait_ready(port: int, process: subprocess.Popen, log: Path, limit: float = 1800) -> float:
-    start = time.perf_counter()
+def _wait_ready(port: int, process: subprocess.Popen, log: Path, limit: float = 1800, streak: int = 1) -> float:
+    """Seconds until ``/readyz`` answers 200 ``streak`` times in a row (each worker of several
+    answers for itself: a long streak means every one is ready)."""
+    start, seen = time.perf_counter(), 0
     while time.perf_counter() - start < limit:
         if process.poll() is not None:
             raise SystemExit(f"server on port {port} exited; see {log}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             connection.request("GET", "/readyz")
-            if connection.getresponse().status == 200:
+            seen = seen + 1 if connection.getresponse().status == 200 else 0
+            if seen >= streak:
                 return time.perf_counter() - start
         except OSError:
-            pass
-        time.sleep(0.5)
+            seen = 0
+        time.sleep(0.05 if seen else 0.5)
     raise SystemExit(f"server on port {port} not ready after {limit} s; see {log}")
 
 
@@ -157,6 +165,36 @@ def _one_row(ports: dict[str, int], bodies: list[dict], warmup: int = 50) -> dic
     return out
 
 
+def _shared_store(config: Path, env: dict, ids_file: Path, args, out: Path, score_args: list[str]) -> dict:
+    """`cdp score` publishing to a throwaway Redis, then `cdp serve --workers 2` on it under load."""
+    from bench.redis_server import redis_server
+
+    port = 3312
+    with redis_server(out / "redis") as url:
+        os.environ["CDP_ONLINE_STORE"] = url
+        try:
+            publish_s, publish_mb = timed(score_args, out)
+            log = out / "cdp-ml-redis.log"
+            with open(log, "wb") as sink:
+                server = subprocess.Popen(
+                    [str(BIN / "cdp"), "serve", "--config", str(config), "--port", str(port), "--poll-seconds", "3600",
+                     "--workers", "2"], cwd=ROOT, env={**env, "CDP_ONLINE_STORE": url}, stdout=sink,
+                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                ready = round(_wait_ready(port, server, log, streak=20), 1)
+                load = {}
+                for mode, clients, requests in (("sequential", 1, args.sequential_requests),
+                                                ("concurrent", 16, args.concurrent_requests)):
+                    load[mode] = _load(port, ids_file, clients, requests, args.seconds)
+                    print("cdp-ml redis 2 workers", mode, load[mode], flush=True)
+            finally:
+                _stop(server)
+        finally:
+            os.environ.pop("CDP_ONLINE_STORE", None)
+    return {"cdp_score_with_publish_s": publish_s, "cdp_score_with_publish_peak_mb": round(publish_mb),
+            "ready_s": ready, "load": load}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -172,6 +210,8 @@ def main() -> None:
                         help="Time the service, not the batch commands (they still run once to write the snapshot).")
     parser.add_argument("--feature-requests", type=int, default=2000,
                         help="Sequential /score_features requests, each a known customer's snapshot row.")
+    parser.add_argument("--redis", action="store_true",
+                        help="Also time the service with a shared online store (Redis) and 2 workers.")
     args = parser.parse_args()
 
     out = args.out.resolve()
@@ -270,6 +310,7 @@ def main() -> None:
     finally:
         for process in servers.values():
             _stop(process)
+    shared = _shared_store(config, env, ids_file, args, out, score_args) if args.redis else None
 
     result |= {
         "score": batch_result | {"customers": len(all_ids)},
@@ -282,6 +323,10 @@ def main() -> None:
                     "concurrent_throughput_share": round(load["cdp-ml concurrent"]["throughput_rps"]
                                                          / load["trivial concurrent"]["throughput_rps"], 2)},
     }
+    if shared is not None:
+        result["service"]["redis_2_workers"] = shared | {
+            "concurrent_throughput_vs_in_memory": round(shared["load"]["concurrent"]["throughput_rps"]
+                                                        / load["cdp-ml concurrent"]["throughput_rps"], 2)}
     print(json.dumps(result, indent=2))
     (out / "result.json").write_text(json.dumps(result, indent=2))
 
