@@ -188,6 +188,9 @@ def show_erasure(out: Console, done, requests_file: Path | None = None) -> None:
         note(out, f"tombstones: {written}; `cdp ingest` keeps their records out from now on")
     for number, why in done.not_found:  # the number-th request: the file's row after its header
         note(out, f"{requests_file}, row {number + 1}: {why}; nothing erased for it")
+    if done.online_removed is not None:
+        note(out, f"online store: {done.online_removed:,} answer(s) deleted with their feature rows and look-up keys; "
+                  "every service worker reading it stops answering for them at once")
     if done.snapshot_rows_removed:
         note(out, f"serving snapshot {done.snapshot} rewritten without them: the service stops answering "
                   "for them at its next poll (or POST /admin/reload)")

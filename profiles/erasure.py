@@ -103,6 +103,7 @@ class BatchErasure:
     snapshot_rows_removed: int
     models_to_retrain: tuple[ModelVersion, ...]
     registry_note: str | None
+    online_removed: int | None = None  # answers deleted from a shared online store; None without one
 
 
 # Lists the registered model versions to retrain, and a note when the registry cannot be read.
@@ -142,6 +143,7 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
     stage = on_stage or (lambda text: None)
     staged: Path | None = None
     removed = 0
+    online_removed: int | None = None
     models: tuple[ModelVersion, ...] = ()
     registry_note: str | None = None
     reports: list[ErasureReport] = []
@@ -175,7 +177,6 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
                 models, registry_note = list_models()
             erased_ids = tuple(i for subject, _ in subjects.values() for i in subject.customer_ids)
             staged, removed = snapshot.stage_without(erased_ids)
-            online_removed = None
             if online is not None and erased_ids:
                 stage("erasing them from the online store")
                 online_removed = online.erase(erased_ids)
@@ -215,7 +216,8 @@ def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, acto
         stage("rebuilding the store file without the erased rows")
         store.compact()
     return BatchErasure(reports=tuple(reports), not_found=tuple(not_found), snapshot=snapshot.path,
-                        snapshot_rows_removed=removed, models_to_retrain=tuple(models), registry_note=registry_note)
+                        snapshot_rows_removed=removed, models_to_retrain=tuple(models), registry_note=registry_note,
+                        online_removed=online_removed)
 
 
 def _tombstoned(con, lookup: Lookup, config: Config, given: bytes | None) -> bool:

@@ -143,7 +143,8 @@ def test_forget_erases_a_person_from_the_online_store(shop, url):
     keys = [lookup_key(kind, value)]
     assert online.answers([customer_id])[1][0] is not None and online.holders(keys) == [{customer_id}]
     assert customer_id.encode() in redis_text(url)  # the control: the byte search finds them before
-    run_cli("forget", "--customer-id", customer_id, "--config", str(shop.config), tracking_uri=shop.tracking_uri)
+    said = run_cli("forget", "--customer-id", customer_id, "--config", str(shop.config), tracking_uri=shop.tracking_uri)
+    assert "online store: 1 answer(s) deleted" in " ".join(said.split())
     assert online.answers([customer_id])[1] == [None] and online.features([customer_id])[1] == [None]
     assert online.holders(keys) == [set()]
     text = redis_text(url)
