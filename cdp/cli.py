@@ -125,8 +125,9 @@ def features(
         "--out", help="Where to write the table (.parquet or .csv).")] = None,
     force: ForceOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
-    engine: Annotated[str, typer.Option(
-        "--engine", help="duckdb (embedded) or spark (local Spark, needs Java).")] = "duckdb",
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", help="duckdb (embedded) or spark (needs Java; on [engine] master of cdp.toml, local by "
+                         "default). Default: [engine] kind, else duckdb.")] = None,
     label_horizon_days: Annotated[Optional[int], typer.Option(
         "--label-horizon-days", min=1,
         help="Add labels from the H days after the as-of day (a training snapshot: buyers only).")] = None,
@@ -152,16 +153,17 @@ def features(
         if materialize and label_horizon_days:
             raise CdpError("--materialize keeps the scoring snapshot, which has no labels: "
                            "drop --label-horizon-days or --materialize")
-        if materialize and engine != "duckdb":
+        if materialize and engine not in (None, "duckdb"):
             # Scoring reads the store through DuckDB, and the purchase histories' ordered
             # concatenation is not one Ibis compiles for Spark.
             raise CdpError(f"--materialize builds the scoring snapshot on duckdb, not {engine}: drop --engine")
-        if engine not in ENGINES:
+        if engine is not None and engine not in ENGINES:
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         if out_file is not None:
             check_output(out_file)
             check_out_path(out_file, force)
         cfg = read_config(config)
+        used = "duckdb" if materialize else engine or cfg.engine.kind
         day = parse_day(as_of, "--as-of") if as_of else None
         places = []
         with spinner() as progress:
@@ -176,13 +178,13 @@ def features(
                               "(read by cdp serve)")
             else:
                 assert day is not None  # --out needs --as-of (checked above)
-                frame = store_feature_table(cfg, day, engine, label_horizon_days, on_stage=on_stage)
+                frame = store_feature_table(cfg, day, used, label_horizon_days, on_stage=on_stage)
         if out_file is not None:
             write_table(frame, out_file)
             places.append(str(out_file))
         labelled = f", labels over the next {label_horizon_days} days" if label_horizon_days else ""
         out.print(f"{frame.num_rows:,} customers × {frame.num_columns - 1} columns as of {day}{labelled} "
-                  f"({engine}) → {' and '.join(places)}")
+                  f"({used}) → {' and '.join(places)}")
 
     run(action)
 

@@ -136,6 +136,25 @@ class RefreshConfig:
 
 
 @dataclass(frozen=True)
+class EngineConfig:
+    """``[engine]``: where the batch stages run. ``kind``: ``"duckdb"`` (embedded, the default)
+    or ``"spark"``; ``master``: the Spark master (``"local[*]"``, ``"local-cluster[2,1,1024]"``,
+    ``"spark://host:7077"``); ``conf``: further Spark settings (``spark.executor.memory`` …),
+    applied last; ``work_dir``: where the store's tables are handed to Spark as Parquet (every
+    executor must read it: shared storage on a real cluster; default: the system's temporary
+    folder, which serves one machine)."""
+
+    kind: str = "duckdb"
+    master: str = "local[2]"
+    conf: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    work_dir: Path | None = None
+
+
+ENGINE_KINDS = ("duckdb", "spark")
+_MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s|yarn)(://\S+)?)$")
+
+
+@dataclass(frozen=True)
 class OnlineStoreConfig:
     """``[online_store]``: where `cdp score` publishes every customer's answer, serving features
     and look-up keys for the service's workers to read (`store.online_redis`). ``url``: a
@@ -158,6 +177,7 @@ class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -188,10 +208,10 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    unknown = set(raw) - {"store", "sources", "unify", "currency", "tracking", "model", "refresh", "online_store"}
+    known = ("store", "sources", "unify", "currency", "tracking", "model", "refresh", "online_store", "engine")
+    unknown = set(raw) - set(known)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; "
-                          "expected store, sources, unify, currency, tracking, model, refresh, online_store")
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
     store_raw = _table(raw.get("store", {}), path, "store")
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
@@ -239,8 +259,38 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     model = _parse_model(raw.get("model"), path)
     refresh = _parse_refresh(raw.get("refresh"), path)
     online_store = _parse_online_store(raw.get("online_store"), path)
+    engine = _parse_engine(raw.get("engine"), path)
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
-                  model=model, refresh=refresh, online_store=online_store)
+                  model=model, refresh=refresh, online_store=online_store, engine=engine)
+
+
+def _parse_engine(raw: Any, path: Path) -> EngineConfig:
+    if raw is None:
+        return EngineConfig()
+    raw = _table(raw, path, "engine")
+    unknown = set(raw) - {"kind", "master", "conf", "work_dir"}
+    if unknown:
+        raise ConfigError(f"{path}: engine: unknown key(s) {', '.join(sorted(unknown))}; "
+                          "expected kind, master, conf, work_dir")
+    work_dir = raw.get("work_dir")
+    if work_dir is not None and (not isinstance(work_dir, str) or not work_dir.strip()):
+        raise ConfigError(f"{path}: engine.work_dir must be a folder path")
+    kind = raw.get("kind", EngineConfig.kind)
+    if kind not in ENGINE_KINDS:
+        raise ConfigError(f"{path}: engine.kind {kind!r} must be one of {', '.join(ENGINE_KINDS)}")
+    master = raw.get("master", EngineConfig.master)
+    if not isinstance(master, str) or not _MASTER.match(master.strip()):
+        raise ConfigError(f"{path}: engine.master {master!r} must be a Spark master such as \"local[*]\", "
+                          "\"local-cluster[2,1,1024]\" or \"spark://host:7077\"")
+    conf = _table(raw.get("conf", {}), path, "engine.conf")
+    settings = {}
+    for key, value in conf.items():
+        if not key.startswith("spark.") or isinstance(value, (dict, list)):
+            raise ConfigError(f"{path}: engine.conf.{key}: keys are Spark settings (spark.…) with a text, number "
+                              "or true/false value")
+        settings[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return EngineConfig(kind=kind, master=master.strip(), conf=MappingProxyType(settings),
+                        work_dir=_resolve(path.parent, work_dir.strip()) if work_dir else None)
 
 
 def online_store_url(value: Any, where: str) -> str:

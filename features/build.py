@@ -98,19 +98,21 @@ def lists_as_json(table: pa.Table) -> pa.Table:
     return table
 
 
-def store_feature_table(config, as_of: dt.date, engine: str = "duckdb", label_horizon_days: int | None = None,
+def store_feature_table(config, as_of: dt.date, engine: str | None = None, label_horizon_days: int | None = None,
                         on_stage=None) -> pa.Table:
     """`cdp features --out` as one function: every family's features of every customer of
     the store ``config`` (a `cdp.config.Config`) describes, as of ``as_of`` (checked against
     the store's data, and with ``label_horizon_days`` that its label window ends within
     it), with labels of the next ``label_horizon_days`` days when given (a training
-    snapshot: buyers only), on ``engine``: embedded DuckDB, or a local Spark session fed
-    the store's tables as Parquet and always stopped."""
+    snapshot: buyers only), on ``engine`` (default ``[engine] kind``): embedded DuckDB, or
+    a Spark session on ``[engine] master`` fed the store's tables as Parquet and always
+    stopped."""
     from features.as_of import resolve_as_of
     from features.currency import tables_in_base_currency
     from features.engine import ENGINES, TABLES, source_tables, spark_session, spark_tables
     from store.interface import open_store
 
+    engine = engine or config.engine.kind
     if engine not in ENGINES:
         raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     stage = on_stage or (lambda text: None)
@@ -133,9 +135,12 @@ def store_feature_table(config, as_of: dt.date, engine: str = "duckdb", label_ho
             return table_of(source_tables(store.ibis_backend()))
         import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="cdp-spark-") as work:
+        work_root = config.engine.work_dir
+        if work_root is not None:
+            Path(work_root).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="cdp-spark-", dir=work_root) as work:
             parquet = store.export_parquet(TABLES, Path(work) / "tables")
-            session = spark_session(Path(work))
+            session = spark_session(Path(work), master=config.engine.master, conf=config.engine.conf)
             try:
                 return table_of(spark_tables(session, parquet))
             finally:

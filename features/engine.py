@@ -8,6 +8,8 @@ Feature families are Ibis expressions over three tables (`customers`, `orders`,
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,20 +45,27 @@ def duckdb_tables(con: duckdb.DuckDBPyConnection) -> SourceTables:
     return source_tables(ibis.duckdb.from_connection(con))
 
 
-def spark_session(work_dir: Path, app_name: str = "cdp-ml"):
-    """A local Spark session set up for exact, quiet, UTC feature runs.
+def spark_session(work_dir: Path, app_name: str = "cdp-ml", master: str = "local[2]",
+                  conf: Mapping[str, str] | None = None):
+    """A Spark session set up for exact, quiet, UTC feature runs, on ``master`` (``[engine]
+    master`` of cdp.toml: local, a local cluster or a standalone cluster's ``spark://`` URL),
+    with ``conf`` (``[engine] conf``) applied last.
 
     Arrow transfer is on with no silent fallback: pandas 3 data through Spark 4.0's
     non-Arrow path turns missing strings into 'NaN' and nullable integers into NULL.
+    Executors run this interpreter (``spark.pyspark.python``): theirs would lack pyarrow.
     """
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise CdpError("the Spark engine needs PySpark: pip install 'cdp-ml[spark]' (and Java 17)") from None
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # PySpark starts the executors' Python from PYSPARK_PYTHON (the conf below serves spark-submit).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     work_dir.mkdir(parents=True, exist_ok=True)
     builder = (
-        SparkSession.builder.master("local[2]").appName(app_name)
+        SparkSession.builder.master(master).appName(app_name)
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "4")
@@ -69,6 +78,8 @@ def spark_session(work_dir: Path, app_name: str = "cdp-ml"):
         .config("spark.sql.execution.arrow.pyspark.fallback.enabled", "false")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{_LOG4J}")
     )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session

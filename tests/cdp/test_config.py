@@ -198,3 +198,44 @@ def test_model_settings_are_read_as_purchase_model_arguments(tmp_path):
 def test_bad_currency_and_model_settings_name_the_key(tmp_path, section, body, key):
     message = config_error(write(tmp_path, f"[{section}]\n{body}\n" + ORDERS))
     assert key in message
+
+
+def test_the_engine_and_the_online_store_are_read_with_their_defaults(tmp_path):
+    plain = load_config(write(tmp_path, ORDERS))
+    assert (plain.engine.kind, plain.engine.master, dict(plain.engine.conf)) == ("duckdb", "local[2]", {})
+    assert plain.online_store.url is None
+    given = load_config(write(tmp_path, ORDERS + '''
+[engine]
+kind = "spark"
+master = "spark://10.0.0.5:7077"
+work_dir = "shared/spark"
+[engine.conf]
+"spark.executor.memory" = "4g"
+"spark.sql.shuffle.partitions" = 64
+"spark.sql.adaptive.enabled" = true
+[online_store]
+url = " redis://:pw@cache:6379/2 "
+'''))
+    assert (given.engine.kind, given.engine.master) == ("spark", "spark://10.0.0.5:7077")
+    assert given.engine.work_dir == tmp_path / "shared" / "spark"
+    assert dict(given.engine.conf) == {"spark.executor.memory": "4g", "spark.sql.shuffle.partitions": "64",
+                                       "spark.sql.adaptive.enabled": "true"}
+    assert given.online_store.url == "redis://:pw@cache:6379/2"
+
+
+@pytest.mark.parametrize(("section", "named"), [
+    ('[engine]\nkind = "hadoop"', "engine.kind"),
+    ('[engine]\nmaster = "somewhere"', "engine.master"),
+    ('[engine]\nthreads = 4', "engine: unknown key(s) threads"),
+    ('[engine.conf]\n"executor.memory" = "4g"', "engine.conf.executor.memory"),
+    ('[online_store]\nurl = "http://cache:6379"', "online_store.url"),
+    ('[online_store]\nhost = "cache"', "online_store: unknown key(s) host"),
+])
+def test_a_wrong_engine_or_online_store_names_the_key_and_never_the_password(tmp_path, section, named):
+    message = config_error(write(tmp_path, ORDERS + section + "\n"))
+    assert named in message and str(tmp_path / "cdp.toml") in message
+
+
+def test_a_wrong_online_store_url_is_refused_without_quoting_it(tmp_path):
+    message = config_error(write(tmp_path, ORDERS + '[online_store]\nurl = "redis//:s3cret@cache"\n'))
+    assert "online_store.url" in message and "s3cret" not in message

@@ -1,0 +1,71 @@
+"""`[engine]` in cdp.toml sends `cdp features` to a real Spark standalone cluster (a master and two
+workers, each its own JVM with 1 core and 1 GB), and the table it builds there is the one DuckDB
+builds: the same rows, columns and values (to 1e-9).
+
+The commands run as a user runs them, in their own processes, with only the config naming the
+cluster; the master's own status page shows the application ran on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from cdp.config import load_config
+from profiles.ingest import ingest
+from profiles.unify import unify
+from sample import write_sample
+from store.duckdb_store import Store
+from tests.features.test_engines import AS_OF, assert_same_table
+from tests.spark_cluster import standalone_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with standalone_cluster(tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shop")
+    write_sample(root, n_customers=400, seed=5, end=dt.date(2026, 10, 31))
+    config = load_config(root / "cdp.toml")
+    with Store(config.store.path) as store:
+        ingest(store, config, now=datetime(2026, 11, 1), run_id="i")
+        unify(store, config, now=datetime(2026, 11, 1), run_id="u")
+    return root
+
+
+def cdp(*args: str, cwd) -> str:
+    done = subprocess.run([sys.executable, "-m", "cdp.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_cdp_features_on_a_standalone_cluster_equals_duckdb(shop, cluster, tmp_path):
+    config = shop / "cdp.toml"
+    with open(config, "a", encoding="utf-8") as handle:
+        handle.write(f'\n[engine]\nkind = "spark"\nmaster = "{cluster.url}"\nwork_dir = "{tmp_path / "handed"}"\n'
+                     '[engine.conf]\n"spark.executor.memory" = "512m"\n"spark.sql.shuffle.partitions" = 4\n')
+    assert cluster.status()["completedapps"] == []
+    said = cdp("features", "--config", str(config), "--as-of", AS_OF.isoformat(), "--out",
+               str(tmp_path / "spark.parquet"), cwd=tmp_path)
+    assert "(spark)" in said
+    assert (tmp_path / "handed").is_dir() and list((tmp_path / "handed").iterdir()) == []  # used, then removed
+    status = cluster.status()
+    assert [app["name"] for app in status["completedapps"]] == ["cdp-ml"]  # it ran on the cluster
+    assert status["aliveworkers"] == 2 and status["cores"] == 2
+    cdp("features", "--config", str(config), "--engine", "duckdb", "--as-of", AS_OF.isoformat(), "--out",
+        str(tmp_path / "duckdb.parquet"), cwd=tmp_path)
+    on_spark = pd.read_parquet(tmp_path / "spark.parquet").sort_values("customer_id").reset_index(drop=True)
+    on_duckdb = pd.read_parquet(tmp_path / "duckdb.parquet").sort_values("customer_id").reset_index(drop=True)
+    assert len(on_duckdb) > 300
+    assert_same_table(on_spark, on_duckdb)
