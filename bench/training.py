@@ -45,22 +45,10 @@ HORIZON_DAYS = 90
 # benchmark's own config says so rather than the generator's template.
 UNIFY_MEMORY_LIMIT = "8GB"
 
-# `sample.identifiers.hex_ids` gets a ChunkedArray back from pyarrow above ~466k cookies
-# (16 MiB of binary), which `pa.concat_arrays` refuses: the generator fails above ~300k
-# customers. Until it is fixed there, the benchmark runs the generator with the chunks joined
-# (in both modules that call it: the persons' cookies and the anonymous visitors').
 GENERATE = """
 import datetime as dt, sys
 from pathlib import Path
-import pyarrow as pa
 import sample
-import sample.engagement
-import sample.identifiers
-_hex_ids = sample.identifiers.hex_ids
-def joined(rng, n):
-    ids = _hex_ids(rng, n)
-    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
-sample.identifiers.hex_ids = sample.engagement.hex_ids = joined
 sample.write_sample(Path(sys.argv[1]), n_customers=int(sys.argv[2]), seed=int(sys.argv[3]),
                     end=dt.date.fromisoformat(sys.argv[4]))
 """

@@ -274,7 +274,10 @@ def hex_ids(rng: np.random.Generator, n: int) -> pa.Array:
     dash = np.full((n, 1), ord("-"), dtype=np.uint8)
     full = np.hstack([chars[:, :8], dash, chars[:, 8:12], dash, chars[:, 12:16], dash, chars[:, 16:20], dash,
                       chars[:, 20:]])
-    return pa.array(np.ascontiguousarray(full).view("S36").ravel(), type=pa.binary()).cast(pa.string())
+    ids = pa.array(np.ascontiguousarray(full).view("S36").ravel(), type=pa.binary()).cast(pa.string())
+    # pyarrow hands back a ChunkedArray past 16 MiB of binary (~466k ids), which the callers'
+    # `pa.concat_arrays` refuses: the generator failed above ~300k customers.
+    return ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
 
 
 def person_cookie(rng: np.random.Generator, ids: Identifiers, person: np.ndarray) -> np.ndarray:

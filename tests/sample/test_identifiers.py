@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from sample.identifiers import hex_ids
 from tests.sample.conftest import (
     SPECS,
     normalize_identifier,
@@ -112,3 +115,12 @@ def test_with_junk_identifiers_used_as_links_persons_would_be_glued(sample):
     graph = identity_graph(sample, skip_junk=False)
     sizes = graph.groupby("component")["person_id"].nunique()
     assert sizes.max() > 20
+
+
+def test_cookie_ids_past_pyarrows_chunk_size_come_back_as_one_array():
+    """Above ~466k ids (16 MiB) pyarrow returned a ChunkedArray, which `pa.concat_arrays`
+    refused: the generator failed for shops above ~300k customers."""
+    ids = hex_ids(np.random.default_rng(1), 500_000)
+    assert isinstance(ids, pa.Array) and len(ids) == 500_000
+    assert len(pa.concat_arrays([ids, hex_ids(np.random.default_rng(2), 3)])) == 500_003
+    assert set(pc.utf8_length(ids).unique().to_pylist()) == {36}
