@@ -29,7 +29,7 @@ from cdp.app import (
     spinner,
     stage_display,
 )
-from cdp.errors import CdpError
+from cdp.errors import CdpError, StoreError
 from cdp.options import (
     DEFAULT_CONFIG,
     AsOfOption,
@@ -220,9 +220,25 @@ def status(config: ConfigOption = DEFAULT_CONFIG) -> None:
         cfg = read_config(config)
         with open_store(cfg.store.path, read_only=True) as store:
             status = store_status(store)
-        views.show_status(out, status, cfg.store.path, environment.tracking(cfg).tracking_uri)
+        views.show_status(out, status, cfg.store.path, environment.tracking(cfg).tracking_uri, online_status(cfg))
 
     run(action)
+
+
+def online_status(cfg) -> str | None:
+    """One line on the store's online store (None without one): what is published, or why not."""
+    try:
+        online = environment.online_store(cfg)
+    except StoreError as unreachable:
+        return str(unreachable)
+    if online is None:
+        return None
+    served = online.current()
+    if served is None:
+        return f"online store {online.shown_url}: nothing published yet (`cdp score` publishes)"
+    meta = served.meta
+    return (f"online store {online.shown_url}: {int(meta.get('customers', 0)):,} customers' answers as of "
+            f"{meta.get('features_as_of')}, published {meta.get('published_at')} (generation {served.id})")
 
 
 @app.command()

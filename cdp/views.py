@@ -69,7 +69,7 @@ def show_unify(out: Console, r) -> None:
         out.print(f"not used as links: {n:,} identifiers ({reason}); see table identifier_exclusions")
 
 
-def show_status(out: Console, status, store_path: Path, tracking_uri: str) -> None:
+def show_status(out: Console, status, store_path: Path, tracking_uri: str, online: str | None = None) -> None:
     table = Table(title=f"store {store_path}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -84,6 +84,8 @@ def show_status(out: Console, status, store_path: Path, tracking_uri: str) -> No
         for row in status.customers_by_sources.itertuples():
             out.print(f"  {row.n:>8,}  {row.sources}")
     note(out, f"models and MLflow runs: {tracking_uri}")
+    if online is not None:
+        note(out, online)
 
 
 def show_rejects(out: Console, frame: pd.DataFrame) -> None:

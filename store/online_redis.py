@@ -92,6 +92,11 @@ class RedisOnlineStore:
         self._read = self._redis.register_script(_READ)
         self._meta = self._redis.register_script(_META)
 
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return _shown(self.url)
+
     def _key(self, generation: str, part: str) -> str:
         return f"{self.prefix}g:{generation}:{part}"
 

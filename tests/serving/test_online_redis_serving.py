@@ -92,6 +92,19 @@ def redis_text(url: str) -> bytes:
     return b"\n".join(chunks)
 
 
+def test_cdp_status_says_what_the_online_store_holds_or_why_not(shop, url):
+    said = " ".join(run_cli("status", "--config", str(shop.config), tracking_uri=shop.tracking_uri).split())
+    assert f"online store {url}: nothing published yet" in said
+    run_cli("score", "--config", str(shop.config), "--out", str(shop.root / "scores.parquet"),
+            tracking_uri=shop.tracking_uri)
+    said = " ".join(run_cli("status", "--config", str(shop.config), tracking_uri=shop.tracking_uri).split())
+    customers = online_of(shop, url).current().meta["customers"]
+    assert f"online store {url}: {customers:,} customers' answers as of 2026-10-31" in said
+    shop.config.write_text(shop.config.read_text().replace(url, "redis://:s3cret@127.0.0.1:1/0"))
+    said = " ".join(run_cli("status", "--config", str(shop.config), tracking_uri=shop.tracking_uri).split())
+    assert "the online store at redis://…@127.0.0.1:1/0 does not answer" in said and "s3cret" not in said
+
+
 def test_cdp_score_publishes_what_the_in_memory_service_answers(shop, url):
     run_cli("score", "--config", str(shop.config), "--out", str(shop.root / "scores.parquet"),
             tracking_uri=shop.tracking_uri)
