@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -13,23 +12,15 @@ from cdp.config import load_config
 from features.build import build_features
 from features.engine import TABLES, source_tables, spark_tables
 from features.labels import purchase_labels
-from profiles.ingest import ingest
-from profiles.unify import unify
-from sample import write_sample
 from store.duckdb_store import Store
+from tests.features.conftest import unified_shop
 
 AS_OF = dt.date(2026, 6, 30)
 
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shop")
-    write_sample(root, n_customers=800, seed=3, end=dt.date(2026, 10, 31))
-    config = load_config(root / "cdp.toml")
-    with Store(config.store.path) as store:
-        ingest(store, config, now=datetime(2026, 11, 1), run_id="i")
-        unify(store, config, now=datetime(2026, 11, 1), run_id="u")
-    return config.store.path
+    return load_config(unified_shop(tmp_path_factory.mktemp("shop"), customers=800, seed=3)).store.path
 
 
 def assert_same_table(left: pd.DataFrame, right: pd.DataFrame) -> None:

@@ -7,19 +7,13 @@ cluster; the master's own status page shows the application ran on it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
-from datetime import datetime
 
 import pandas as pd
 import pytest
 
-from cdp.config import load_config
-from profiles.ingest import ingest
-from profiles.unify import unify
-from sample import write_sample
-from store.duckdb_store import Store
+from tests.features.conftest import unified_shop
 from tests.features.test_engines import AS_OF, assert_same_table
 from tests.spark_cluster import standalone_cluster
 
@@ -32,13 +26,7 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shop")
-    write_sample(root, n_customers=400, seed=5, end=dt.date(2026, 10, 31))
-    config = load_config(root / "cdp.toml")
-    with Store(config.store.path) as store:
-        ingest(store, config, now=datetime(2026, 11, 1), run_id="i")
-        unify(store, config, now=datetime(2026, 11, 1), run_id="u")
-    return root
+    return unified_shop(tmp_path_factory.mktemp("shop"), customers=400, seed=5).parent
 
 
 def cdp(*args: str, cwd) -> str:
