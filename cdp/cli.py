@@ -153,23 +153,19 @@ def features(
         if materialize and label_horizon_days:
             raise CdpError("--materialize keeps the scoring snapshot, which has no labels: "
                            "drop --label-horizon-days or --materialize")
-        if materialize and engine not in (None, "duckdb"):
-            # Scoring reads the store through DuckDB, and the purchase histories' ordered
-            # concatenation is not one Ibis compiles for Spark.
-            raise CdpError(f"--materialize builds the scoring snapshot on duckdb, not {engine}: drop --engine")
         if engine is not None and engine not in ENGINES:
             raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
         if out_file is not None:
             check_output(out_file)
             check_out_path(out_file, force)
         cfg = read_config(config)
-        used = "duckdb" if materialize else engine or cfg.engine.kind
+        used = engine or cfg.engine.kind
         day = parse_day(as_of, "--as-of") if as_of else None
         places = []
         with spinner() as progress:
             on_stage = stage_display(progress, "building features")
             if materialize:
-                kept = materialize_store(cfg, day, on_stage=on_stage)
+                kept = materialize_store(cfg, day, on_stage=on_stage, engine=used)
                 import pyarrow as pa
 
                 frame = pa.Table.from_pandas(kept.features, preserve_index=False)

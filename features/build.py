@@ -109,7 +109,7 @@ def store_feature_table(config, as_of: dt.date, engine: str | None = None, label
     stopped."""
     from features.as_of import resolve_as_of
     from features.currency import tables_in_base_currency
-    from features.engine import ENGINES, TABLES, source_tables, spark_session, spark_tables
+    from features.engine import ENGINES, source_tables, spark_store_tables
     from store.interface import open_store
 
     engine = engine or config.engine.kind
@@ -133,15 +133,5 @@ def store_feature_table(config, as_of: dt.date, engine: str | None = None, label
         stage(f"building features as of {as_of} on {engine}")
         if engine == "duckdb":
             return table_of(source_tables(store.ibis_backend()))
-        import tempfile
-
-        work_root = config.engine.work_dir
-        if work_root is not None:
-            Path(work_root).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="cdp-spark-", dir=work_root) as work:
-            parquet = store.export_parquet(TABLES, Path(work) / "tables")
-            session = spark_session(Path(work), master=config.engine.master, conf=config.engine.conf)
-            try:
-                return table_of(spark_tables(session, parquet))
-            finally:
-                session.stop()
+        with spark_store_tables(store, config.engine) as tables:
+            return table_of(tables)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,25 @@ def spark_session(work_dir: Path, app_name: str = "cdp-ml", master: str = "local
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextmanager
+def spark_store_tables(store: TableStore, engine) -> Iterator[SourceTables]:
+    """The store's three tables on a Spark session set up by ``engine`` (`cdp.config.EngineConfig`:
+    master, conf, and ``work_dir`` where the tables are handed over as Parquet); the session
+    is stopped and the files removed after, failed or not."""
+    import tempfile
+
+    work_root = engine.work_dir
+    if work_root is not None:
+        Path(work_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cdp-spark-", dir=work_root) as work:
+        parquet = store.export_parquet(TABLES, Path(work) / "tables")
+        session = spark_session(Path(work), master=engine.master, conf=engine.conf)
+        try:
+            yield spark_tables(session, parquet)
+        finally:
+            session.stop()
 
 
 def spark_tables(session, parquet: dict[str, Path]) -> SourceTables:

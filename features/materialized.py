@@ -117,20 +117,26 @@ class Materialized:
     serving_snapshot: Path
 
 
-def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.datetime | None = None) -> Materialized:
+def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.datetime | None = None,
+                engine: str | None = None) -> Materialized:
     """`cdp features --materialize` as one function: build the scoring feature set
     (`features.scoring`) of every customer of the store ``config`` (a `cdp.config.Config`)
-    describes, as of ``as_of`` (default: its last day with data), keep it in the store
+    describes, as of ``as_of`` (default: its last day with data), on ``engine`` (default
+    ``[engine] kind``: DuckDB, or Spark on ``[engine] master``), keep it in the store
     (`write_snapshot`) and write the serving snapshot from it. Refused, with nothing
     written, if `cdp unify` ran while the features were built."""
     from features.as_of import resolve_as_of
-    from features.engine import store_tables
+    from features.currency import tables_in_base_currency
+    from features.engine import ENGINES, spark_store_tables, store_tables
     from features.scoring import scoring_features
     from profiles.lookup import lookup_keys
     from store.interface import open_store
     from store.snapshot import ServingSnapshot
 
     stage = on_stage or (lambda text: None)
+    engine = engine or config.engine.kind
+    if engine not in ENGINES:
+        raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     # No memory_limit here: the feature queries' window operators do not spill well, and a
     # read-only store holds nothing to protect. BENCHMARKS.md has what they use.
     with open_store(config.store.path, read_only=True) as store:
@@ -138,8 +144,12 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
         day = resolve_as_of(store, as_of)
         built_from = store.latest_unify_run()
         erasures = store.erasures()
-        stage(f"building features as of {day} on duckdb")
-        features = scoring_features(tables, day)
+        stage(f"building features as of {day} on {engine}")
+        if engine == "duckdb":
+            features = scoring_features(tables, day)
+        else:
+            with spark_store_tables(store, config.engine) as on_spark:
+                features = scoring_features(tables_in_base_currency(on_spark, config.currency), day)
         lookup = lookup_keys(store, config)
     moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     stage("keeping the features in the store and the serving snapshot")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import ibis
 import pandas as pd
 from ibis import _
 
@@ -36,9 +37,19 @@ def category_history(tables: SourceTables, as_of: dt.date) -> pd.Series:
     counts = (purchases_until(tables.orders, as_of).filter(~_.is_return, _.category.notnull())
               .group_by("customer_id", "category").aggregate(purchases=_.count()))
     item = escape_expr(counts.category) + ":" + counts.purchases.cast("string")
-    texts = counts.group_by("customer_id").aggregate(
-        **{HISTORY_COLUMN: item.group_concat(";", order_by=counts.category)})
+    texts = counts.group_by("customer_id").aggregate(**{HISTORY_COLUMN: _in_category_order(counts, item)})
     return frame(texts).set_index("customer_id")[HISTORY_COLUMN]
+
+
+def _in_category_order(counts, item) -> ibis.Value:
+    """The items of a customer joined by ";" in the code-point order of their categories. Spark
+    cannot order a string aggregation (Ibis refuses ``order_by`` there): it collects
+    (category, item) pairs, sorts them, which orders by category first, in the same binary
+    order, and joins their items; DuckDB orders its aggregation, the faster way."""
+    if counts._find_backend().name == "pyspark":
+        pairs = ibis.struct({"category": counts.category, "item": item}).collect()
+        return pairs.sort().map(lambda pair: pair.item).join(";")
+    return item.group_concat(";", order_by=counts.category)
 
 
 def with_category_history(features: pd.DataFrame, tables: SourceTables, as_of: dt.date) -> pd.DataFrame:

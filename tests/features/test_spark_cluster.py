@@ -57,3 +57,25 @@ def test_cdp_features_on_a_standalone_cluster_equals_duckdb(shop, cluster, tmp_p
     on_duckdb = pd.read_parquet(tmp_path / "duckdb.parquet").sort_values("customer_id").reset_index(drop=True)
     assert len(on_duckdb) > 300
     assert_same_table(on_spark, on_duckdb)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_materialized_scoring_snapshot_on_the_cluster_equals_duckdbs(shop, cluster, tmp_path):
+    """`cdp features --materialize` with [engine] kind = "spark": the scoring snapshot, purchase
+    histories by category included (ordered by code point on both engines), is DuckDB's."""
+    config = shop / "cdp.toml"
+    text = config.read_text(encoding="utf-8")
+    if "[engine]" not in text:
+        config.write_text(text + f'\n[engine]\nkind = "spark"\nmaster = "{cluster.url}"\n', encoding="utf-8")
+    said = cdp("features", "--config", str(config), "--materialize", cwd=tmp_path)
+    assert "(spark)" in said
+    on_spark = pd.read_parquet(shop / "online_features.parquet")
+    cdp("features", "--config", str(config), "--materialize", "--engine", "duckdb", cwd=tmp_path)
+    on_duckdb = pd.read_parquet(shop / "online_features.parquet")
+    histories = on_duckdb["category_history"].astype(str)
+    assert histories.str.contains(";").sum() > 50  # customers with several categories, whose order is tested
+    assert any(app["name"] == "cdp-ml" for app in cluster.status()["completedapps"])
+    order = ["customer_id"]
+    assert_same_table(on_spark.sort_values(order).reset_index(drop=True),
+                      on_duckdb.sort_values(order).reset_index(drop=True))

@@ -63,7 +63,7 @@ def test_scores_from_materialized_features_equal_scores_from_built_ones(trained_
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--label-horizon-days", "90"], "--materialize keeps the scoring snapshot, which has no labels"),
-    (["--engine", "spark"], "--materialize builds the scoring snapshot on duckdb, not spark: drop --engine"),
+    (["--engine", "flink"], "--engine 'flink': use one of duckdb, spark"),
 ])
 def test_materialize_refuses_what_scoring_cannot_use(trained_shop, extra, message):
     from typer.testing import CliRunner
