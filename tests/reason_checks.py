@@ -106,4 +106,17 @@ def share_with_reasons(top_reasons: pd.Series, features: pd.DataFrame) -> float:
     return float((top_reasons.reindex(buyers).fillna("") != "").mean()) if len(buyers) else math.nan
 
 
-__all__ = ["share_with_reasons", "toward_churn", "untrue_reasons"]
+def repeated_families(top_reasons: pd.Series) -> list[str]:
+    """Reason lists naming one measure twice (two windows of it, ``emails_sent`` and
+    ``emails_sent_90d``), read with a regular expression of this module's own."""
+    window = re.compile(r"_\d+d$")
+    repeated = []
+    for text in top_reasons.dropna():
+        codes = [code.strip() for code in str(text).split(",") if code.strip()]
+        bases = [window.sub("", code) for code in codes]
+        if len(set(bases)) != len(bases):
+            repeated.append(str(text))
+    return repeated
+
+
+__all__ = ["repeated_families", "share_with_reasons", "toward_churn", "untrue_reasons"]

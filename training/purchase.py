@@ -62,7 +62,7 @@ from training.reason_codes import HISTORY_REASON as HISTORY_REASON
 from training.reason_codes import ReasonCodes
 from training.reason_codes import source_feature as source_feature
 from training.reason_codes import top_names as top_names
-from training.reasons import reason_mask, typical_values
+from training.reasons import reason_families, reason_mask, typical_values
 
 TARGET = "purchased_in_horizon"
 COUNT_TARGET = "purchase_days_in_horizon"
@@ -579,7 +579,8 @@ class PurchaseModel(BaseEstimator):
             out["days_to_next_purchase"] = days_to_next_purchase(p, self.horizon_days)
             typical = typical if typical is not None else typical_values(as_frame(X))
             eligible = reason_mask(X, self.reasons_.features_, typical)
-            out["top_reasons"] = self.reasons_.predict(toward_purchase, np.asarray(margins["purchase"]), eligible)
+            out["top_reasons"] = self.reasons_.predict(toward_purchase, np.asarray(margins["purchase"]), eligible,
+                                                       families=reason_families(tuple(self.reasons_.features_)))
         elif p is None and self.classifier_ is not None:
             p = self._purchase(prepared)
             p = p if carry is None else carry.probability(p)

@@ -80,7 +80,8 @@ class ReasonCodes(BaseEstimator):
         self.mean_margin_ = mean_margin
         return self
 
-    def predict(self, toward_purchase: np.ndarray, history_margin, eligible: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, toward_purchase: np.ndarray, history_margin, eligible: np.ndarray | None = None,
+                families: np.ndarray | None = None) -> np.ndarray:
         """Each row's reasons, ", "-joined, from its contributions to the purchase log-odds
         grouped by `groups_` (``(n_rows, len(features_) + 1)``, the expected value last) and
         its BG/NBD log-odds. ``toward_purchase`` is overwritten: a copy of a million rows'
@@ -90,6 +91,10 @@ class ReasonCodes(BaseEstimator):
         may be given (`training.reasons.reason_mask`: a value on the side of the typical
         customer's that can be a reason to leave). The strongest ``n_reasons`` among them
         are named; a contribution raising the risk from a value on the other side is not.
+
+        ``families`` (optional, one number per feature): features worded as one thing
+        (`training.reasons.reason_families`: ``emails_sent`` and ``emails_sent_90d``). Each row
+        names at most one of a family, its strongest; the next family takes the freed place.
         """
         check_is_fitted(self, "groups_")
         if toward_purchase.ndim != 2 or toward_purchase.shape[1] != len(self.features_) + 1:
@@ -102,7 +107,29 @@ class ReasonCodes(BaseEstimator):
             if eligible.shape != values.shape:
                 raise ValueError(f"eligible has shape {eligible.shape}, the contributions {values.shape}")
             values[~eligible] = 0.0
+        if families is not None:
+            strongest_per_family(values, np.asarray(families))
         return top_names(values, self.features_, self.n_reasons)
+
+
+def strongest_per_family(values: np.ndarray, families: np.ndarray) -> None:
+    """Zero every value but the largest of its family, per row (in place; ties keep the
+    earlier column, as `top_names` does)."""
+    if families.shape != (values.shape[1],):
+        raise ValueError(f"{len(families)} families for {values.shape[1]} columns of values")
+    if not len(values):
+        return
+    rows = np.arange(len(values))
+    for family in np.unique(families):
+        columns = np.flatnonzero(families == family)
+        if len(columns) < 2:
+            continue
+        part = values[:, columns]
+        best = np.argmax(part, axis=1)
+        kept = part[rows, best]
+        part[:] = 0.0
+        part[rows, best] = kept
+        values[:, columns] = part
 
 
 def top_names(values: np.ndarray, names: Sequence[str], n: int) -> np.ndarray:

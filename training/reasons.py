@@ -555,6 +555,17 @@ def reason_mask(rows: Rows, names: Sequence[str], typical: Mapping[str, float]) 
     return mask
 
 
+@functools.lru_cache(maxsize=64)
+def reason_families(names: tuple[str, ...]) -> np.ndarray:
+    """One number per reason code: the same measure over different windows shares it
+    (``emails_sent`` and ``emails_sent_90d``; ``purchase_days_30d`` and ``purchase_days_365d``),
+    so a customer is not told the same reason twice (`training.reason_codes.ReasonCodes`);
+    every other code has its own."""
+    seen: dict[str, int] = {}
+    bases = [match.group("base") if (match := _WINDOWED.match(name)) else name for name in names]
+    return np.array([seen.setdefault(base, len(seen)) for base in bases], dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class _MaskPlan:
     """`reason_mask`'s view of a list of reason codes: which are numbers (and their risky

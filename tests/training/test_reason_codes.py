@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.reason_codes import HISTORY_REASON, ReasonCodes, source_feature, top_names
+from training.reason_codes import HISTORY_REASON, ReasonCodes, source_feature, strongest_per_family, top_names
+from training.reasons import reason_families
 
 COLUMNS = ["recency_days", "recency_days_na", "country_PS", "country_DE", "btyd_p_alive"]
 
@@ -73,3 +74,21 @@ def test_top_names_are_the_largest_positive_values_first_ties_to_the_earlier_nam
     assert top_names(values[:0], names, 3).tolist() == []
 
 
+
+
+def test_only_the_strongest_of_a_family_stays_and_ties_keep_the_earlier_column():
+    values = np.array([[0.5, 0.9, 0.2, 0.0],
+                       [0.7, 0.7, 0.1, 0.3],
+                       [-1.0, -2.0, 0.4, 0.0]])
+    strongest_per_family(values, np.array([0, 0, 1, 1]))
+    np.testing.assert_array_equal(values, [[0.0, 0.9, 0.2, 0.0],
+                                           [0.7, 0.0, 0.0, 0.3],
+                                           [-1.0, 0.0, 0.4, 0.0]])
+
+
+def test_a_reason_list_names_a_measure_once_and_the_next_family_takes_its_place():
+    names = ["emails_sent", "emails_sent_90d", "recency_days", "visits_90d"]
+    values = np.array([[0.8, 0.9, 0.3, 0.1]])
+    assert top_names(values.copy(), names, 2).tolist() == ["emails_sent_90d, emails_sent"]  # without families
+    strongest_per_family(values, reason_families(tuple(names)))
+    assert top_names(values, names, 2).tolist() == ["emails_sent_90d, recency_days"]

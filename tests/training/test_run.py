@@ -332,7 +332,7 @@ def test_every_reason_raised_the_risk_and_says_truly_where_the_value_lies(traine
     customer's churn risk (LightGBM's own contributions) and its sentence says truly on which
     side of the typical customer the value lies (`tests.reason_checks`); a value on the safe
     side ("spent 2,400, more than the typical customer") is never given."""
-    from tests.reason_checks import share_with_reasons, untrue_reasons
+    from tests.reason_checks import repeated_families, share_with_reasons, untrue_reasons
 
     tracking, _, _, _, features, _ = trained
     models = champions(tracking, 90)
@@ -341,6 +341,7 @@ def test_every_reason_raised_the_risk_and_says_truly_where_the_value_lies(traine
     rows = features.set_index("customer_id")
     checked, problems = untrue_reasons(rows, scored, model)
     assert problems == []
+    assert repeated_families(scored) == []  # one window of a measure, not two
     # Measured: 10,508 reasons for 3,528 buyers, 99.97% of them given at least one.
     assert checked > 2.5 * rows["recency_days"].notna().sum()
     assert share_with_reasons(scored, rows) > 0.99
