@@ -206,7 +206,7 @@ def test_every_cdnow_reason_raised_the_risk_and_says_truly_where_the_value_lies(
 
     from cdp.config import load_config
     from store.snapshot import ServingSnapshot
-    from tests.reason_checks import share_with_reasons, untrue_reasons
+    from tests.reason_checks import repeated_families, share_with_reasons, untrue_reasons
     from training.score import champions, score
     from training.tracking import store_tracking
 
@@ -216,6 +216,7 @@ def test_every_cdnow_reason_raised_the_risk_and_says_truly_where_the_value_lies(
     model = models["churn"][0].unwrap_python_model().estimator
     checked, problems = untrue_reasons(features.set_index("customer_id"), scored, model)
     assert problems == []
+    assert repeated_families(scored) == []
     # Measured: 4,207 reasons for 2,357 customers; 90% of them given at least one.
     assert checked > 1.5 * len(features)
     assert share_with_reasons(scored, features.set_index("customer_id")) > 0.85
