@@ -54,6 +54,21 @@ def floats(rows: Rows, name: str) -> np.ndarray:
     return np.asarray(rows[name], dtype=np.float64)
 
 
+def as_numbers(given) -> np.ndarray:
+    """An array as float64, anything not a number NaN."""
+    given = np.asarray(given)
+    if given.dtype.kind in "fiu":
+        return given.astype(np.float64, copy=False)
+    return pd.to_numeric(pd.Series(given, dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def has_number(rows: Rows, name: str) -> np.ndarray:
+    """Which rows hold a number in column ``name`` (``recency_days``: who has bought)."""
+    if isinstance(rows, pd.DataFrame):
+        return pd.to_numeric(rows[name], errors="coerce").notna().to_numpy()
+    return ~np.isnan(np.asarray(rows[name], dtype=np.float64))
+
+
 def where(rows: Rows, mask: np.ndarray) -> Rows:
     """The rows where ``mask`` holds (a frame keeps its index)."""
     if isinstance(rows, pd.DataFrame):

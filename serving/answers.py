@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from features.rows import Rows, as_frame, row_count
+from features.rows import Rows, as_frame, as_numbers, row_count
 from serving.models import ModelSet
 from serving.online_store import InMemoryFeatureStore
 from training.reasons import Customer, reason_sentence, typical_values
@@ -83,13 +83,6 @@ class RowValues(Mapping):
         return len(self._columns)
 
 
-def _floats(values) -> np.ndarray:
-    values = np.asarray(values)
-    if values.dtype.kind in "fiu":
-        return values.astype("float64", copy=False)
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
-
-
 def items(value) -> list[str]:
     """A list cell as a list of str: a list or array (``next_best_categories``: categories
     kept exactly as they are, commas and spaces included) as it is; a text of feature names
@@ -137,7 +130,7 @@ class AnswerTable:
         else:  # `training.score.score_columns`: arrays already
             ids = np.asarray(scored["customer_id"]).astype(str)
             self._segment = np.asarray(scored["segment"], dtype=object)
-            self._numbers = {c: _floats(scored[c]) for c in NUMBERS}
+            self._numbers = {c: as_numbers(scored[c]) for c in NUMBERS}
             self._lists = {c: np.asarray(scored[c], dtype=object) for c in LISTS}
             days = list(dict.fromkeys(pd.Timestamp(day).date() for day in scored["features_as_of"]))
         self._row = dict(zip(ids.tolist(), range(len(ids))))

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.rows import Rows, has_column, row_count
+from features.rows import Rows, as_numbers, has_column, row_count
 from features.rows import values as row_values
 from training.reason_codes import HISTORY_REASON
 
@@ -599,20 +599,13 @@ def _as_matrix(rows: Rows, columns: list[str]) -> np.ndarray:
     if not columns:
         return np.zeros((row_count(rows), 0))
     if not isinstance(rows, pd.DataFrame):
-        return np.column_stack([_numbers(np.asarray(rows[c])) for c in columns])
+        return np.column_stack([as_numbers(rows[c]) for c in columns])
     where = rows.columns.get_indexer(columns)
     dtypes = rows.dtypes.to_numpy()[where]
     if all(isinstance(dtype, np.dtype) and dtype.kind in "fiu" for dtype in dtypes):
         return rows.iloc[:, where].to_numpy(dtype=float)
     return np.column_stack([pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                             for c in columns])
-
-
-def _numbers(values: np.ndarray) -> np.ndarray:
-    """An array as float64, anything not a number NaN."""
-    if values.dtype.kind in "fiu":
-        return values.astype(np.float64, copy=False)
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def _known_levels(values: np.ndarray) -> np.ndarray:

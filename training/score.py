@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cdp.errors import CdpError
-from features.rows import Rows, as_frame, row_count
+from features.rows import Rows, as_frame, has_number, row_count
 from training.pyfunc import CdpModel, model_ready, purchase_columns
 from training.reasons import typical_values
 from training.tracking import (
@@ -138,7 +138,7 @@ def score_columns(features: Rows, models: Mapping[str, tuple[Any, str]], as_of: 
         categories[row] = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     out["next_best_categories"] = categories
     first = models.get("first-purchase")
-    bought = _bought(features)
+    bought = has_number(features, "recency_days")
     if first is not None and not bought.all():  # a request for a buyer skips the prospects' model
         inner_first = _python_model(first[0])
         prospects = (inner_first.predict_columns(features) if isinstance(inner_first, CdpModel)
@@ -158,12 +158,6 @@ def _ids(features: Rows) -> np.ndarray:
     if isinstance(features, pd.DataFrame):
         return features["customer_id"].astype(str).to_numpy()
     return np.asarray(features["customer_id"]).astype(str).astype(object)
-
-
-def _bought(features: Rows) -> np.ndarray:
-    if isinstance(features, pd.DataFrame):
-        return pd.to_numeric(features["recency_days"], errors="coerce").notna().to_numpy()
-    return ~np.isnan(np.asarray(features["recency_days"], dtype=np.float64))
 
 
 def _as_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -56,7 +56,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from features.rows import Rows, as_frame, has_column, row_count
+from features.rows import Rows, as_frame, has_column, has_number, row_count
 
 __all__ = [
     "PROSPECTS",
@@ -529,9 +529,7 @@ def _require_rows(X) -> Rows:
 
 
 def _buyers(X: Rows) -> np.ndarray:
-    if not isinstance(X, pd.DataFrame):
-        return ~np.isnan(np.asarray(X[BUYER_COLUMN], dtype=np.float64))
-    return pd.to_numeric(X[BUYER_COLUMN], errors="coerce").notna().to_numpy()
+    return has_number(X, BUYER_COLUMN)
 
 
 def _log1p(values: pd.DataFrame) -> pd.DataFrame:
