@@ -74,10 +74,10 @@ def ingest(
 
     def action() -> None:
         from profiles.ingest import ingest as run_ingest
-        from store.duckdb_store import Store
+        from store.interface import open_configured
 
         cfg = read_config(config)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
+        with open_configured(cfg.store) as store, spinner() as progress:
             chosen = tuple(source or ())
             task = progress.add_task("ingesting", total=len(chosen) or len(cfg.sources))
             started: list[str] = []
@@ -101,10 +101,10 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     def action() -> None:
         from profiles.unify import unify as run_unify
-        from store.duckdb_store import Store
+        from store.interface import open_configured
 
         cfg = read_config(config)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
+        with open_configured(cfg.store) as store, spinner() as progress:
             progress.add_task("resolving identities", total=None)
             r = run_unify(store, cfg, now=environment.now(), run_id=environment.run_id())
         views.show_unify(out, r)

@@ -6,6 +6,7 @@ offending key (``sources[2].columns.amount``) rather than a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -33,6 +34,10 @@ class StoreConfig:
     name: str | None = None
     """Names the store's models in a model registry shared with other stores (an MLflow
     server); by default they are told apart by the store file's path."""
+    format: str | None = None
+    """``"duckdb"`` (one file) or ``"parquet"`` (a directory of Parquet tables switched by one
+    manifest: what Spark reads and writes). None: what is on disk, else ``"parquet"`` with
+    ``[engine] kind = "spark"`` and ``"duckdb"`` otherwise (`store.interface.store_format`)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,7 @@ class EngineConfig:
 
 
 ENGINE_KINDS = ("duckdb", "spark")
+STORE_FORMATS = ("duckdb", "parquet")
 _MASTER = re.compile(r"^(local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s|yarn)(://\S+)?)$")
 
 
@@ -216,17 +222,21 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     store_path = store_raw.get("path", "cdp.duckdb")
     if not isinstance(store_path, str) or not store_path:
         raise ConfigError(f"{path}: store.path must be a non-empty string")
-    unknown = set(store_raw) - {"path", "memory_limit", "name"}
+    unknown = set(store_raw) - {"path", "memory_limit", "name", "format"}
     if unknown:
         raise ConfigError(f"{path}: store: unknown key(s) {', '.join(sorted(unknown))}; "
-                          "expected path, memory_limit, name")
+                          "expected path, memory_limit, name, format")
+    store_format = store_raw.get("format")
+    if store_format is not None and store_format not in STORE_FORMATS:
+        raise ConfigError(f"{path}: store.format {store_format!r} must be one of {', '.join(STORE_FORMATS)}")
     store_name = store_raw.get("name")
     if store_name is not None and (not isinstance(store_name, str) or not re.search(r"[A-Za-z0-9]", store_name)):
         raise ConfigError(f"{path}: store.name must be a string with at least one letter or digit")
     memory_limit = store_raw.get("memory_limit", DEFAULT_MEMORY_LIMIT)
     if not isinstance(memory_limit, str) or not _MEMORY.match(memory_limit.strip()):
         raise ConfigError(f"{path}: store.memory_limit {memory_limit!r} must be a size such as '1500MB' or '4GB'")
-    store = StoreConfig(path=_resolve(base, store_path), memory_limit=memory_limit.strip(), name=store_name)
+    store = StoreConfig(path=_resolve(base, store_path), memory_limit=memory_limit.strip(), name=store_name,
+                        format=store_format)
 
     sources_raw = raw.get("sources", [])
     if not isinstance(sources_raw, list):
@@ -260,6 +270,8 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     refresh = _parse_refresh(raw.get("refresh"), path)
     online_store = _parse_online_store(raw.get("online_store"), path)
     engine = _parse_engine(raw.get("engine"), path)
+    if store.format is None and engine.kind == "spark":
+        store = dataclasses.replace(store, format="parquet")
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
                   model=model, refresh=refresh, online_store=online_store, engine=engine)
 

@@ -205,7 +205,7 @@ def audience(
             summary_lines,
         )
         from marketing.inputs import list_horizon_days
-        from store.interface import open_store
+        from store.interface import open_configured
         from store.snapshot import ServingSnapshot
         from training.risk_bands import ChurnRiskBands
 
@@ -223,7 +223,7 @@ def audience(
             target = check_csv(out_file)
             for path in (target, *change_paths(target)):
                 check_out_path(path, force)
-        with open_store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store:
+        with open_configured(cfg.store) as store:
             request = replace(request, horizon_days=list_horizon_days(store, environment.tracking(cfg), horizon_days))
             done = export_audience(store, ServingSnapshot.beside(cfg.store.path), request, target,
                                    now=environment.now(), export_id=environment.run_id())

@@ -82,7 +82,7 @@ def forget(
 
     def action() -> None:
         from profiles.erasure import forget_many
-        from store.duckdb_store import Store
+        from store.interface import open_configured
         from store.snapshot import ServingSnapshot
 
         if requests_file is not None:
@@ -94,7 +94,7 @@ def forget(
         cfg = read_config(config)
         key = environment.tombstone_key()
         online = environment.online_store(cfg)
-        with Store(cfg.store.path, memory_limit=cfg.store.memory_limit) as store, spinner() as progress:
+        with open_configured(cfg.store) as store, spinner() as progress:
             done = forget_many(store, cfg, lookups, actor=environment.actor(actor), now=environment.now(),
                                snapshot=ServingSnapshot.beside(cfg.store.path), tombstone_key=key,
                                list_models=environment.registered_models(cfg),

@@ -130,7 +130,7 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
     from features.engine import ENGINES, spark_store_tables, store_tables
     from features.scoring import scoring_features
     from profiles.lookup import lookup_keys
-    from store.interface import open_store
+    from store.interface import open_configured, open_store
     from store.snapshot import ServingSnapshot
 
     stage = on_stage or (lambda text: None)
@@ -156,7 +156,7 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
     serving = ServingSnapshot.beside(config.store.path)
     # Both under the store's write lock: no `cdp forget` runs between them, and the people one
     # erased while the features were built are not written back.
-    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
+    with open_configured(config.store) as store, store.writing() as writer:
         if writer.erasures() != erasures:
             features = writer.present(features)
         stamp = write_snapshot(writer, features, day, currency_key(config.currency), feature_code(), moment, built_from)

@@ -22,14 +22,15 @@ import numpy as np
 import pandas as pd
 
 from profiles.subject import Subject
-from store.duckdb_store import Store, register
+from store.duckdb_store import register
+from store.interface import SqlStore, open_configured
 from store.snapshot import ServingSnapshot
 from store.tables import SOURCE_TABLES
 
 _INTERNAL_COLUMNS = ("row_digest",)
 
 
-def personal_data(store: Store, subject: Subject, snapshot: ServingSnapshot, now: datetime) -> dict:
+def personal_data(store: SqlStore, subject: Subject, snapshot: ServingSnapshot, now: datetime) -> dict:
     """One JSON-ready document of everything held about ``subject``."""
     con = store.con
     register(con, "access_ids", pd.DataFrame({"customer_id": list(subject.customer_ids)}, dtype="string"))
@@ -166,7 +167,7 @@ def export_person(config, lookup, out_file: Path, *, actor: str, now: datetime,
     from profiles.subject import find_customer, subject_of
     from profiles.tombstones import writing_secret
 
-    with Store(config.store.path, memory_limit=config.store.memory_limit) as store, store.transaction() as con:
+    with open_configured(config.store) as store, store.transaction() as con:
         subject = subject_of(store, config, find_customer(store, config, lookup))
         data = personal_data(store, subject, ServingSnapshot.beside(config.store.path), now)
         shown = counts(data)

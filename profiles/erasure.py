@@ -54,7 +54,8 @@ from profiles.subject import (
     subject_of,
 )
 from profiles.tombstones import identifier_hash, key_id, store_secret, writing_secret
-from store.duckdb_store import COMPACTION_PENDING, ERASURES, Store, register
+from store.duckdb_store import COMPACTION_PENDING, ERASURES, register
+from store.interface import SqlStore
 from store.snapshot import ServingSnapshot
 from store.tables import SOURCE_TABLES, TABLES, personal_tables
 
@@ -117,7 +118,7 @@ class OnlineErasure(Protocol):
         """Delete these customers' data; how many answers were deleted."""
 
 
-def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: ServingSnapshot,
+def forget(store: SqlStore, config: Config, lookup: Lookup, *, actor: str, now: datetime, snapshot: ServingSnapshot,
            tombstone_key: bytes | None, list_models: ModelLister | None = None,
            on_stage: Callable[[str], None] | None = None, online: OnlineErasure | None = None) -> ErasureReport:
     """Erase the person ``lookup`` names; see the module docstring for what that covers.
@@ -130,7 +131,7 @@ def forget(store: Store, config: Config, lookup: Lookup, *, actor: str, now: dat
     return batch.reports[0]
 
 
-def forget_many(store: Store, config: Config, lookups: Sequence[Lookup], *, actor: str, now: datetime,
+def forget_many(store: SqlStore, config: Config, lookups: Sequence[Lookup], *, actor: str, now: datetime,
                 snapshot: ServingSnapshot, tombstone_key: bytes | None, list_models: ModelLister | None = None,
                 on_stage: Callable[[str], None] | None = None, online: OnlineErasure | None = None) -> BatchErasure:
     """Erase every person ``lookups`` name, all or none, then rebuild the store file once.
@@ -263,7 +264,7 @@ def mark_erased(con) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [COMPACTION_PENDING, "1"])
 
 
-def delete_subject(store: Store, subject: Subject) -> dict[str, int]:
+def delete_subject(store: SqlStore, subject: Subject) -> dict[str, int]:
     """Delete every row of ``subject`` from every table (inside the caller's transaction); rows per table."""
     con = store.con
     register(con, "erase_ids", pd.DataFrame({"customer_id": list(subject.customer_ids)}, dtype="string"))

@@ -25,7 +25,8 @@ from cdp.sources import FIELDS
 from profiles.read import read_source
 from profiles.tombstones import Tombstones
 from profiles.validate import validate_rows
-from store.duckdb_store import Store, register
+from store.duckdb_store import register
+from store.interface import SqlStore, open_configured
 from store.tables import SOURCE_TABLES
 
 
@@ -58,7 +59,7 @@ def source_digest(source: SourceConfig) -> str:
 
 
 def ingest(
-    store: Store,
+    store: SqlStore,
     config: Config,
     now: datetime,
     run_id: str,
@@ -183,5 +184,5 @@ def ingest_store(config: Config, now: datetime, run_id: str, sources: tuple[str,
                  tombstone_key: bytes | None = None) -> list[SourceReport]:
     """`ingest` on the store ``config`` describes, opened (and closed) here: what a notebook
     or a scheduled job calls."""
-    with Store(config.store.path, memory_limit=config.store.memory_limit) as store:
+    with open_configured(config.store) as store:
         return ingest(store, config, now=now, run_id=run_id, sources=sources, tombstone_key=tombstone_key)

@@ -34,7 +34,8 @@ from profiles.tombstones import (
     phones_in,
     raw_identifiers_many,
 )
-from store.duckdb_store import Store, register
+from store.duckdb_store import register
+from store.interface import SqlStore
 from store.tables import SOURCE_TABLES
 
 LOOKUPS = ("customer_id", "email", "phone")
@@ -93,7 +94,7 @@ def lookup_values(lookup: Lookup, config: Config) -> list[str]:
     return values
 
 
-def find_customer(store: Store, config: Config, lookup: Lookup) -> str:
+def find_customer(store: SqlStore, config: Config, lookup: Lookup) -> str:
     """The active customer id a request names; `SubjectNotFound` if none, `CdpError` if ambiguous."""
     if not store.has_table("identifier_map") or not store.has_table("customers"):
         raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
@@ -117,7 +118,7 @@ def find_customer(store: Store, config: Config, lookup: Lookup) -> str:
     return found[0][0]
 
 
-def _active_id(store: Store, customer_id: str) -> str:
+def _active_id(store: SqlStore, customer_id: str) -> str:
     """The id itself if it is a customer, the id it was merged into if it was merged away."""
     if store.con.execute("SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]).fetchall()[0][0]:
         return customer_id
@@ -132,7 +133,7 @@ class RejectIndex:
     """The store's rejected rows by the identifiers their raw text carries, parsed once (for a
     batch of erasures, not once per person)."""
 
-    def __init__(self, store: Store, config: Config):
+    def __init__(self, store: SqlStore, config: Config):
         self.rejects = store.frame("SELECT source, file, row_number, sha256, raw FROM rejects "
                                    "ORDER BY source, file, row_number")
         sources = {s.name: s for s in config.sources}
@@ -148,7 +149,7 @@ class RejectIndex:
         return self.rejects.iloc[positions][["source", "file", "row_number", "sha256"]].reset_index(drop=True)
 
 
-def subject_of(store: Store, config: Config, customer_id: str, rejects: RejectIndex | None = None) -> Subject:
+def subject_of(store: SqlStore, config: Config, customer_id: str, rejects: RejectIndex | None = None) -> Subject:
     """Everything that identifies ``customer_id`` and the keys of every row that is theirs
     (``rejects``: the store's `RejectIndex`, when a batch already built it)."""
     con = store.con
@@ -191,7 +192,7 @@ def _identifiers_of(rows: pd.DataFrame) -> set[tuple[str, str]]:
     return found
 
 
-def _without_junk(store: Store, config: Config, identifiers: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def _without_junk(store: SqlStore, config: Config, identifiers: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Drop placeholders, the block list and shared identifiers: they are not this person's alone."""
     excluded = set()
     if store.has_table("identifier_exclusions"):
@@ -210,7 +211,7 @@ def _without_junk(store: Store, config: Config, identifiers: set[tuple[str, str]
     return kept
 
 
-def _own_cookies(store: Store, cookies: set[str], ids: list[str]) -> set[str]:
+def _own_cookies(store: SqlStore, cookies: set[str], ids: list[str]) -> set[str]:
     """The cookies no other customer was seen with (a shared browser is not one person's)."""
     if not cookies:
         return set()
@@ -227,7 +228,7 @@ def _own_cookies(store: Store, cookies: set[str], ids: list[str]) -> set[str]:
     return cookies - {r[0] for r in shared}
 
 
-def _records_of(store: Store, linked: pd.DataFrame, identifiers: set[tuple[str, str]],
+def _records_of(store: SqlStore, linked: pd.DataFrame, identifiers: set[tuple[str, str]],
                 cookies: set[str]) -> pd.DataFrame:
     """Every source record linked to the person or carrying one of their identifiers or cookies."""
     con = store.con

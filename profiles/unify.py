@@ -42,7 +42,8 @@ from scipy.sparse.csgraph import connected_components
 from cdp.config import Config, UnifyConfig
 from cdp.errors import StoreError
 from profiles.normalize import normalize_emails, normalize_phones, placeholder_emails, placeholder_phones
-from store.duckdb_store import Store, register
+from store.duckdb_store import register
+from store.interface import SqlStore, open_configured
 from store.tables import replace_table
 
 ID_TYPES = ("email", "phone", "external_id", "customer_key")
@@ -245,7 +246,7 @@ def assign_ids(labels: np.ndarray, previous: np.ndarray, registry: pd.DataFrame,
                       revived=revived, founded_by=founded_by)
 
 
-def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyReport:
+def unify(store: SqlStore, config: Config, now: datetime, run_id: str) -> UnifyReport:
     """Resolve identities over everything ingested and rewrite the unified tables, atomically."""
     con = store.con
     _stage_records(store, config)
@@ -315,7 +316,7 @@ def unify(store: Store, config: Config, now: datetime, run_id: str) -> UnifyRepo
     return report
 
 
-def _stage_records(store: Store, config: Config) -> None:
+def _stage_records(store: SqlStore, config: Config) -> None:
     """TEMP TABLE unify_recs: every source record, numbered in (source, source_key) order."""
     rank = pd.DataFrame({"source": [s.name for s in config.sources],
                          "source_rank": np.arange(len(config.sources), dtype=np.int64)})
@@ -338,7 +339,7 @@ def _stage_records(store: Store, config: Config) -> None:
         ) r JOIN unify_source_rank k USING (source)""")
 
 
-def _stage_identifiers(store: Store) -> None:
+def _stage_identifiers(store: SqlStore) -> None:
     """TEMP TABLES unify_edges (record, identifier) and unify_ids (distinct identifiers with counts)."""
     con = store.con
     con.execute("""CREATE OR REPLACE TEMP TABLE unify_edges AS
@@ -487,5 +488,5 @@ def _write_golden(con) -> None:
 
 def unify_store(config: Config, now: datetime, run_id: str) -> UnifyReport:
     """`unify` on the store ``config`` describes, opened (and closed) here."""
-    with Store(config.store.path, memory_limit=config.store.memory_limit) as store:
+    with open_configured(config.store) as store:
         return unify(store, config, now=now, run_id=run_id)

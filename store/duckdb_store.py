@@ -25,7 +25,71 @@ from store.tables import ADDED_COLUMNS, TABLES, append_rows, delete_rows, replac
 
 SCHEMA_VERSION = 1
 
-class Store:
+class DuckDBQueries:
+    """The reads of a `store.interface.TableStore` answered by DuckDB SQL over the store's
+    tables, whether they live in a DuckDB file or are views over Parquet files."""
+
+    path: Path
+
+    def _query_con(self) -> duckdb.DuckDBPyConnection:
+        """The connection reads go through."""
+        raise NotImplementedError
+
+    def has_table(self, name: str) -> bool:
+        row = self._query_con().execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0]
+        return bool(row[0])
+
+    def count(self, table: str) -> int:
+        return int(self._query_con().execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+
+    def data_days(self) -> tuple["dt.date", "dt.date"]:
+        """The first and last days with an order or event (what an as-of day is checked against)."""
+        if not self.has_table("orders"):
+            raise StoreError(f"store {self.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
+        con = self._query_con()
+        row = con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
+                           "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
+                           ).fetchall()
+        if not row or row[0][1] is None:
+            raise StoreError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
+        return row[0][0], row[0][1]
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
+        return self._query_con().sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
+
+    def read(self, table: str) -> pd.DataFrame:
+        """A whole table, its values as DuckDB gives them to Arrow (nullable types kept)."""
+        return self._query_con().sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pandas()
+
+    def meta(self, key: str) -> str | None:
+        return _meta(self._query_con(), key)
+
+    def latest_unify_run(self) -> str:
+        return _latest_unify_run(self._query_con())
+
+    def last_ingestions(self) -> list[tuple[str, str, str]]:
+        if not self.has_table("ingestions"):
+            return []
+        rows = self._query_con().sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
+                            "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall()
+        return [(str(source), str(file), str(sha)) for source, file, sha in rows]
+
+    def ibis_backend(self):
+        """Ibis on this connection: the feature queries run inside the store's own DuckDB."""
+        import ibis
+
+        from store.ibis_compat import ensure_duckdb_compat
+
+        ensure_duckdb_compat()
+        return ibis.duckdb.from_connection(self._query_con())
+
+    def erasures(self) -> int:
+        return _erasures(self._query_con())
+
+
+class Store(DuckDBQueries):
     """The store as one DuckDB file: a `store.interface.TableStore`. Use as a context manager.
 
     Beyond the interface, ``con`` and `transaction` give the DuckDB connection itself, for
@@ -77,6 +141,9 @@ class Store:
         if int(version) != SCHEMA_VERSION:
             raise StoreError(f"store {self.path} has schema version {version}; this cdp-ml expects {SCHEMA_VERSION}")
 
+    def _query_con(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """All-or-nothing: commit when the block ends, roll back if it raises."""
@@ -87,55 +154,6 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
-
-    def has_table(self, name: str) -> bool:
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0]
-        return bool(row[0])
-
-    def count(self, table: str) -> int:
-        return int(self.con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
-
-    def data_days(self) -> tuple["dt.date", "dt.date"]:
-        """The first and last days with an order or event (what an as-of day is checked against)."""
-        if not self.has_table("orders"):
-            raise StoreError(f"store {self.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
-        row = self.con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
-                           "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
-                           ).fetchall()
-        if not row or row[0][1] is None:
-            raise StoreError("the store has no orders or events yet: run `cdp ingest` and `cdp unify` first")
-        return row[0][0], row[0][1]
-
-    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
-        return self.con.sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
-
-    def read(self, table: str) -> pd.DataFrame:
-        """A whole table, its values as DuckDB gives them to Arrow (nullable types kept)."""
-        return self.con.sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pandas()
-
-    def meta(self, key: str) -> str | None:
-        return _meta(self.con, key)
-
-    def latest_unify_run(self) -> str:
-        return _latest_unify_run(self.con)
-
-    def last_ingestions(self) -> list[tuple[str, str, str]]:
-        if not self.has_table("ingestions"):
-            return []
-        rows = self.con.sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
-                            "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall()
-        return [(str(source), str(file), str(sha)) for source, file, sha in rows]
-
-    def ibis_backend(self):
-        """Ibis on this connection: the feature queries run inside the store's own DuckDB."""
-        import ibis
-
-        from store.ibis_compat import ensure_duckdb_compat
-
-        ensure_duckdb_compat()
-        return ibis.duckdb.from_connection(self.con)
 
     def export_parquet(self, names: Sequence[str], out_dir: Path) -> dict[str, Path]:
         """Each table of ``names`` copied to ``out_dir/<name>.parquet``."""
@@ -152,9 +170,6 @@ class Store:
         """`transaction`, written through the engine-neutral `store.interface.TableWriter`."""
         with self.transaction() as con:
             yield DuckDBWriter(con)
-
-    def erasures(self) -> int:
-        return _erasures(self.con)
 
     def compact(self) -> None:
         """Rewrite the file with only its live rows, then put it in place of the old one.
@@ -240,6 +255,9 @@ class DuckDBWriter:
 
     def set_meta(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def delete_meta(self, key: str) -> None:
+        self.con.execute("DELETE FROM meta WHERE key = ?", [key])
 
     def meta(self, key: str) -> str | None:
         return _meta(self.con, key)

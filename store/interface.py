@@ -22,6 +22,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import pandas as pd
 
+from cdp.errors import StoreError
+
 # The bookkeeping key (``meta``) of a store that owes a rebuild without its deleted rows: the
 # next writer to open it does the rebuild first (`TableStore.compact`).
 COMPACTION_PENDING = "compaction_pending"
@@ -41,6 +43,9 @@ class TableWriter(Protocol):
 
     def set_meta(self, key: str, value: str) -> None:
         """Keep ``value`` under ``key`` in the store's bookkeeping (``meta``)."""
+
+    def delete_meta(self, key: str) -> None:
+        """Remove ``key`` from the store's bookkeeping."""
 
     def meta(self, key: str) -> str | None:
         """The value kept under ``key``, as this transaction sees it."""
@@ -110,8 +115,47 @@ class TableStore(Protocol):
         """Rewrite the store with only its live rows, so deleted ones cannot be read back from its files."""
 
 
-def open_store(path: Path, read_only: bool = False, memory_limit: str | None = None) -> TableStore:
-    """The store at ``path``: the DuckDB file (the only engine so far)."""
+
+
+@runtime_checkable
+class SqlStore(TableStore, Protocol):
+    """A store the stages written in DuckDB's SQL run on (`profiles`: ingest, unify, access,
+    erasure): ``con``, a DuckDB connection over its tables, and `transaction`, all-or-nothing
+    writes through it. Both formats are one."""
+
+    @property
+    def con(self) -> Any: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+
+def store_format(path: Path, configured: str | None = None) -> str:
+    """The format of the store at ``path``: what is on disk (a directory of Parquet tables or
+    a DuckDB file), else ``configured`` (``[store] format``), else DuckDB. A store on disk in
+    the other format than configured is an error, not a silent switch."""
+    path = Path(path)
+    found = "parquet" if path.is_dir() else "duckdb" if path.exists() else None
+    if found is not None and configured is not None and found != configured:
+        raise StoreError(f"store {path} is a {'directory of Parquet tables' if found == 'parquet' else 'DuckDB file'}, "
+                         f"but store.format is {configured!r}")
+    return found or configured or "duckdb"
+
+
+def open_store(path: Path, read_only: bool = False, memory_limit: str | None = None,
+               format: str | None = None) -> SqlStore:
+    """The store at ``path``: a DuckDB file (`store.duckdb_store.Store`) or a directory of
+    Parquet tables switched by one manifest (`store.parquet_store.ParquetStore`), as
+    `store_format` finds it."""
+    if store_format(path, format) == "parquet":
+        from store.parquet_store import ParquetStore
+
+        return ParquetStore(path, read_only=read_only, memory_limit=memory_limit)
     from store.duckdb_store import Store
 
     return Store(path, read_only=read_only, memory_limit=memory_limit)
+
+
+def open_configured(settings: Any, read_only: bool = False) -> SqlStore:
+    """`open_store` as ``[store]`` of cdp.toml says (`cdp.config.StoreConfig`: path, memory
+    limit, format)."""
+    return open_store(settings.path, read_only=read_only, memory_limit=settings.memory_limit, format=settings.format)

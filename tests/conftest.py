@@ -11,7 +11,7 @@ import pytest
 
 from cdp.config import Config, load_config
 from profiles.ingest import SourceReport, ingest
-from store.duckdb_store import Store
+from store.interface import open_configured, open_store
 
 NOW = datetime(2024, 7, 1, 12, 0)
 
@@ -28,10 +28,13 @@ def toml_value(value) -> str:
 
 
 class Project:
-    """A folder holding source files, a cdp.toml written from dicts, and a DuckDB store."""
+    """A folder holding source files, a cdp.toml written from dicts, and a store in ``format``
+    (a DuckDB file, or a directory of Parquet tables: every ingest rule holds on both)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, format: str = "duckdb"):
         self.root = root
+        self.format = format
+        self.store_path = root / ("store.duckdb" if format == "duckdb" else "store")
         self.runs = 0
 
     def write(self, name: str, content: str | bytes) -> Path:
@@ -42,7 +45,7 @@ class Project:
 
     def config(self, *sources: dict) -> Config:
         """Write cdp.toml with these [[sources]] (each a dict with a 'columns' dict) and load it."""
-        parts = ['[store]\npath = "store.duckdb"\n']
+        parts = [f'[store]\npath = "{self.store_path.name}"\nformat = "{self.format}"\n']
         for source in sources:
             lines = ["[[sources]]"] + [f"{k} = {toml_value(v)}" for k, v in source.items() if k != "columns"]
             lines += ["[sources.columns]"] + [f"{k} = {toml_value(v)}" for k, v in source["columns"].items()]
@@ -53,14 +56,14 @@ class Project:
     def ingest(self, config: Config, *names: str) -> dict[str, SourceReport]:
         """One `cdp ingest` run; reports by source name. Every report must add up."""
         self.runs += 1
-        with Store(config.store.path) as store:
+        with open_configured(config.store) as store:
             reports = ingest(store, config, now=NOW, run_id=f"run{self.runs}", sources=names)
         for r in reports:
             assert r.accepted + r.rejected == r.rows_read, r
         return {r.source: r for r in reports}
 
     def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
-        with Store(self.root / "store.duckdb", read_only=True) as store:
+        with open_store(self.store_path, read_only=True) as store:
             return store.frame(sql, params)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -71,9 +74,9 @@ class Project:
         return {t: self.query(f"SELECT * FROM {t} ORDER BY {o}") for t, o in order.items()}
 
 
-@pytest.fixture
-def project(tmp_path) -> Project:
-    return Project(tmp_path)
+@pytest.fixture(params=["duckdb", "parquet"])
+def project(tmp_path, request) -> Project:
+    return Project(tmp_path, request.param)
 
 
 # The trained sample shop of the serving and marketing tests (one per session, built on first use).

@@ -220,7 +220,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     from features.engine import store_tables
     from features.materialized import currency_key, feature_code, read_snapshot
     from profiles.lookup import lookup_keys
-    from store.interface import open_store
+    from store.interface import open_configured, open_store
     from store.snapshot import ServingSnapshot
     from training.data import features_as_of
 
@@ -244,7 +244,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     # The scores table and the serving snapshot are written under the store's write lock, so
     # no `cdp forget` runs between them; one that ran while the customers were scored has
     # erased people from the store, and their rows are not written back.
-    with open_store(config.store.path, memory_limit=config.store.memory_limit) as store, store.writing() as writer:
+    with open_configured(config.store) as store, store.writing() as writer:
         if writer.erasures() != erasures:
             kept = writer.present(scores)
             erased_note = f"; {len(scores) - len(kept):,} customer(s) erased while scoring are left out"

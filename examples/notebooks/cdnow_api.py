@@ -20,7 +20,7 @@ from marketing.inputs import marketing_inputs
 from marketing.lists import ListOptions, churn_list
 from profiles.ingest import ingest
 from profiles.unify import unify
-from store.duckdb_store import Store
+from store.interface import open_configured, open_store
 from training.evaluate import backtest
 from training.run import train_store
 from training.score import score_store
@@ -35,7 +35,7 @@ now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 # ## Ingest and unify: one profile per customer
 
 # %%
-with Store(config.store.path, memory_limit=config.store.memory_limit) as store:
+with open_configured(config.store) as store:
     ingested = ingest(store, config, now=now, run_id=uuid.uuid4().hex[:12])
     unified = unify(store, config, now=now, run_id=uuid.uuid4().hex[:12])
 print(f"{sum(r.accepted for r in ingested):,} orders accepted, {unified.customers:,} customers")
@@ -48,7 +48,7 @@ print(f"{sum(r.accepted for r in ingested):,} orders accepted, {unified.customer
 
 # %%
 AS_OF = dt.date(1997, 9, 30)
-with Store(config.store.path, read_only=True) as store:
+with open_store(config.store.path, read_only=True) as store:
     found = backtest(store_tables(store, config), AS_OF, 91, n_snapshots=7, step_days=14,
                      model_params=config.model.params())
 comparison = found.table[["purchase_roc_auc", "purchase_days_mae", "total_ratio"]]
