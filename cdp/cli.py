@@ -100,13 +100,13 @@ def unify(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Resolve identities into one profile per person, keeping customer ids stable."""
 
     def action() -> None:
-        from profiles.unify import unify as run_unify
+        from profiles.unify import unify_on_engine
         from store.interface import open_configured
 
         cfg = read_config(config)
         with open_configured(cfg.store) as store, spinner() as progress:
             progress.add_task("resolving identities", total=None)
-            r = run_unify(store, cfg, now=environment.now(), run_id=environment.run_id())
+            r = unify_on_engine(store, cfg, now=environment.now(), run_id=environment.run_id())
         views.show_unify(out, r)
 
     run(action)

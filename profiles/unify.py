@@ -486,7 +486,21 @@ def _write_golden(con) -> None:
     con.execute("DROP TABLE unify_golden_input")
 
 
+def unify_on_engine(store: SqlStore, config: Config, now: datetime, run_id: str) -> UnifyReport:
+    """`unify` where ``[engine]`` says: on Spark (`profiles.unify_spark`) for a Parquet store
+    with ``kind = "spark"``, else in the store's own DuckDB."""
+    from store.parquet_store import ParquetStore
+
+    if config.engine.kind == "spark" and isinstance(store, ParquetStore):
+        from profiles.unify_spark import unify_on_spark
+        from store.spark import engine_session
+
+        with engine_session(config.engine, app_name="cdp-ml unify") as (session, work):
+            return unify_on_spark(store, config, session, work, now=now, run_id=run_id)
+    return unify(store, config, now=now, run_id=run_id)
+
+
 def unify_store(config: Config, now: datetime, run_id: str) -> UnifyReport:
-    """`unify` on the store ``config`` describes, opened (and closed) here."""
+    """`unify_on_engine` on the store ``config`` describes, opened (and closed) here."""
     with open_configured(config.store) as store:
-        return unify(store, config, now=now, run_id=run_id)
+        return unify_on_engine(store, config, now=now, run_id=run_id)

@@ -233,14 +233,10 @@ class ParquetStore(DuckDBQueries):
         self._fingerprints = after
 
     @contextmanager
-    def writing(self) -> Iterator[DuckDBWriter | ParquetWriter]:
+    def writing(self) -> Iterator[ParquetWriter]:
         """Whole tables and rows written as new versions, switched in together when the block ends."""
         if self.read_only:
             raise StoreError(f"store {self.path} is open read-only")
-        if self._loaded:  # the SQL stages' tables are in memory already: write through them
-            with self.transaction() as con:
-                yield DuckDBWriter(con)
-            return
         writer = ParquetWriter(self)
         try:
             yield writer
@@ -254,13 +250,18 @@ class ParquetStore(DuckDBQueries):
         directory.mkdir(parents=True)
         return directory
 
-    def _switch(self, manifest: Manifest, staged: Sequence[Path]) -> None:
+    def _switch(self, manifest: Manifest, staged: Sequence[Path], staged_by_writer: bool = False) -> None:
         for directory in staged:
             for file in directory.iterdir():
                 _fsync_file(file)
         manifest.write(self.path)
+        in_memory = self._loaded
         self.manifest = manifest
-        if not self._loaded:
+        if not in_memory or staged_by_writer:
+            # Tables loaded for the SQL stages are older than what a writer just switched in:
+            # back to views of the new version (the next use of ``con`` loads them again).
+            self._loaded = False
+            self._fingerprints = {}
             for name in manifest.tables:
                 if name in _BOOKKEEPING:
                     self._load(name)
@@ -459,7 +460,8 @@ class ParquetWriter:
             self._write(directory, pa.table({"key": pa.array(list(rows), pa.string()),
                                              "value": pa.array(list(rows.values()), pa.string())}))
         if self.staged:
-            self.store._switch(Manifest(self.store.manifest.version + 1, self.tables), self.staged)
+            self.store._switch(Manifest(self.store.manifest.version + 1, self.tables), self.staged,
+                               staged_by_writer=True)
 
     def discard(self) -> None:
         for directory in self.staged:

@@ -15,7 +15,8 @@ import pytest
 from cdp.config import load_config
 from profiles.ingest import ingest
 from profiles.unify import unify
-from store.duckdb_store import Store
+from profiles.unify_spark import unify_on_spark
+from store.interface import open_configured, open_store
 
 CRM = ("crm", "customers", {"source_key": "id", "customer_key": "id", "email": "email", "phone": "phone",
                             "first_name": "first", "last_name": "last", "created_at": "created",
@@ -28,12 +29,20 @@ CLICKS = ("clicks", "events", {"source_key": "id", "email": "email", "anonymous_
                                "customer_key": "crm_id", "timestamp": "ts", "event_type": "type"})
 
 
-class Shop:
-    """A throwaway shop: CSV sources in a folder, a cdp.toml, and a store."""
+# What unify writes: on Spark, each must equal DuckDB's, row for row, after every run.
+UNIFIED = ("record_map", "identifier_map", "identifier_exclusions", "customers", "orders", "events", "customer_ids",
+           "id_events", "unify_runs")
 
-    def __init__(self, root: Path, sources=(CRM, WEB, POS, LEADS, CLICKS)):
+
+class Shop:
+    """A throwaway shop: CSV sources in a folder, a cdp.toml, and a store. With ``spark`` (a
+    session), the store is a directory of Parquet tables unified on Spark, and a twin DuckDB
+    store beside it is unified from the same files after every run: the two must agree."""
+
+    def __init__(self, root: Path, sources=(CRM, WEB, POS, LEADS, CLICKS), spark=None):
         self.root = root
         self.sources = sources
+        self.spark = spark
         self.runs = 0
         for name, _, columns in sources:
             self.write(name, [])
@@ -44,8 +53,10 @@ class Shop:
         frame = pd.DataFrame(rows, columns=header, dtype=object).fillna("")
         frame.to_csv(self.root / f"{name}.csv", index=False)
 
-    def config(self):
-        parts = ['[store]\npath = "cdp.duckdb"\n']
+    def config(self, twin: bool = False):
+        on_spark = self.spark is not None and not twin
+        parts = ['[store]\npath = "store"\nformat = "parquet"\n' if on_spark else
+                 f'[store]\npath = "{"twin" if twin else "cdp"}.duckdb"\n']
         for name, kind, columns in self.sources:
             extra = 'default_phone_region = "PS"\n'
             if name == "clicks":
@@ -53,20 +64,29 @@ class Shop:
             mapping = "".join(f'{k} = "{v}"\n' for k, v in columns.items())
             parts.append(f'[[sources]]\nname = "{name}"\nkind = "{kind}"\npath = "{name}.csv"\n{extra}'
                          f'[sources.columns]\n{mapping}')
-        (self.root / "cdp.toml").write_text("\n".join(parts))
-        return load_config(self.root / "cdp.toml")
+        name = "twin.toml" if twin else "cdp.toml"
+        (self.root / name).write_text("\n".join(parts))
+        return load_config(self.root / name)
 
     def run(self):
         config = self.config()
         self.runs += 1
         now = datetime(2026, 1, self.runs)
-        with Store(config.store.path) as store:
+        with open_configured(config.store) as store:
             ingest(store, config, now=now, run_id=f"i{self.runs}")
-            report = unify(store, config, now=now, run_id=f"u{self.runs}")
+            if self.spark is None:
+                return unify(store, config, now=now, run_id=f"u{self.runs}")
+            report = unify_on_spark(store, config, self.spark, self.root / "spark-work", now=now,
+                                    run_id=f"u{self.runs}")
+        twin = self.config(twin=True)
+        with open_configured(twin.store) as store:
+            ingest(store, twin, now=now, run_id=f"i{self.runs}")
+            assert unify(store, twin, now=now, run_id=f"u{self.runs}") == report
+        assert_same_tables(config.store.path, twin.store.path, UNIFIED)
         return report
 
     def query(self, sql: str) -> pd.DataFrame:
-        with Store(self.root / "cdp.duckdb", read_only=True) as store:
+        with open_store(self.config().store.path, read_only=True) as store:
             return store.frame(sql)
 
     def customer_of(self, source: str, key: str) -> str | None:
@@ -74,9 +94,34 @@ class Shop:
         return None if found.empty else found["customer_id"].iloc[0]
 
 
+def assert_same_tables(one: Path, other: Path, names) -> None:
+    """Every table of ``names`` holds the same rows in both stores (in any order)."""
+    with open_store(one, read_only=True) as a, open_store(other, read_only=True) as b:
+        for name in names:
+            left, right = (s.frame(f'SELECT * FROM "{name}"') for s in (a, b))
+            assert list(left.columns) == list(right.columns), name
+            key = list(left.columns)
+            left, right = (f.astype(str).sort_values(key).reset_index(drop=True) for f in (left, right))
+            pd.testing.assert_frame_equal(left, right, obj=name)
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    from store.spark import spark_session
+
+    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request):
+    return request.param
+
+
 @pytest.fixture
-def shop(tmp_path):
-    return Shop(tmp_path)
+def shop(tmp_path, engine, request):
+    return Shop(tmp_path, spark=request.getfixturevalue("spark") if engine == "spark" else None)
 
 
 def test_links_islands_transitively_through_normalized_email_and_phone(shop):
@@ -243,12 +288,17 @@ def test_unify_failure_leaves_previous_tables(shop, monkeypatch):
     before = shop.query("SELECT * FROM customers")
 
     import profiles.unify as unify_module
+    import profiles.unify_spark as unify_spark
 
     def broken(con):
         con.execute("DELETE FROM customers")
         raise RuntimeError("disk full")
 
+    def broken_on_spark(*args):
+        raise RuntimeError("disk full")
+
     monkeypatch.setattr(unify_module, "_write_golden", broken)
+    monkeypatch.setattr(unify_spark, "_golden", broken_on_spark)  # after the other tables were staged
     shop.write("web", [{"order": "W1", "email": "a@mail.com", "ts": "2025-01-01", "amount": "10"},
                        {"order": "W2", "email": "b@mail.com", "ts": "2025-01-01", "amount": "10"}])
     with pytest.raises(RuntimeError):
