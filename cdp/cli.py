@@ -73,7 +73,7 @@ def ingest(
     """Read every source file into the store: typed rows, rejects with reasons."""
 
     def action() -> None:
-        from profiles.ingest import ingest as run_ingest
+        from profiles.ingest import ingest_on_engine as run_ingest
         from store.interface import open_configured
 
         cfg = read_config(config)

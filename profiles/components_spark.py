@@ -27,7 +27,7 @@ from cdp.errors import CdpError, SchemaError
 
 try:
     from pyspark.errors import PySparkException
-    from pyspark.sql import Column, DataFrame, Window
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql import functions as F
     from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType
 except ImportError:  # pragma: no cover - depends on the installed extras
@@ -102,14 +102,16 @@ def connected_components(edges: DataFrame, checkpoint_dir: str | None = None, ma
         if _NULL_END in str(error):
             raise SchemaError(_NULL_END) from None
         raise
-    current = undirected.where(F.col("node") != F.col("parent"))
+    current = undirected.where("node != parent")
     rounds = 0
     while not _unsettled_nodes(current).isEmpty():
         if rounds == max_rounds:
             unsettled = _unsettled_nodes(current).count()
-            raise RuntimeError(f"connected components did not converge in max_rounds={max_rounds} large-star/small-star "
-                               f"rounds ({unsettled} nodes not yet in a star); raise max_rounds")
-        following = _cache_if(_truncate(small_star(large_star(current)), reliable), reliable)
+            current.unpersist()
+            raise RuntimeError(f"connected components did not converge in max_rounds={max_rounds} "
+                               f"large-star/small-star rounds ({unsettled} nodes not yet in a star); "
+                               "raise max_rounds")
+        following = _cached_if(_truncate(small_star(large_star(current)), reliable), reliable)
         current.unpersist()
         current, rounds = following, rounds + 1
 
@@ -182,7 +184,8 @@ def _labels(nodes: DataFrame, stars: DataFrame) -> DataFrame:
 
 def _both_directions(edges: DataFrame) -> DataFrame:
     """Each edge ``(node, parent)`` as ``(node, neighbour)`` from both of its ends."""
-    return edges.selectExpr("inline(array(struct(node, parent AS neighbour), struct(parent AS node, node AS neighbour)))")
+    return edges.selectExpr(
+        "inline(array(struct(node, parent AS neighbour), struct(parent AS node, node AS neighbour)))")
 
 
 def _truncate(frame: DataFrame, reliable: bool) -> DataFrame:
@@ -191,7 +194,7 @@ def _truncate(frame: DataFrame, reliable: bool) -> DataFrame:
     return frame.checkpoint(eager=True) if reliable else frame.localCheckpoint(eager=True)
 
 
-def _cache_if(frame: DataFrame, reliable: bool) -> DataFrame:
+def _cached_if(frame: DataFrame, reliable: bool) -> DataFrame:
     """A round's edges are read twice (the check, the next round): from memory rather than
     re-reading checkpoint files. Local checkpoints already live in executor storage."""
     return frame.cache() if reliable else frame

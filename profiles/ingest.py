@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from cdp.config import Config, SourceConfig
@@ -113,15 +114,12 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
         accepted = accepted.loc[~erased].reset_index(drop=True)
         rejects = rejects.loc[~erased_rejects]
 
-    identity = ["customer_key", "key_namespace", "email", "email_norm", "phone", "phone_norm", "external_id"]
-    content = identity + [f for f in FIELDS[source.kind] if f not in ("source_key",) + tuple(identity)]
-    register(con, "incoming", accepted[["source", "source_key", "row_number"] + content])
-    # The row digest is of the typed values: a file re-saved with other line endings or
-    # number formatting is unchanged; an edited value is an update.
-    digest = "hash(" + ", ".join(f'"{c}"' for c in content) + ")"
+    content = content_columns(source.kind)
+    incoming = accepted[["source", "source_key", "row_number"] + content]
+    register(con, "incoming", incoming.assign(row_digest=row_digests(incoming[content])))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE incoming_changes AS
         SELECT i.*, e.source_key IS NULL AS is_new
-        FROM (SELECT *, {digest} AS row_digest FROM incoming) i
+        FROM incoming i
         LEFT JOIN (SELECT source_key, row_digest FROM {table} WHERE source = ?) e
           ON e.source_key = i.source_key
         WHERE e.row_digest IS DISTINCT FROM i.row_digest""", [source.name])
@@ -159,17 +157,40 @@ def _ingest_source(con, source: SourceConfig, now: datetime, run_id: str,
 
     invalid_emails = int((accepted["email"].notna() & accepted["email_norm"].isna()).sum())
     invalid_phones = int((accepted["phone"].notna() & accepted["phone_norm"].isna()).sum())
-    top = (rejects["reason"].str.split("; ").str[0]
-           .str.replace(r"(\)|is) '[^']*'", r"\1 '…'", regex=True).value_counts().head(3))
+    top = top_reasons(rejects["reason"])
     report = SourceReport(
         source=source.name, file=file, rows_read=raw.rows_read, accepted=len(accepted),
         rejected=len(rejects), added=int(added), updated=int(updated), removed=int(removed),
         unchanged=len(accepted) - int(added) - int(updated), skipped=False,
         invalid_emails=invalid_emails, invalid_phones=invalid_phones,
-        top_reasons=tuple((str(k), int(v)) for k, v in top.items()), suppressed=suppressed,
+        top_reasons=top, suppressed=suppressed,
     )
     _log(con, run_id, report, raw.sha256, config_digest, now)
     return report
+
+
+def content_columns(kind: str) -> list[str]:
+    """The typed columns of a source record of ``kind`` that its digest covers (all but the keys)."""
+    identity = ["customer_key", "key_namespace", "email", "email_norm", "phone", "phone_norm", "external_id"]
+    return identity + [f for f in FIELDS[kind] if f not in ("source_key",) + tuple(identity)]
+
+
+def row_digests(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit digest of each row's typed values, the same on every engine: a file re-saved
+    with other line endings or number formatting is unchanged; an edited value is an update."""
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+
+
+def first_reasons(reasons: pd.Series) -> pd.Series:
+    """Each reject's first reason with the value quoted in it left out: what rows fail alike share."""
+    return reasons.str.split("; ").str[0].str.replace(r"(\)|is) '[^']*'", r"\1 '…'", regex=True)
+
+
+def top_reasons(reasons: pd.Series, n: int = 3) -> tuple[tuple[str, int], ...]:
+    """The ``n`` commonest `first_reasons`, most rows first, ties in text order."""
+    counts = first_reasons(reasons).value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))[:n]
+    return tuple((str(k), int(v)) for k, v in ranked)
 
 
 def _log(con, run_id: str, r: SourceReport, sha: str, config_digest: str, now: datetime) -> None:
@@ -180,9 +201,27 @@ def _log(con, run_id: str, r: SourceReport, sha: str, config_digest: str, now: d
     )
 
 
+def ingest_on_engine(store: SqlStore, config: Config, now: datetime, run_id: str, sources: tuple[str, ...] = (),
+                     on_source: Callable[[str], None] | None = None,
+                     tombstone_key: bytes | None = None) -> list[SourceReport]:
+    """`ingest` where ``[engine]`` says: validation on Spark's executors (`profiles.ingest_spark`)
+    for a Parquet store with ``kind = "spark"``, else in this process and the store's DuckDB."""
+    from store.parquet_store import ParquetStore
+
+    if config.engine.kind == "spark" and isinstance(store, ParquetStore):
+        from profiles.ingest_spark import ingest_on_spark
+        from store.spark import engine_session
+
+        with engine_session(config.engine, app_name="cdp-ml ingest") as (session, work):
+            return ingest_on_spark(store, config, session, work, now=now, run_id=run_id, sources=sources,
+                                   on_source=on_source, tombstone_key=tombstone_key)
+    return ingest(store, config, now=now, run_id=run_id, sources=sources, on_source=on_source,
+                  tombstone_key=tombstone_key)
+
+
 def ingest_store(config: Config, now: datetime, run_id: str, sources: tuple[str, ...] = (),
                  tombstone_key: bytes | None = None) -> list[SourceReport]:
-    """`ingest` on the store ``config`` describes, opened (and closed) here: what a notebook
-    or a scheduled job calls."""
+    """`ingest_on_engine` on the store ``config`` describes, opened (and closed) here: what a
+    notebook or a scheduled job calls."""
     with open_configured(config.store) as store:
-        return ingest(store, config, now=now, run_id=run_id, sources=sources, tombstone_key=tombstone_key)
+        return ingest_on_engine(store, config, now=now, run_id=run_id, sources=sources, tombstone_key=tombstone_key)

@@ -58,15 +58,17 @@ def unify_on_spark(store: ParquetStore, config: Config, session: Any, work: Path
 
     ranks = session.createDataFrame([(s.name, i) for i, s in enumerate(config.sources)],
                                     "source string, source_rank long")
+    # Checkpointed, not cached: a record's number (monotonically_increasing_id) must not change if
+    # a lost partition is computed again.
     recs = _records(read, ranks).checkpoint()
     n_records = recs.count()
     if n_records == 0:
         raise StoreError(f"store {store.path} holds no ingested records: run `cdp ingest` first")
 
-    edges = _edges(recs).checkpoint()
+    edges = _edges(recs).localCheckpoint()
     identifiers = _identifier_counts(edges)
     regions = tuple(sorted({s.default_phone_region for s in config.sources if s.default_phone_region}))
-    excluded = _exclusions(identifiers, config, regions).checkpoint()
+    excluded = _exclusions(identifiers, config, regions).localCheckpoint()
     usable = edges.join(excluded.select("id_key"), "id_key", "left_anti")
 
     # Every usable identifier joins its records to its first: a star per identifier.
@@ -79,13 +81,13 @@ def unify_on_spark(store: ParquetStore, config: Config, session: Any, work: Path
     # Customer records with no usable identifier still describe a person: their own component.
     labelled = labelled.withColumn(
         "label", F.when(F.col("label").isNull() & (F.col("kind_code") == 0), F.col("rec")).otherwise(F.col("label")))
-    labelled = labelled.checkpoint()
+    labelled = labelled.localCheckpoint()
 
     previous = (read("record_map").select("source", "source_key", F.col("customer_id").alias("prev"))
                 if "record_map" in tables else None)
     registry = read("customer_ids")
     ids = _assign_ids(labelled, previous, registry, session)
-    assigned = labelled.join(ids.components, "label", "left").checkpoint()
+    assigned = labelled.join(ids.components, "label", "left").localCheckpoint()
 
     report = _report(assigned, excluded, ids, n_records)
     with store.writing() as writer:
@@ -198,7 +200,7 @@ def _assign_ids(labelled, previous, registry, session) -> _Ids:
     winners = held.withColumn("i", F.row_number().over(by_prev)).where("i = 1").select("prev", "label")
     born = registry.select(F.col("customer_id").alias("prev"), F.col("created_at").alias("created"),
                            F.col("status").alias("prev_status"))
-    winners = winners.join(born, "prev", "left").checkpoint()
+    winners = winners.join(born, "prev", "left").localCheckpoint()
     by_comp = Window.partitionBy("label").orderBy(F.asc("created"), F.asc("prev"))
     survivors = winners.withColumn("i", F.row_number().over(by_comp)).where("i = 1").select(
         "label", F.col("prev").alias("survivor"))
@@ -209,7 +211,7 @@ def _assign_ids(labelled, previous, registry, session) -> _Ids:
     fresh = firsts.join(survivors, "label", "left_anti").select(
         "label", F.col("first.source").alias("first_source"), F.col("first.source_key").alias("first_key"))
     candidates = fresh.mapInPandas(_candidate_ids, "label long, first_source string, first_key string, "
-                                                   "candidate string").checkpoint()
+                                                   "candidate string").localCheckpoint()
     status = registry.select(F.col("customer_id").alias("candidate"), F.col("status").alias("taken"))
     in_use = survivors.select(F.col("survivor").alias("candidate"), F.lit(True).alias("in_use"))
     dupes = candidates.groupBy("candidate").count().where("count > 1").select("candidate", F.lit(True).alias("dup"))
@@ -218,15 +220,15 @@ def _assign_ids(labelled, previous, registry, session) -> _Ids:
                .withColumn("outcome", F.when(F.col("dup").isNotNull(), "conflict")
                            .when(F.col("taken").isNull(), "created")
                            .when(F.col("taken").isin("merged", "retired") & F.col("in_use").isNull(), "revived")
-                           .otherwise("conflict"))).checkpoint()
+                           .otherwise("conflict"))).localCheckpoint()
     conflicts = decided.where("outcome = 'conflict'").select("label", "first_source", "first_key").toPandas()
     settled = _settle_conflicts(conflicts, registry, survivors, decided)
     new_ids = decided.where("outcome <> 'conflict'").select("label", "first_source", "first_key", "candidate",
                                                              "outcome")
     if len(settled):
-        new_ids = new_ids.unionByName(session.createDataFrame(
-            settled, "label long, first_source string, first_key string, candidate string, outcome string"))
-    new_ids = new_ids.checkpoint()
+        new_ids = new_ids.unionByName(_frame(
+            session, settled, "label long, first_source string, first_key string, candidate string, outcome string"))
+    new_ids = new_ids.localCheckpoint()
     components = (survivors.select("label", F.col("survivor").alias("customer_id"))
                   .unionByName(new_ids.select("label", F.col("candidate").alias("customer_id"))))
 
@@ -244,7 +246,7 @@ def _assign_ids(labelled, previous, registry, session) -> _Ids:
     live = winners.select("prev")
     retired = sorted(registry.where("status = 'active'").select(F.col("customer_id").alias("prev"))
                      .join(live, "prev", "left_anti").toPandas()["prev"])
-    return _Ids(components.checkpoint(), created, merges.toPandas(), splits, retired, revived)
+    return _Ids(components.localCheckpoint(), created, merges.toPandas(), splits, retired, revived)
 
 
 def _candidate_ids(batches):
@@ -334,8 +336,7 @@ def _write(session, writer, read, assigned, usable, edges, excluded, ids: _Ids, 
         ["run_id", "happened_at", "event", "customer_id", "other_id", "records"]]
     schema = ("run_id string, happened_at timestamp_ntz, event string, customer_id string, other_id string, "
               "records long")
-    put("id_events", read("id_events").unionByName(session.createDataFrame(history, schema) if len(history)
-                                                   else session.createDataFrame([], schema)))
+    put("id_events", read("id_events").unionByName(_frame(session, history, schema)))
     put("customer_ids", _registry(session, read("customer_ids"), ids, happened, run_id))
     runs = session.createDataFrame(
         [(run_id, now, report.records, report.linked_records, report.customers, report.new_customers,
@@ -355,7 +356,7 @@ def _registry(session, registry, ids: _Ids, happened: pd.Timestamp, run_id: str)
     if ids.merges.empty:
         merged = registry
     else:
-        merges = session.createDataFrame(ids.merges, "merged string, survivor string")
+        merges = _frame(session, ids.merges, "merged string, survivor string")
         by_id = merges.select(F.col("merged").alias("customer_id"), F.col("survivor").alias("into_a"))
         by_target = merges.select(F.col("merged").alias("merged_into"), F.col("survivor").alias("into_b"))
         merged = (registry.join(by_id, "customer_id", "left").join(by_target, "merged_into", "left")
@@ -377,8 +378,7 @@ def _registry(session, registry, ids: _Ids, happened: pd.Timestamp, run_id: str)
     created = ids.created.assign(created_at=happened, created_run=run_id, status="active", merged_into=None,
                                  updated_at=happened)[["customer_id", "created_at", "created_run", "status",
                                                        "merged_into", "updated_at", "founder_source", "founder_key"]]
-    return updated.unionByName(session.createDataFrame(created, schema) if len(created)
-                               else session.createDataFrame([], schema))
+    return updated.unionByName(_frame(session, created, schema))
 
 
 def _golden(read, linked, excluded):
@@ -429,3 +429,15 @@ def _golden(read, linked, excluded):
         F.coalesce(F.sum(F.when(F.col("kind_code") == 1, F.col("n"))), F.lit(0)).cast("long").alias("n_orders"),
         F.coalesce(F.sum(F.when(F.col("kind_code") == 2, F.col("n"))), F.lit(0)).cast("long").alias("n_events"),
         F.array_join(F.array_sort(F.collect_set("source")), ",").alias("sources"))
+
+
+def _frame(session, frame: pd.DataFrame, schema: str):
+    """A small driver-side frame (the id history) as a Spark DataFrame of ``schema``: plain Python
+    values, as Spark's Arrow hand-over takes them whatever pandas made of the columns."""
+    def plain(value):
+        if value is None or value is pd.NaT or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+    rows = [tuple(plain(v) for v in row) for row in frame.astype(object).itertuples(index=False)]
+    return session.createDataFrame(rows, schema)

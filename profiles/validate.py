@@ -120,7 +120,7 @@ def validate_rows(source: SourceConfig, rows: pd.DataFrame,
     if "source_key" in source.columns:
         keys = out["source_key"]
     else:
-        keys = _derived_keys(rows, source)
+        keys = derived_keys(rows, source)
     duplicate = keys.notna() & keys.duplicated(keep="first")
     if duplicate.any():
         first_row = rows[ROW].groupby(keys).transform("min")
@@ -303,7 +303,7 @@ def _numbers(text, present, kind, field, column, reasons) -> pd.Series:
     return values.where(finite).astype("Float64")
 
 
-def _derived_keys(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
+def derived_keys(rows: pd.DataFrame, source: SourceConfig) -> pd.Series:
     """A deterministic key for sources without one: a BLAKE2 digest of the mapped values and an occurrence number.
 
     Identical rows (the same CD bought twice the same day) are kept apart by the

@@ -31,23 +31,23 @@ class DuckDBQueries:
 
     path: Path
 
-    def _query_con(self) -> duckdb.DuckDBPyConnection:
+    def reads(self) -> duckdb.DuckDBPyConnection:
         """The connection reads go through."""
         raise NotImplementedError
 
     def has_table(self, name: str) -> bool:
-        row = self._query_con().execute(
+        row = self.reads().execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0]
         return bool(row[0])
 
     def count(self, table: str) -> int:
-        return int(self._query_con().execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+        return int(self.reads().execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
 
     def data_days(self) -> tuple["dt.date", "dt.date"]:
         """The first and last days with an order or event (what an as-of day is checked against)."""
         if not self.has_table("orders"):
             raise StoreError(f"store {self.path} has no unified profiles yet: run `cdp ingest` and `cdp unify` first")
-        con = self._query_con()
+        con = self.reads()
         row = con.sql("SELECT min(f), max(d) FROM (SELECT min(timestamp)::DATE AS f, max(timestamp)::DATE AS d "
                            "FROM orders UNION ALL SELECT min(timestamp)::DATE, max(timestamp)::DATE FROM events)"
                            ).fetchall()
@@ -57,22 +57,22 @@ class DuckDBQueries:
 
     def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
         """Run a query and return its result as a DataFrame (through Arrow: fast and typed)."""
-        return self._query_con().sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
+        return self.reads().sql(sql, params=params or None).to_arrow_table().to_pandas(types_mapper=_arrow_types)
 
     def read(self, table: str) -> pd.DataFrame:
         """A whole table, its values as DuckDB gives them to Arrow (nullable types kept)."""
-        return self._query_con().sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pandas()
+        return self.reads().sql(f'SELECT * FROM "{table}"').to_arrow_table().to_pandas()
 
     def meta(self, key: str) -> str | None:
-        return _meta(self._query_con(), key)
+        return _meta(self.reads(), key)
 
     def latest_unify_run(self) -> str:
-        return _latest_unify_run(self._query_con())
+        return _latest_unify_run(self.reads())
 
     def last_ingestions(self) -> list[tuple[str, str, str]]:
         if not self.has_table("ingestions"):
             return []
-        rows = self._query_con().sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
+        rows = self.reads().sql("SELECT source, file, sha256 FROM ingestions QUALIFY row_number() OVER "
                             "(PARTITION BY source ORDER BY ingested_at DESC) = 1 ORDER BY source").fetchall()
         return [(str(source), str(file), str(sha)) for source, file, sha in rows]
 
@@ -83,10 +83,10 @@ class DuckDBQueries:
         from store.ibis_compat import ensure_duckdb_compat
 
         ensure_duckdb_compat()
-        return ibis.duckdb.from_connection(self._query_con())
+        return ibis.duckdb.from_connection(self.reads())
 
     def erasures(self) -> int:
-        return _erasures(self._query_con())
+        return _erasures(self.reads())
 
 
 class Store(DuckDBQueries):
@@ -141,7 +141,7 @@ class Store(DuckDBQueries):
         if int(version) != SCHEMA_VERSION:
             raise StoreError(f"store {self.path} has schema version {version}; this cdp-ml expects {SCHEMA_VERSION}")
 
-    def _query_con(self) -> duckdb.DuckDBPyConnection:
+    def reads(self) -> duckdb.DuckDBPyConnection:
         return self.con
 
     @contextmanager

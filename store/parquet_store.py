@@ -165,7 +165,7 @@ class ParquetStore(DuckDBQueries):
         else:
             self._con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet({_sql_list(files)})')
 
-    def _query_con(self) -> duckdb.DuckDBPyConnection:
+    def reads(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             raise StoreError(f"store {self.path} is closed")
         return self._con
@@ -402,7 +402,7 @@ class ParquetWriter:
         spec = table(name, owner)
         if spec.ddl is None:
             raise StoreError(f"table {name!r} is written whole; it has no rows to delete by value")
-        con = self.store._query_con()
+        con = self.store.reads()
         where = " AND ".join(f'"{column}" IS NOT DISTINCT FROM ?' for column in match) or "TRUE"
         current = f"read_parquet({_sql_list(self._files(name))})"
         found = con.execute(f"SELECT count(*) FROM {current} WHERE {where}", list(match.values())).fetchall()
@@ -436,7 +436,7 @@ class ParquetWriter:
         return self.store.erasures()
 
     def present(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return DuckDBWriter(self.store._query_con()).present(frame)
+        return DuckDBWriter(self.store.reads()).present(frame)
 
     def _files(self, name: str) -> list[str]:
         return sorted(str(p) for p in (self.store.path / self.tables[name]).glob("*.parquet"))
@@ -447,7 +447,7 @@ class ParquetWriter:
 
     def commit(self) -> None:
         if self._meta:
-            con = self.store._query_con()
+            con = self.store.reads()
             rows = dict(con.execute("SELECT key, value FROM meta").fetchall())
             for key, value in self._meta.items():
                 if value is None:

@@ -117,10 +117,10 @@ def test_duplicate_and_reversed_edges_and_extreme_ids(spark):
 def test_integer_columns_are_read_as_long(spark):
     edges = spark.createDataFrame([(2, 1), (3, 2)], "src int, dst int")
 
-    labels = as_frame(connected_components(edges))
+    result = connected_components(edges)
 
-    assert labels.to_dict("list") == {"node": [1, 2, 3], "label": [1, 1, 1]}
-    assert dict(connected_components(edges).labels.dtypes) == {"node": "bigint", "label": "bigint"}
+    assert result.labels.dtypes == [("node", "bigint"), ("label", "bigint")]
+    assert as_frame(result).to_dict("list") == {"node": [1, 2, 3], "label": [1, 1, 1]}
 
 
 def test_no_edges_no_labels_no_rounds(spark):
@@ -143,19 +143,25 @@ def test_reliable_checkpoints_give_the_same_labels(spark, tmp_path):
     assert spark.sparkContext.getCheckpointDir() is not None
 
 
-def test_converged_stars_are_a_fixed_point_of_a_round(spark):
-    # What ends the rounds: once every component is a star centred on its smallest node,
-    # another large-star + small-star round gives back the same edges.
-    rng = np.random.default_rng(4)
-    ids = random_ids(rng, 150)
-    ends = rng.integers(0, 150, size=(160, 2))
-    result, _ = components_of(spark, ids[ends[:, 0]], ids[ends[:, 1]])
-    stars = result.labels.where("node != label").selectExpr("node", "label AS parent")
+def test_stars_centred_on_their_smallest_node_are_a_fixed_point_of_a_round(spark):
+    # What ends the rounds: once every component is such a star, another large-star +
+    # small-star round gives back the same edges (and the algorithm finds them unchanged).
+    stars = [(5, 1), (6, 1), (9, 1), (3, 2), (2**40, -7)]
+    edges = spark.createDataFrame(stars, "node long, parent long")
 
-    again = small_star(large_star(stars))
+    again = small_star(large_star(edges)).toPandas()
 
-    assert stars.count() > 0
-    assert again.exceptAll(stars).count() == 0 and stars.exceptAll(again).count() == 0
+    assert sorted(again.itertuples(index=False, name=None)) == sorted(stars)
+
+
+def test_one_round_on_a_path_of_five_by_hand(spark):
+    # 1-2-3-4-5. Large-star: 2 → min(1,2,3)=1 takes 3; 3 → 2 takes 4; 4 → 3 takes 5: (3,1) (4,2) (5,3)
+    # plus 1's own (2,1). Small-star: 3's parents {1} → (3,1); 4's {2} → (4,2); 5's {3} → (5,3).
+    path = spark.createDataFrame([(2, 1), (3, 2), (4, 3), (5, 4)], "node long, parent long")
+
+    after = small_star(large_star(path)).toPandas()
+
+    assert sorted(after.itertuples(index=False, name=None)) == [(2, 1), (3, 1), (4, 2), (5, 3)]
 
 
 def test_too_few_rounds_is_an_error_naming_the_limit(spark):
