@@ -17,6 +17,7 @@ from profiles.ingest import ingest
 from profiles.unify import unify
 from profiles.unify_spark import unify_on_spark
 from store.interface import open_configured, open_store
+from tests.same_tables import assert_same_tables
 
 CRM = ("crm", "customers", {"source_key": "id", "customer_key": "id", "email": "email", "phone": "phone",
                             "first_name": "first", "last_name": "last", "created_at": "created",
@@ -94,28 +95,6 @@ class Shop:
         return None if found.empty else found["customer_id"].iloc[0]
 
 
-def assert_same_tables(one: Path, other: Path, names) -> None:
-    """Every table of ``names`` holds the same rows in both stores (in any order)."""
-    with open_store(one, read_only=True) as a, open_store(other, read_only=True) as b:
-        for name in names:
-            left, right = (s.frame(f'SELECT * FROM "{name}"') for s in (a, b))
-            assert list(left.columns) == list(right.columns), name
-            key = list(left.columns)
-            left, right = (f.astype(str).sort_values(key).reset_index(drop=True) for f in (left, right))
-            pd.testing.assert_frame_equal(left, right, obj=name)
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    from store.spark import spark_session
-
-    # Tiny tables: one partition per shuffle keeps each of a run's jobs to a task or two.
-    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests",
-                            conf={"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "2"})
-    yield session
-    session.stop()
-
-
 # Spark runs cost seconds each: the rules with Spark code of their own (linking, exclusions, cookies,
 # merges, splits, revivals, golden records, failure) run on both engines, the rest on DuckDB.
 DUCKDB_ONLY = pytest.mark.parametrize("engine", ["duckdb"])
@@ -128,7 +107,7 @@ def engine(request):
 
 @pytest.fixture
 def shop(tmp_path, engine, request):
-    return Shop(tmp_path, spark=request.getfixturevalue("spark") if engine == "spark" else None)
+    return Shop(tmp_path, spark=request.getfixturevalue("small_spark") if engine == "spark" else None)
 
 
 def test_links_islands_transitively_through_normalized_email_and_phone(shop):
