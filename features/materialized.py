@@ -89,9 +89,11 @@ class Lookup:
     stamp: SnapshotStamp | None = None
 
 
-def read_snapshot(store: TableStore, as_of: dt.date, currency: str, code: str) -> Lookup:
+def read_snapshot(store: TableStore, as_of: dt.date, currency: str, code: str, load: bool = True) -> Lookup:
     """The materialized features for ``as_of`` if they still describe the store, with a note
-    saying which features are used or why the snapshot is not."""
+    saying which features are used or why the snapshot is not. Without ``load``, a current
+    snapshot's features are left in the store (an empty frame stands for them): a stage that
+    reads the table's files itself (Spark) needs only the verdict."""
     kept = store.meta(META_KEY)
     if kept is None or not store.has_table(TABLE):
         return Lookup(None, "no materialized features (`cdp features --materialize`): building them")
@@ -105,7 +107,8 @@ def read_snapshot(store: TableStore, as_of: dt.date, currency: str, code: str) -
     if stamp.code != code:
         return Lookup(None, "materialized features were built by another version of the feature code: "
                             "building them")
-    return Lookup(store.read(TABLE), f"features materialized at {stamp.built_at} for {as_of}", stamp)
+    features = store.read(TABLE) if load else pd.DataFrame()
+    return Lookup(features, f"features materialized at {stamp.built_at} for {as_of}", stamp)
 
 
 @dataclass(frozen=True)

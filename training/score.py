@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -221,6 +222,7 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
     from features.materialized import currency_key, feature_code, read_snapshot
     from profiles.lookup import lookup_keys
     from store.interface import open_configured, open_store
+    from store.parquet_store import ParquetStore
     from store.snapshot import ServingSnapshot
     from training.data import features_as_of
 
@@ -230,7 +232,13 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
         erasures = store.erasures()
         stage("loading the champion models")
         models = champions(tracking, scoring_horizon(tracking, horizon_days))
-        found = read_snapshot(store, day, currency_key(config.currency), feature_code())
+        on_spark = config.engine.kind == "spark" and isinstance(store, ParquetStore)
+        found = read_snapshot(store, day, currency_key(config.currency), feature_code(), load=not on_spark)
+        if on_spark and found.features is not None:
+            return _score_store_on_spark(config, store.export_parquet(["scoring_features"], Path())["scoring_features"],
+                                         models, day, erasures, found, stage, publish)
+        if on_spark:
+            found = read_snapshot(store, day, currency_key(config.currency), feature_code())
         if found.features is None:
             stage(f"building features as of {day}")
             features = features_as_of(store_tables(store, config), day)
@@ -267,3 +275,51 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
                                          as_of=day, models=models, lookup=lookup))
     return StoreScores(scores=scores, as_of=day, features_note=found.note + erased_note, snapshot_note=snapshot_note,
                        online_note=online_note)
+
+
+def _score_store_on_spark(config, features_dir: Path, models, day: dt.date, erasures: int, found, stage,
+                          publish) -> StoreScores:
+    """`score_store` with the scoring on Spark's executors (`training.score_spark`): the scores
+    table is written by them as a new store version. The serving snapshot is the materialized
+    one already; a publisher (Redis) is handed the scores and features read back on the driver."""
+    from features.materialized import TABLE
+    from profiles.lookup import lookup_keys
+    from store.interface import open_configured, open_store
+    from store.parquet_store import ParquetWriter
+    from store.snapshot import ServingSnapshot
+    from store.spark import engine_session
+    from training.score_spark import score_on_spark
+
+    snapshot = ServingSnapshot.beside(config.store.path)
+    erased_note = ""
+    with engine_session(config.engine, app_name="cdp-ml score") as (session, _work):
+        stage(f"scoring every customer as of {day} on Spark")
+        scored = score_on_spark(session, str(features_dir), models, day)
+        stage("writing the scores")
+        with open_configured(config.store) as store, store.writing() as writer:
+            if writer.erasures() != erasures:  # people erased while scoring are not written back
+                held = store.export_parquet(["customers"], Path())["customers"]
+                scored = scored.join(session.read.parquet(str(held)).select("customer_id"), "customer_id", "left_semi")
+                erased_note = "; customers erased while scoring are left out"
+            assert isinstance(writer, ParquetWriter)
+            scored.write.mode("overwrite").parquet(str(writer.stage("scores", "training")))
+            if snapshot.stamp() == found.stamp.key() and not erased_note:
+                snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
+            else:
+                features = store.read(TABLE)
+                features = writer.present(features) if erased_note else features
+                lookup = lookup_keys(store, config)
+                snapshot.write(features, day, found.stamp.key(), lookup=(lookup.keys, lookup.settings.to_json()))
+                snapshot_note = f"feature snapshot for serving → {snapshot.path}"
+    with open_store(config.store.path, read_only=True) as store:
+        scores = store.read("scores")
+        online_note = ""
+        if publish is not None:
+            stage("publishing the answers to the online store")
+            features = store.read(TABLE)
+            order = features.set_index("customer_id").loc[scores["customer_id"]].reset_index()
+            online_note = publish(Scored(scores=scores, features=order, as_of=day, models=models,
+                                         lookup=lookup_keys(store, config)))
+    return StoreScores(scores=scores, as_of=day, features_note=found.note + " (scored on Spark)" + erased_note,
+                       snapshot_note=snapshot_note, online_note=online_note)
+
