@@ -79,3 +79,60 @@ def test_the_materialized_scoring_snapshot_on_the_cluster_equals_duckdbs(shop, c
     order = ["customer_id"]
     assert_same_table(on_spark.sort_values(order).reset_index(drop=True),
                       on_duckdb.sort_values(order).reset_index(drop=True))
+
+
+# What the whole pipeline writes, compared between the engines; the columns that say when a run
+# happened or which file (folder) it read differ by construction.
+PIPELINE_TABLES = ("source_customers", "source_orders", "source_events", "rejects", "record_map", "identifier_map",
+                   "identifier_exclusions", "customers", "orders", "events", "customer_ids", "id_events")
+WHEN_AND_WHERE = {"file", "ingested_at", "created_at", "updated_at", "happened_at", "run_id", "created_run"}
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_the_whole_pipeline_on_the_cluster_gives_duckdbs_rejects_ids_golden_records_features_and_scores(
+        cluster, tmp_path):
+    """ingest, unify, features --materialize and score with [engine] kind = "spark" on the cluster (a
+    Parquet store) and on DuckDB (a DuckDB file), from the same files: the same rejects, customers
+    and ids, golden records, features and scores (to 1e-9). One MLflow registry (the same store
+    name) holds the models both score with, trained once."""
+    from sample import write_sample
+    from store.interface import open_store
+    from tests.same_tables import assert_same_tables
+
+    registry = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    (tmp_path / "mlflow").mkdir()
+    configs = {}
+    for engine in ("duckdb", "spark"):
+        root = tmp_path / engine
+        write_sample(root, n_customers=300, seed=9, end=AS_OF)
+        text = (root / "cdp.toml").read_text(encoding="utf-8")
+        store = 'path = "cdp.duckdb"' if engine == "duckdb" else 'path = "store"'
+        text = text.replace('path = "cdp.duckdb"', store + '\nname = "twins"', 1)
+        text += f'\n[tracking]\nuri = "{registry}"\n'
+        if engine == "spark":
+            text += (f'\n[engine]\nkind = "spark"\nmaster = "{cluster.url}"\nwork_dir = "{tmp_path / "work"}"\n'
+                     '[engine.conf]\n"spark.executor.memory" = "512m"\n"spark.sql.shuffle.partitions" = 4\n')
+        (root / "cdp.toml").write_text(text, encoding="utf-8")
+        configs[engine] = root / "cdp.toml"
+    before = {app["name"] for app in cluster.status()["completedapps"]}
+    for engine, config in configs.items():
+        cdp("ingest", "--config", str(config), cwd=tmp_path)
+        cdp("unify", "--config", str(config), cwd=tmp_path)
+        said = cdp("features", "--config", str(config), "--materialize", cwd=tmp_path)
+        assert f"({engine})" in said
+    cdp("train", "all", "--config", str(configs["duckdb"]), "--horizon-days", "90", "--force", cwd=tmp_path)
+    for engine, config in configs.items():
+        said = cdp("score", "--config", str(config), "--horizon-days", "90", "--out",
+                   str(tmp_path / f"{engine}-scores.parquet"), cwd=tmp_path)
+    ran = [app["name"] for app in cluster.status()["completedapps"] if app["name"] not in before]
+    assert {"cdp-ml ingest", "cdp-ml unify", "cdp-ml", "cdp-ml score"} <= set(ran), ran
+
+    spark_store, duckdb_store = tmp_path / "spark" / "store", tmp_path / "duckdb" / "cdp.duckdb"
+    assert (spark_store / "manifest.json").is_file()
+    assert_same_tables(spark_store, duckdb_store, PIPELINE_TABLES, ignore=WHEN_AND_WHERE)
+    for table in ("scoring_features", "scores"):
+        with open_store(spark_store, read_only=True) as a, open_store(duckdb_store, read_only=True) as b:
+            on_spark, on_duckdb = (s.read(table).sort_values("customer_id").reset_index(drop=True) for s in (a, b))
+        assert len(on_duckdb) > 250
+        assert_same_table(on_spark, on_duckdb)
