@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -169,3 +171,70 @@ def test_one_writer_at_a_time(tmp_path):
         with pytest.raises(StoreError, match="in use by another process"):
             ParquetStore(tmp_path / "store")
     assert os.path.exists(tmp_path / "store" / MANIFEST)
+
+
+def test_forget_leaves_no_version_of_any_table_holding_the_person(tmp_path):
+    """Several runs leave several versions of the tables behind them; `cdp forget` removes the
+    person from the current ones and deletes every older one: no Parquet file under the store
+    holds their email, phone or customer id any more (read back value by value)."""
+    import datetime as dt
+
+    import pyarrow.parquet as pq
+
+    from cdp.config import load_config
+    from profiles.erasure import forget
+    from profiles.ingest import ingest
+    from profiles.subject import Lookup
+    from profiles.unify import unify
+    from sample import write_sample
+    from store.snapshot import ServingSnapshot
+
+    write_sample(tmp_path, n_customers=120, seed=4, end=dt.date(2026, 10, 31))
+    text = (tmp_path / "cdp.toml").read_text().replace('path = "cdp.duckdb"', 'path = "store"\nformat = "parquet"', 1)
+    (tmp_path / "cdp.toml").write_text(text)
+    config = load_config(tmp_path / "cdp.toml")
+    reader = None
+    for run in range(2):  # two runs, the first one's versions kept for a reader open during the second
+        with open_store(config.store.path, format="parquet") as store:
+            ingest(store, config, now=dt.datetime(2026, 11, 1, run), run_id=f"i{run}")
+            unify(store, config, now=dt.datetime(2026, 11, 1, run), run_id=f"u{run}")
+        reader = reader or ParquetStore(config.store.path, read_only=True)
+        orders = tmp_path / "web_orders.csv"  # the next export has one more order
+        lines = orders.read_text(encoding="utf-8").splitlines()
+        lines.append(f"WNEW{run}," + lines[1].split(",", 1)[1])
+        orders.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(list((config.store.path / "tables" / "source_orders").iterdir())) == 2
+    with open_store(config.store.path, read_only=True) as store:
+        person = store.frame("SELECT customer_id, email, phone FROM customers WHERE email IS NOT NULL AND phone "
+                             "IS NOT NULL ORDER BY n_records DESC, customer_id LIMIT 1").iloc[0]
+    values = {str(person["customer_id"]), str(person["email"]), str(person["phone"])}
+
+    def holding() -> set[str]:
+        found = set()
+        for path in config.store.path.rglob("*.parquet"):
+            for column in pq.read_table(path).to_pydict().values():
+                found |= values & {str(v) for v in column}
+        return found
+
+    assert holding() == values
+
+    def erase():
+        with open_store(config.store.path) as store:
+            forget(store, config, Lookup("customer_id", person["customer_id"]), actor="test",
+                   now=dt.datetime(2026, 11, 2), snapshot=ServingSnapshot(tmp_path / "snapshot.parquet"),
+                   tombstone_key=None)
+
+    erasing = threading.Thread(target=erase)
+    erasing.start()
+    erasing.join(timeout=5)
+    # The erasure has committed, and waits for the reader before deleting the versions it reads.
+    assert erasing.is_alive()
+    with ParquetStore(config.store.path, read_only=True) as after:  # a reader opening now: the new version
+        assert after.frame("SELECT count(*) AS n FROM customers WHERE customer_id = ?",
+                           [person["customer_id"]])["n"].item() == 0
+    reader.close()
+    erasing.join(timeout=60)
+    assert not erasing.is_alive()
+    assert holding() == set()
+    assert {p.name for p in (config.store.path / "tables" / "source_orders").iterdir()} == \
+        {Path(manifest(config.store.path)["tables"]["source_orders"]).name}
