@@ -101,7 +101,7 @@ def forget(
                                on_stage=stage_display(progress, "finding the people"), online=online)
         if requests_file is None and done.not_found:
             raise CdpError(done.not_found[0][1])
-        views.show_erasure(out, done, requests_file)
+        views.show_erasure(out, done, requests_file, store_is_directory=cfg.store.path.is_dir())
 
     run(action)
 

@@ -175,7 +175,7 @@ def show_export(out: Console, done, out_file: Path) -> None:
               highlight=False)
 
 
-def show_erasure(out: Console, done, requests_file: Path | None = None) -> None:
+def show_erasure(out: Console, done, requests_file: Path | None = None, store_is_directory: bool = False) -> None:
     """What `cdp forget` did: per person erased, then the snapshot, models and what is outside."""
     for r in done.reports:
         if r.already_erased:
@@ -197,7 +197,10 @@ def show_erasure(out: Console, done, requests_file: Path | None = None) -> None:
         note(out, f"serving snapshot {done.snapshot} rewritten without them: the service stops answering "
                   "for them at its next poll (or POST /admin/reload)")
     if any(not r.already_erased for r in done.reports):
-        note(out, "the store file was rebuilt without the deleted rows: their values cannot be read back from it")
+        if store_is_directory:
+            note(out, "every older version of the store's tables was deleted: their values cannot be read back")
+        else:
+            note(out, "the store file was rebuilt without the deleted rows: their values cannot be read back from it")
     if done.models_to_retrain:
         note(out, "retrain: " + ", ".join(f"{m.name} v{m.version}" for m in done.models_to_retrain)
                   + " (trained on data that held them; `cdp train all`)")
