@@ -173,8 +173,10 @@ def _validated(session, source: SourceConfig, rows: pd.DataFrame, accepted_schem
     names = [str(c) for c in rows.columns if c != ROW]
     handed = pd.DataFrame({f"c{i}": rows[name] for i, name in enumerate(names)})
     handed[ROW] = rows[ROW].to_numpy(dtype=np.int64)
-    keys = rows[source.columns["source_key"]].str.strip() if "source_key" in source.columns else \
-        derived_keys(rows, source)
+    if "source_key" in source.columns:
+        keys = rows[source.columns["source_key"]].str.strip()
+    else:  # a derived key's digest: identical rows meet in one partition, which numbers them in row order
+        keys = derived_keys(rows, source).str.rsplit("-", n=1).str[0]
     handed[_KEY] = keys.astype("string").fillna("")
     work.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pandas(handed, preserve_index=False), work / "rows.parquet")

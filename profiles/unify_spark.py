@@ -201,7 +201,7 @@ def _assign_ids(labelled, previous, registry, session) -> _Ids:
     born = registry.select(F.col("customer_id").alias("prev"), F.col("created_at").alias("created"),
                            F.col("status").alias("prev_status"))
     winners = winners.join(born, "prev", "left").localCheckpoint()
-    by_comp = Window.partitionBy("label").orderBy(F.asc("created"), F.asc("prev"))
+    by_comp = Window.partitionBy("label").orderBy(F.asc_nulls_last("created"), F.asc("prev"))  # pandas: NaT last
     survivors = winners.withColumn("i", F.row_number().over(by_comp)).where("i = 1").select(
         "label", F.col("prev").alias("survivor"))
     merges = (winners.join(survivors, "label").where(F.col("prev") != F.col("survivor"))

@@ -107,7 +107,7 @@ class ParquetStore(DuckDBQueries):
         self._reading = _ReadersLock(self.path).share() if read_only else None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._loaded = False
-        self._fingerprints: dict[str, tuple[int, int]] = {}
+        self._fingerprints: dict[str, tuple[int, int, str]] = {}
         try:
             manifest = Manifest.read(self.path)
             if manifest is None:
@@ -123,9 +123,10 @@ class ParquetStore(DuckDBQueries):
     # -- the connection -------------------------------------------------------------------
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        settings: dict[str, str | bool | int | float | list[str]] = {}
+        # Spilled rows go inside the store, where `compact` deletes them (DuckDB's default is ./.tmp).
+        settings: dict[str, str | bool | int | float | list[str]] = {"temp_directory": str(self._spill_dir())}
         if self.memory_limit:
-            settings = {"memory_limit": self.memory_limit, "temp_directory": str(self._spill_dir())}
+            settings["memory_limit"] = self.memory_limit
         return duckdb.connect(":memory:", config=settings)
 
     def _spill_dir(self) -> Path:
@@ -184,13 +185,13 @@ class ParquetStore(DuckDBQueries):
         for name in self.manifest.tables:
             if name not in _BOOKKEEPING:
                 self._load(name)
-        for name, column, kind in ADDED_COLUMNS:
-            assert self._con is not None
-            self._con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')
         self._loaded = True
         self._fingerprints = self._fingerprint_all()
+        for name, column, kind in ADDED_COLUMNS:  # after the fingerprints: a table that gains one is written
+            assert self._con is not None
+            self._con.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{column}" {kind}')
 
-    def _fingerprint_all(self) -> dict[str, tuple[int, int]]:
+    def _fingerprint_all(self) -> dict[str, tuple[int, int, str]]:
         assert self._con is not None
         names = [row[0] for row in self._con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND schema_name = 'main' "
@@ -251,9 +252,12 @@ class ParquetStore(DuckDBQueries):
         return directory
 
     def _switch(self, manifest: Manifest, staged: Sequence[Path], staged_by_writer: bool = False) -> None:
-        for directory in staged:
+        for directory in staged:  # the files, their folder and its entry: all on disk before the manifest names them
             for file in directory.iterdir():
-                _fsync_file(file)
+                if file.is_file():
+                    _fsync_file(file)
+            _fsync_dir(directory)
+            _fsync_dir(directory.parent)
         manifest.write(self.path)
         in_memory = self._loaded
         self.manifest = manifest
@@ -280,11 +284,13 @@ class ParquetStore(DuckDBQueries):
         if not readers.exclude(wait):
             return None
         try:
-            return self._purge()
+            return self._purge(strict=wait)
         finally:
             readers.release()
 
-    def _purge(self) -> list[Path]:
+    def _purge(self, strict: bool) -> list[Path]:
+        """Delete the unnamed versions; ``strict`` (an erasure's compaction): a version that
+        cannot be deleted is an error, not a silent leftover."""
         removed: list[Path] = []
         kept = {(self.path / rel).resolve() for rel in self.manifest.tables.values()}
         root = self.path / _TABLES_DIR
@@ -292,7 +298,10 @@ class ParquetStore(DuckDBQueries):
             for table_dir in root.iterdir():
                 for version in table_dir.iterdir() if table_dir.is_dir() else ():
                     if version.resolve() not in kept:
-                        shutil.rmtree(version, ignore_errors=True)
+                        shutil.rmtree(version, ignore_errors=not strict)
+                        if version.exists():
+                            raise StoreError(f"store {self.path}: an older version of table {table_dir.name} could "
+                                             "not be deleted; check its permissions and run `cdp forget` again")
                         removed.append(version)
                 if table_dir.is_dir() and not any(table_dir.iterdir()):
                     table_dir.rmdir()
@@ -491,10 +500,14 @@ class _ReadersLock:
         self.handle.close()
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int]:
-    """Rows and an order-free sum of row hashes: what tells a table the block changed."""
+def _fingerprint(con: duckdb.DuckDBPyConnection, name: str) -> tuple[int, int, str]:
+    """Rows, an order-free sum of row hashes and the columns with their types: what tells a
+    table the block changed (values, rows or shape)."""
     count, total = con.execute(f'SELECT count(*), sum(hash(t))::HUGEINT FROM "{name}" t').fetchall()[0]
-    return int(count), int(total or 0)
+    shape = con.execute("SELECT string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index) "
+                        "FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main' AND NOT internal",
+                        [name]).fetchall()[0][0]
+    return int(count), int(total or 0), str(shape)
 
 
 def _sql_text(value: str) -> str:

@@ -128,7 +128,9 @@ def score_columns(features: Rows, models: Mapping[str, tuple[Any, str]], as_of: 
     out["segment"] = np.asarray(segment["segment"])
     # A frame without any buyer gets no purchase columns from the models: all missing.
     for column in CHURN_OUTPUTS:
-        out[column] = np.asarray(churn_out[column]) if column in churn_out else np.full(n, np.nan)
+        # No buyer in the frame: no reasons are text too ("" as for the prospects of a frame with buyers).
+        missing = np.full(n, "", dtype=object) if column == "top_reasons" else np.full(n, np.nan)
+        out[column] = np.asarray(churn_out[column]) if column in churn_out else missing
     for column in ("expected_purchases", "expected_revenue"):
         out[column] = np.asarray(counts[column]) if column in counts else np.full(n, np.nan)
     # Always a list per customer (empty where no recommender was trained).
@@ -234,16 +236,19 @@ def score_store(config, tracking: TrackingConfig, as_of: dt.date | None = None, 
         models = champions(tracking, scoring_horizon(tracking, horizon_days))
         on_spark = config.engine.kind == "spark" and isinstance(store, ParquetStore)
         found = read_snapshot(store, day, currency_key(config.currency), feature_code(), load=not on_spark)
-        if on_spark and found.features is not None:
-            return _score_store_on_spark(config, store.export_parquet(["scoring_features"], Path())["scoring_features"],
-                                         models, day, erasures, found, stage, publish)
-        if on_spark:
+        spark_input = (store.export_parquet(["scoring_features"], Path())["scoring_features"]
+                       if on_spark and found.features is not None else None)
+        if on_spark and spark_input is None:
             found = read_snapshot(store, day, currency_key(config.currency), feature_code())
-        if found.features is None:
+        if spark_input is not None:
+            features = pd.DataFrame()
+        elif found.features is None:
             stage(f"building features as of {day}")
             features = features_as_of(store_tables(store, config), day)
         else:
             features = found.features
+    if spark_input is not None:  # the reader is closed: the scores are written under the write lock
+        return _score_store_on_spark(config, spark_input, models, day, erasures, found, stage, publish)
     stage(f"scoring {len(features):,} customers as of {day}")
     scores = score(features, models, day)
     stage("writing the scores and the serving snapshot")
@@ -282,9 +287,11 @@ def _score_store_on_spark(config, features_dir: Path, models, day: dt.date, eras
     """`score_store` with the scoring on Spark's executors (`training.score_spark`): the scores
     table is written by them as a new store version. The serving snapshot is the materialized
     one already; a publisher (Redis) is handed the scores and features read back on the driver."""
+    import pyarrow.parquet as pq
+
     from features.materialized import TABLE
     from profiles.lookup import lookup_keys
-    from store.interface import open_configured, open_store
+    from store.interface import open_configured
     from store.parquet_store import ParquetWriter
     from store.snapshot import ServingSnapshot
     from store.spark import engine_session
@@ -302,24 +309,27 @@ def _score_store_on_spark(config, features_dir: Path, models, day: dt.date, eras
                 scored = scored.join(session.read.parquet(str(held)).select("customer_id"), "customer_id", "left_semi")
                 erased_note = "; customers erased while scoring are left out"
             assert isinstance(writer, ParquetWriter)
-            scored.write.mode("overwrite").parquet(str(writer.stage("scores", "training")))
+            staged = writer.stage("scores", "training")
+            scored.write.mode("overwrite").parquet(str(staged))
+            scores = pq.read_table(staged).to_pandas()
+
+            def features() -> pd.DataFrame:  # on the driver only when the snapshot or a publisher needs them
+                rows = store.read(TABLE)
+                return writer.present(rows) if erased_note else rows
+
+            lookup = None
             if snapshot.stamp() == found.stamp.key() and not erased_note:
                 snapshot_note = f"the feature snapshot for serving ({snapshot.path}) is the materialized one already"
             else:
-                features = store.read(TABLE)
-                features = writer.present(features) if erased_note else features
                 lookup = lookup_keys(store, config)
-                snapshot.write(features, day, found.stamp.key(), lookup=(lookup.keys, lookup.settings.to_json()))
+                snapshot.write(features(), day, found.stamp.key(), lookup=(lookup.keys, lookup.settings.to_json()))
                 snapshot_note = f"feature snapshot for serving → {snapshot.path}"
-    with open_store(config.store.path, read_only=True) as store:
-        scores = store.read("scores")
-        online_note = ""
-        if publish is not None:
-            stage("publishing the answers to the online store")
-            features = store.read(TABLE)
-            order = features.set_index("customer_id").loc[scores["customer_id"]].reset_index()
-            online_note = publish(Scored(scores=scores, features=order, as_of=day, models=models,
-                                         lookup=lookup_keys(store, config)))
+            online_note = ""
+            if publish is not None:  # under the write lock, as in-process: a `cdp forget` waits for it
+                stage("publishing the answers to the online store")
+                order = features().set_index("customer_id").loc[scores["customer_id"]].reset_index()
+                online_note = publish(Scored(scores=scores, features=order, as_of=day, models=models,
+                                             lookup=lookup if lookup is not None else lookup_keys(store, config)))
     return StoreScores(scores=scores, as_of=day, features_note=found.note + " (scored on Spark)" + erased_note,
                        snapshot_note=snapshot_note, online_note=online_note)
 

@@ -14,9 +14,15 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-import pyarrow as pa
+from training.score import SCORE_COLUMNS, score
 
-from training.score import score
+# `training.score.SCORE_COLUMNS` as Spark types, declared: not guessed from whichever rows come first.
+SCORES_SCHEMA = (
+    "customer_id string, segment string, churn_probability double, purchase_probability double, "
+    "expected_purchases double, expected_revenue double, days_to_next_purchase double, "
+    "next_best_categories array<string>, top_reasons string, segments_version string, churn_version string, "
+    "next_purchase_version string, first_purchase_version string, features_as_of date")
+assert [part.split()[0] for part in SCORES_SCHEMA.split(", ")] == list(SCORE_COLUMNS)
 
 
 def typical_on_spark(features) -> dict[str, float]:
@@ -39,30 +45,12 @@ def typical_on_spark(features) -> dict[str, float]:
 def score_on_spark(session, features_dir: str, models: Mapping[str, tuple[Any, str]], as_of: dt.date):
     """Every customer of the materialized features at ``features_dir`` scored with ``models``,
     as a Spark DataFrame of `training.score.SCORE_COLUMNS` (not yet computed)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     features = session.read.parquet(features_dir)
     typical = typical_on_spark(features)
-    sample = score(features.limit(64).toPandas(), models, as_of, typical)
-    arrow = _arrow_schema(pa.Table.from_pandas(sample, preserve_index=False).schema)
-    schema = from_arrow_schema(arrow)
 
     def run(batches):
         for batch in batches:
             if len(batch):
                 yield score(batch, models, as_of, typical)
 
-    return features.mapInPandas(run, schema)
-
-
-def _arrow_schema(schema: pa.Schema) -> pa.Schema:
-    """The scores' schema as Spark takes it: strings as plain strings, lists of them too."""
-    fields = []
-    for field in schema:
-        kind = field.type
-        if pa.types.is_large_string(kind) or pa.types.is_string(kind) or pa.types.is_null(kind):
-            kind = pa.string()
-        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
-            kind = pa.list_(pa.string())
-        fields.append(pa.field(field.name, kind))
-    return pa.schema(fields)
+    return features.mapInPandas(run, SCORES_SCHEMA)

@@ -140,3 +140,23 @@ def test_the_records_of_an_erased_person_are_kept_out_alike(twins):
         path.write_bytes(path.read_bytes() + b"\n")
     again = twins.ingest()
     assert sum(r.suppressed for r in again.values()) > 0
+
+
+def test_a_source_without_keys_numbers_identical_rows_as_duckdb_does(twins):
+    """Keys derived from the values (CDNOW has none): the same CD bought twice the same day is two
+    rows, numbered by occurrence in file order, wherever the partitions fall."""
+    rows = ["cust,date,amount"] + [f"{i % 13},2024-0{1 + i % 3}-0{1 + i % 2},{5 + i % 4}.50" for i in range(600)]
+    (twins.root / "cd_orders.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    source = ('\n[[sources]]\nname = "cd_orders"\nkind = "orders"\npath = "cd_orders.csv"\n'
+              '[sources.columns]\ncustomer_key = "cust"\ntimestamp = "date"\namount = "amount"\n')
+    for name in ("cdp.toml", "spark.toml"):
+        path = twins.root / name
+        text = path.read_text()
+        head, _, tail = text.partition("[[sources]]")
+        path.write_text(head + source.lstrip("\n") + "\n[[sources]]" + tail)
+    reports = twins.ingest(sources=("cd_orders",))
+    assert reports["cd_orders"].accepted == 600 and reports["cd_orders"].rejected == 0
+    config = load_config(twins.root / "spark.toml")
+    with open_configured(config.store) as store:
+        keys = store.frame("SELECT source_key FROM source_orders WHERE source = 'cd_orders'")["source_key"]
+    assert keys.is_unique and keys.str.endswith("-0").sum() < 600  # repeated rows got -1, -2, ...
