@@ -36,8 +36,11 @@ class StoreConfig:
     server); by default they are told apart by the store file's path."""
     format: str | None = None
     """``"duckdb"`` (one file) or ``"parquet"`` (a directory of Parquet tables switched by one
-    manifest: what Spark reads and writes). None: what is on disk, else ``"parquet"`` with
-    ``[engine] kind = "spark"`` and ``"duckdb"`` otherwise (`store.interface.store_format`)."""
+    manifest: what Spark reads and writes), as cdp.toml says. None: what is on disk, else
+    ``new_format`` (`store.interface.store_format`)."""
+    new_format: str = "duckdb"
+    """The format a store is created in when cdp.toml names none: ``"parquet"`` with ``[engine]
+    kind = "spark"``. A store already on disk keeps its own."""
 
 
 @dataclass(frozen=True)
@@ -270,8 +273,8 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     refresh = _parse_refresh(raw.get("refresh"), path)
     online_store = _parse_online_store(raw.get("online_store"), path)
     engine = _parse_engine(raw.get("engine"), path)
-    if store.format is None and engine.kind == "spark":
-        store = dataclasses.replace(store, format="parquet")
+    if engine.kind == "spark":
+        store = dataclasses.replace(store, new_format="parquet")
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
                   model=model, refresh=refresh, online_store=online_store, engine=engine)
 

@@ -129,24 +129,24 @@ class SqlStore(TableStore, Protocol):
     def transaction(self) -> AbstractContextManager[Any]: ...
 
 
-def store_format(path: Path, configured: str | None = None) -> str:
+def store_format(path: Path, configured: str | None = None, new: str = "duckdb") -> str:
     """The format of the store at ``path``: what is on disk (a directory of Parquet tables or
-    a DuckDB file), else ``configured`` (``[store] format``), else DuckDB. A store on disk in
-    the other format than configured is an error, not a silent switch."""
+    a DuckDB file), else ``configured`` (``[store] format``), else ``new``. A store on disk in
+    the other format than cdp.toml names is an error, not a silent switch."""
     path = Path(path)
     found = "parquet" if path.is_dir() else "duckdb" if path.exists() else None
     if found is not None and configured is not None and found != configured:
         raise StoreError(f"store {path} is a {'directory of Parquet tables' if found == 'parquet' else 'DuckDB file'}, "
                          f"but store.format is {configured!r}")
-    return found or configured or "duckdb"
+    return found or configured or new
 
 
 def open_store(path: Path, read_only: bool = False, memory_limit: str | None = None,
-               format: str | None = None) -> SqlStore:
+               format: str | None = None, new_format: str = "duckdb") -> SqlStore:
     """The store at ``path``: a DuckDB file (`store.duckdb_store.Store`) or a directory of
     Parquet tables switched by one manifest (`store.parquet_store.ParquetStore`), as
     `store_format` finds it."""
-    if store_format(path, format) == "parquet":
+    if store_format(path, format, new_format) == "parquet":
         from store.parquet_store import ParquetStore
 
         return ParquetStore(path, read_only=read_only, memory_limit=memory_limit)
@@ -158,4 +158,5 @@ def open_store(path: Path, read_only: bool = False, memory_limit: str | None = N
 def open_configured(settings: Any, read_only: bool = False) -> SqlStore:
     """`open_store` as ``[store]`` of cdp.toml says (`cdp.config.StoreConfig`: path, memory
     limit, format)."""
-    return open_store(settings.path, read_only=read_only, memory_limit=settings.memory_limit, format=settings.format)
+    return open_store(settings.path, read_only=read_only, memory_limit=settings.memory_limit, format=settings.format,
+                      new_format=settings.new_format)

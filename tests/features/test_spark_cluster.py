@@ -115,7 +115,7 @@ def test_the_whole_pipeline_on_the_cluster_gives_duckdbs_rejects_ids_golden_reco
                      '[engine.conf]\n"spark.executor.memory" = "512m"\n"spark.sql.shuffle.partitions" = 4\n')
         (root / "cdp.toml").write_text(text, encoding="utf-8")
         configs[engine] = root / "cdp.toml"
-    before = {app["name"] for app in cluster.status()["completedapps"]}
+    before = {app["id"] for app in cluster.status()["completedapps"]}
     for engine, config in configs.items():
         cdp("ingest", "--config", str(config), cwd=tmp_path)
         cdp("unify", "--config", str(config), cwd=tmp_path)
@@ -125,7 +125,7 @@ def test_the_whole_pipeline_on_the_cluster_gives_duckdbs_rejects_ids_golden_reco
     for engine, config in configs.items():
         said = cdp("score", "--config", str(config), "--horizon-days", "90", "--out",
                    str(tmp_path / f"{engine}-scores.parquet"), cwd=tmp_path)
-    ran = [app["name"] for app in cluster.status()["completedapps"] if app["name"] not in before]
+    ran = [app["name"] for app in cluster.status()["completedapps"] if app["id"] not in before]
     assert {"cdp-ml ingest", "cdp-ml unify", "cdp-ml", "cdp-ml score"} <= set(ran), ran
 
     spark_store, duckdb_store = tmp_path / "spark" / "store", tmp_path / "duckdb" / "cdp.duckdb"

@@ -238,3 +238,14 @@ def test_forget_leaves_no_version_of_any_table_holding_the_person(tmp_path):
     assert holding() == set()
     assert {p.name for p in (config.store.path / "tables" / "source_orders").iterdir()} == \
         {Path(manifest(config.store.path)["tables"]["source_orders"]).name}
+
+
+def test_with_spark_a_new_store_is_parquet_and_an_existing_duckdb_file_stays_one(tmp_path):
+    from cdp.config import load_config
+
+    (tmp_path / "cdp.toml").write_text('[store]\npath = "shop"\n[engine]\nkind = "spark"\n')
+    config = load_config(tmp_path / "cdp.toml")
+    assert config.store.format is None and config.store.new_format == "parquet"
+    assert store_format(config.store.path, config.store.format, config.store.new_format) == "parquet"
+    (tmp_path / "shop").write_bytes(b"")  # a DuckDB file made before [engine] said spark
+    assert store_format(config.store.path, config.store.format, config.store.new_format) == "duckdb"
