@@ -214,18 +214,25 @@ def _validated(session, source: SourceConfig, rows: pd.DataFrame, accepted_schem
             elif field.name == "first_reason":
                 values = pa.array([None] * len(accepted) + first_reasons(rejected["reason"]).tolist(), pa.string())
             elif field.name in ("row_number", "source_key"):
-                ours = pa.array(accepted[field.name], from_pandas=True).cast(field.type)
-                theirs = pa.array(rejected[field.name], from_pandas=True).cast(field.type)
-                values = pa.concat_arrays([ours, theirs])
+                values = pa.concat_arrays([_array(accepted[field.name], field.type),
+                                           _array(rejected[field.name], field.type)])
             elif field.name == "source":
                 values = pa.array([source.name] * (len(accepted) + len(rejected)), pa.string())
             else:
-                ours = pa.array(accepted[field.name], from_pandas=True).cast(field.type)
-                values = pa.concat_arrays([ours, pa.nulls(len(rejected), field.type)])
+                values = pa.concat_arrays([_array(accepted[field.name], field.type),
+                                           pa.nulls(len(rejected), field.type)])
             columns[field.name] = values
         yield from pa.Table.from_pydict(columns, schema=arrow_out).to_batches()
 
     return spread.mapInArrow(validate, out)
+
+
+def _array(values: pd.Series, kind: pa.DataType) -> pa.Array:
+    """A column as one Arrow array of ``kind`` (an Arrow-backed column may come in chunks)."""
+    got = pa.array(values, from_pandas=True)
+    if isinstance(got, pa.ChunkedArray):
+        got = got.combine_chunks()
+    return got.cast(kind)
 
 
 def _rows_frame(table: pa.Table, names: list[str]) -> pd.DataFrame:

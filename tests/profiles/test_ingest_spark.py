@@ -160,3 +160,14 @@ def test_a_source_without_keys_numbers_identical_rows_as_duckdb_does(twins):
     with open_configured(config.store) as store:
         keys = store.frame("SELECT source_key FROM source_orders WHERE source = 'cd_orders'")["source_key"]
     assert keys.is_unique and keys.str.endswith("-0").sum() < 600  # repeated rows got -1, -2, ...
+
+
+def test_a_column_arrow_hands_over_in_chunks_becomes_one_array():
+    """Big partitions come back from pandas as chunked Arrow columns (CDNOW's did)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    chunked = pa.chunked_array([pa.array(["a", None]), pa.array(["b"])])
+    values = pd.Series(pd.arrays.ArrowExtensionArray(chunked))
+    got = ingest_spark._array(values, pa.string())
+    assert isinstance(got, pa.Array) and got.to_pylist() == ["a", None, "b"]
