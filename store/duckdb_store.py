@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,15 +26,15 @@ from store.tables import ADDED_COLUMNS, TABLES, append_rows, delete_rows, replac
 
 SCHEMA_VERSION = 1
 
-class DuckDBQueries:
+class DuckDBQueries(ABC):
     """The reads of a `store.interface.TableStore` answered by DuckDB SQL over the store's
     tables, whether they live in a DuckDB file or are views over Parquet files."""
 
     path: Path
 
+    @abstractmethod
     def reads(self) -> duckdb.DuckDBPyConnection:
-        """The connection reads go through."""
-        raise NotImplementedError
+        """The connection reads go through (a Parquet store's: views over its files, nothing loaded)."""
 
     def has_table(self, name: str) -> bool:
         row = self.reads().execute(
@@ -193,9 +194,9 @@ class Store(DuckDBQueries):
             self.con.execute("DETACH cdp_compacted")
         self.con.close()
         try:
-            _fsync(fresh)
+            fsync(fresh)
             os.replace(fresh, self.path)
-            _fsync(self.path.parent)
+            fsync(self.path.parent)
             for leftover in (self.path.with_name(self.path.name + ".wal"),):
                 leftover.unlink(missing_ok=True)
         finally:
@@ -312,7 +313,8 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Make ``path`` (a file, or a folder's entries) durable on disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cdp.errors import StoreError
-from store.duckdb_store import SCHEMA_VERSION, DuckDBQueries, DuckDBWriter, WriterLock, register
+from store.duckdb_store import SCHEMA_VERSION, DuckDBQueries, DuckDBWriter, WriterLock, fsync, register
 from store.interface import COMPACTION_PENDING
 from store.tables import ADDED_COLUMNS, TABLES, table
 
@@ -81,7 +81,7 @@ class Manifest:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(staged, root / MANIFEST)
-        _fsync_dir(root)
+        fsync(root)
 
     def files(self, root: Path, name: str) -> list[str]:
         """The Parquet files of ``name``'s version, in order."""
@@ -255,9 +255,9 @@ class ParquetStore(DuckDBQueries):
         for directory in staged:  # the files, their folder and its entry: all on disk before the manifest names them
             for file in directory.iterdir():
                 if file.is_file():
-                    _fsync_file(file)
-            _fsync_dir(directory)
-            _fsync_dir(directory.parent)
+                    fsync(file)
+            fsync(directory)
+            fsync(directory.parent)
         manifest.write(self.path)
         in_memory = self._loaded
         self.manifest = manifest
@@ -516,15 +516,3 @@ def _sql_text(value: str) -> str:
 
 def _sql_list(files: Sequence[str]) -> str:
     return "[" + ", ".join(f"'{_sql_text(f)}'" for f in files) + "]"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_file(path)

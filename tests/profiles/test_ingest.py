@@ -446,9 +446,8 @@ def test_an_unknown_source_name_is_a_config_error_and_writes_nothing(project):
     assert all(table.empty for table in project.tables().values())
 
 
+@pytest.mark.parametrize("project", ["duckdb"], indirect=True)  # the Parquet store's kill test is in tests/store
 def test_a_run_killed_mid_write_leaves_the_previous_store(project):
-    if project.format != "duckdb":
-        pytest.skip("the DuckDB file's write-ahead; the Parquet store's kill test is in tests/store")
     project.write("orders.csv", csv("order,id,ts,amount", "1,00001,2024-01-01,5", "2,00002,2024-01-02,6"))
     config = project.config(KEYED)
     project.ingest(config)
