@@ -85,14 +85,20 @@ def write_shop(root: Path, customers: int, seed: int, registry: str, engine: str
     """The generator's shop in ``root`` with a cdp.toml for ``engine``; its path."""
     timed([str(BIN / "cdp"), "sample", "--customers", str(customers), "--seed", str(seed), "--end", END.isoformat(),
            "--out", str(root)], ROOT)
-    config = root / "cdp.toml"
+    return on_engine(root / "cdp.toml", engine, "bench-engines", registry, master, work, "768m", 8)
+
+
+def on_engine(config: Path, engine: str, name: str, registry: str, master: str, work: Path, executor_memory: str,
+              partitions: int) -> Path:
+    """Point a generated shop's cdp.toml at ``engine``: a DuckDB file, or a Parquet store on Spark at
+    ``master``; the store named ``name`` in the one ``registry`` both engines' shops share."""
     text = config.read_text(encoding="utf-8")
     store = 'path = "cdp.duckdb"' if engine == "duckdb" else 'path = "store"'
-    text = text.replace('path = "cdp.duckdb"', store + '\nname = "bench-engines"', 1)
+    text = text.replace('path = "cdp.duckdb"', store + f'\nname = "{name}"', 1)
     text += f'\n[tracking]\nuri = "{registry}"\n'
     if engine == "spark":
         text += (f'\n[engine]\nkind = "spark"\nmaster = "{master}"\nwork_dir = "{work}"\n[engine.conf]\n'
-                 '"spark.executor.memory" = "768m"\n"spark.sql.shuffle.partitions" = 8\n')
+                 f'"spark.executor.memory" = "{executor_memory}"\n"spark.sql.shuffle.partitions" = {partitions}\n')
     config.write_text(text, encoding="utf-8")
     return config
 

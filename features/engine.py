@@ -18,7 +18,7 @@ import ibis
 from cdp.errors import CdpError
 from store.ibis_compat import ensure_duckdb_compat
 from store.interface import TableStore
-from store.spark import engine_session, spark_session  # noqa: F401  (spark_session: the tests' session)
+from store.spark import engine_session
 
 TABLES = ("customers", "orders", "events")
 ENGINES = ("duckdb", "spark")

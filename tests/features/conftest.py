@@ -39,7 +39,7 @@ def in_memory(**tables: pd.DataFrame) -> ibis.BaseBackend:
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    from features.engine import spark_session
+    from store.spark import spark_session
 
     session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests")
     yield session

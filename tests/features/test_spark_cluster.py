@@ -96,6 +96,7 @@ def test_the_whole_pipeline_on_the_cluster_gives_duckdbs_rejects_ids_golden_reco
     Parquet store) and on DuckDB (a DuckDB file), from the same files: the same rejects, customers
     and ids, golden records, features and scores (to 1e-9). One MLflow registry (the same store
     name) holds the models both score with, trained once."""
+    from bench.engines import on_engine
     from sample import write_sample
     from store.interface import open_store
     from tests.same_tables import assert_same_tables
@@ -106,15 +107,8 @@ def test_the_whole_pipeline_on_the_cluster_gives_duckdbs_rejects_ids_golden_reco
     for engine in ("duckdb", "spark"):
         root = tmp_path / engine
         write_sample(root, n_customers=300, seed=9, end=AS_OF)
-        text = (root / "cdp.toml").read_text(encoding="utf-8")
-        store = 'path = "cdp.duckdb"' if engine == "duckdb" else 'path = "store"'
-        text = text.replace('path = "cdp.duckdb"', store + '\nname = "twins"', 1)
-        text += f'\n[tracking]\nuri = "{registry}"\n'
-        if engine == "spark":
-            text += (f'\n[engine]\nkind = "spark"\nmaster = "{cluster.url}"\nwork_dir = "{tmp_path / "work"}"\n'
-                     '[engine.conf]\n"spark.executor.memory" = "512m"\n"spark.sql.shuffle.partitions" = 4\n')
-        (root / "cdp.toml").write_text(text, encoding="utf-8")
-        configs[engine] = root / "cdp.toml"
+        configs[engine] = on_engine(root / "cdp.toml", engine, "twins", registry, cluster.url, tmp_path / "work",
+                                    "512m", 4)
     before = {app["id"] for app in cluster.status()["completedapps"]}
     for engine, config in configs.items():
         cdp("ingest", "--config", str(config), cwd=tmp_path)

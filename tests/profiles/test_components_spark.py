@@ -23,7 +23,7 @@ EDGE_SCHEMA = "src long, dst long"
 def spark(tmp_path_factory):
     from pyspark.sql import SparkSession
 
-    from features.engine import spark_session
+    from store.spark import spark_session
 
     already_running = SparkSession.getActiveSession()
     session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests", master="local[2]")
