@@ -139,10 +139,12 @@ def journeys_from_touches(touches: pa.Table, orders: pa.Table, end: dt.datetime,
                          value_without_touches=float(untouched[1]), open_journeys=n_open)
 
 
-def _paths(converting: pa.Table, non_converting: pa.Table) -> PathCounts:
+def _paths(converting: pa.Table, non_converting: pa.Table, null_counts: np.ndarray | None = None) -> PathCounts:
     """The journeys' channel lists grouped into distinct paths, as :meth:`PathCounts.from_paths`
     groups them (channels sorted, paths in order of first occurrence, converting journeys
-    first), with the touch ages of the converting journeys pointing at their path's row."""
+    first), with the touch ages of the converting journeys pointing at their path's row.
+    ``null_counts``: how many journeys each row of ``non_converting`` stands for (one each
+    when not given; Spark hands over non-converting journeys already grouped by path)."""
     if converting.num_rows + non_converting.num_rows == 0:
         raise SchemaError("the store has no journeys: no customer has an event with a marketing channel "
                           "(ad, social, email click, search, direct visit) before the as-of day")
@@ -172,7 +174,9 @@ def _paths(converting: pa.Table, non_converting: pa.Table) -> PathCounts:
     flags = np.concatenate([np.ones(n_conv), np.zeros(non_converting.num_rows)])
     amount = np.nan_to_num(converting.column("amount").to_numpy(zero_copy_only=False).astype(np.float64))
     value = np.concatenate([amount, np.zeros(non_converting.num_rows)])
-    conversions, values, nulls = (np.bincount(row_of, weights=w, minlength=n_paths) for w in (flags, value, 1 - flags))
+    weights = np.concatenate([np.zeros(n_conv), np.ones(non_converting.num_rows) if null_counts is None
+                              else np.asarray(null_counts, dtype=np.float64)])
+    conversions, values, nulls = (np.bincount(row_of, weights=w, minlength=n_paths) for w in (flags, value, weights))
     conv_lengths = lengths[:n_conv]
     conv_touches = int(conv_lengths.sum())
     ages = np.array(converting.column("ages").combine_chunks().flatten(), dtype=np.float64) if n_conv \

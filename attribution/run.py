@@ -41,9 +41,13 @@ def attribute_store(config, as_of: dt.date | None = None, window_days: float = 3
     from store.interface import open_store
 
     names = parse_model_names(models)
+    settings = JourneySettings(window_days=window_days)
     with open_store(config.store.path, read_only=True) as store:
         day = store.data_days()[1] if as_of is None else as_of
-        found = journeys_from_tables(store_tables(store, config), day, JourneySettings(window_days=window_days))
+        if config.engine.kind == "spark":
+            found = _journeys_on_spark(store, config, day, settings)
+        else:
+            found = journeys_from_tables(store_tables(store, config), day, settings)
     orders = found.converting_journeys + found.conversions_without_touches
     untouched = found.conversions_without_touches / orders if orders else 0.0
     notes = [f"{found.converting_journeys:,} converting and {found.non_converting_journeys:,} non-converting "
@@ -57,6 +61,21 @@ def attribute_store(config, as_of: dt.date | None = None, window_days: float = 3
                "open_journeys": found.open_journeys}
     return _credited(found.paths, names, half_life_days, bootstrap, seed,
                      {"input": "store", "as_of": day, "window_days": window_days}, metrics, notes)
+
+
+def _journeys_on_spark(store, config, day: dt.date, settings: JourneySettings):
+    """The store's journeys built by ``[engine]``'s Spark session (`attribution.journeys_spark`)."""
+    from attribution.journeys_spark import journeys_on_spark
+    from cdp.errors import CdpError
+    from features.currency import tables_in_base_currency
+    from features.engine import spark_frame, spark_store_tables
+
+    if not store.has_table("customers"):
+        raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    with spark_store_tables(store, config.engine, app_name="cdp-ml attribution") as tables:
+        tables = tables_in_base_currency(tables, config.currency)
+        return journeys_on_spark(spark_frame(tables.events), spark_frame(tables.orders), end, settings)
 
 
 def attribute_paths_file(paths_file: Path, models: str = "all", half_life_days: float = 7.0, bootstrap: int = 0,

@@ -265,8 +265,10 @@ def train(
     snapshots: SnapshotsOption = 4,
     step_days: StepOption = 30,
     force: Annotated[bool, typer.Option("--force", help="Promote to champion even if not better.")] = False,
-    max_customers: Annotated[int, typer.Option(
-        "--max-customers", min=0, help="Train on a hash sample of about this many customers; 0 for all.")] = 50_000,
+    max_customers: Annotated[int | None, typer.Option(
+        "--max-customers", min=0,
+        help="Train on a hash sample of about this many customers; 0 for all. "
+             "Default: training.max_customers in cdp.toml (50000).")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Train, log to MLflow, register and gate models: cdp train all --as-of DATE --horizon-days 90."""
@@ -279,7 +281,7 @@ def train(
         tracking = environment.tracking(cfg)
         with spinner() as progress:
             trained = train_store(cfg, tracking, families, parse_day(as_of, "--as-of") if as_of else None,
-                                  horizon_days, snapshots, step_days, force=force, max_customers=max_customers or None,
+                                  horizon_days, snapshots, step_days, force=force, max_customers=max_customers,
                                   on_stage=stage_display(progress, f"training {', '.join(families)}"))
         views.show_trained(out, trained, horizon_days, tracking.tracking_uri)
 

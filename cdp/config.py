@@ -136,6 +136,16 @@ class CurrencyConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: how `cdp train` reads the store. ``max_customers``: above this many
+    customers, train on a hash sample of about this many (with all their orders and events),
+    drawn on the store's engine; 0 trains on everyone. The models are fitted on one machine
+    (the driver, on Spark): BENCHMARKS.md's learning curves show what the sample size buys."""
+
+    max_customers: int = 50_000
+
+
+@dataclass(frozen=True)
 class RefreshConfig:
     """``[refresh]``: how `cdp refresh` runs the daily job."""
 
@@ -187,6 +197,7 @@ class Config:
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -217,7 +228,8 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     """Validate an already parsed TOML document; ``path`` anchors relative paths and messages."""
     base = path.parent
-    known = ("store", "sources", "unify", "currency", "tracking", "model", "refresh", "online_store", "engine")
+    known = ("store", "sources", "unify", "currency", "tracking", "model", "refresh", "online_store", "engine",
+             "training")
     unknown = set(raw) - set(known)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
@@ -273,10 +285,11 @@ def parse_config(raw: Mapping[str, Any], path: Path) -> Config:
     refresh = _parse_refresh(raw.get("refresh"), path)
     online_store = _parse_online_store(raw.get("online_store"), path)
     engine = _parse_engine(raw.get("engine"), path)
+    training = _parse_training(raw.get("training"), path)
     if engine.kind == "spark":
         store = dataclasses.replace(store, new_format="parquet")
     return Config(path=path, store=store, sources=sources, unify=unify, currency=currency, tracking=tracking,
-                  model=model, refresh=refresh, online_store=online_store, engine=engine)
+                  model=model, refresh=refresh, online_store=online_store, engine=engine, training=training)
 
 
 def _parse_engine(raw: Any, path: Path) -> EngineConfig:
@@ -319,10 +332,7 @@ def online_store_url(value: Any, where: str) -> str:
 def _parse_online_store(raw: Any, path: Path) -> OnlineStoreConfig:
     if raw is None:
         return OnlineStoreConfig()
-    raw = _table(raw, path, "online_store")
-    unknown = set(raw) - {"url"}
-    if unknown:
-        raise ConfigError(f"{path}: online_store: unknown key(s) {', '.join(sorted(unknown))}; expected url")
+    raw = _section(raw, path, "online_store", ("url",))
     if "url" not in raw:
         return OnlineStoreConfig()
     return OnlineStoreConfig(url=online_store_url(raw["url"], f"{path}: online_store.url"))
@@ -331,11 +341,7 @@ def _parse_online_store(raw: Any, path: Path) -> OnlineStoreConfig:
 def _parse_refresh(raw: Any, path: Path) -> RefreshConfig:
     if raw is None:
         return RefreshConfig()
-    raw = _table(raw, path, "refresh")
-    known = ("retrain_after_days", "horizon_days")
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"{path}: refresh: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
+    raw = _section(raw, path, "refresh", ("retrain_after_days", "horizon_days"))
     values = {}
     for key, least in (("retrain_after_days", 0), ("horizon_days", 1)):
         value = raw.get(key, getattr(RefreshConfig, key))
@@ -345,14 +351,29 @@ def _parse_refresh(raw: Any, path: Path) -> RefreshConfig:
     return RefreshConfig(**values)
 
 
+def _section(raw: Any, path: Path, name: str, known: tuple[str, ...]) -> dict:
+    """A section's table with only ``known`` keys, else a ConfigError naming the others."""
+    raw = _table(raw, path, name)
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{path}: {name}: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
+    return raw
+
+
+def _parse_training(raw: Any, path: Path) -> TrainingConfig:
+    if raw is None:
+        return TrainingConfig()
+    raw = _section(raw, path, "training", ("max_customers",))
+    value = raw.get("max_customers", TrainingConfig.max_customers)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{path}: training.max_customers {value!r} must be a whole number >= 0 (0: everyone)")
+    return TrainingConfig(max_customers=value)
+
+
 def _parse_model(raw: Any, path: Path) -> ModelSettings:
     if raw is None:
         return ModelSettings()
-    raw = _table(raw, path, "model")
-    known = ("btyd", "learning_rate", "n_estimators", "num_leaves", "min_child_samples")
-    unknown = set(raw) - set(known)
-    if unknown:
-        raise ConfigError(f"{path}: model: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(known)}")
+    raw = _section(raw, path, "model", ("btyd", "learning_rate", "n_estimators", "num_leaves", "min_child_samples"))
     btyd = raw.get("btyd")
     if btyd is not None and btyd not in MODEL_BTYD:
         raise ConfigError(f"{path}: model.btyd {btyd!r} must be one of {', '.join(MODEL_BTYD)}")

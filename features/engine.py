@@ -45,19 +45,48 @@ def duckdb_tables(con: duckdb.DuckDBPyConnection) -> SourceTables:
 
 
 @contextmanager
-def spark_store_tables(store: TableStore, engine) -> Iterator[SourceTables]:
+def spark_store_tables(store: TableStore, engine, app_name: str = "cdp-ml") -> Iterator[SourceTables]:
     """The store's three tables on a Spark session set up by ``engine`` (`engine_session`); a
     DuckDB store hands them over as Parquet in its scratch folder, a Parquet store as they are."""
-    with engine_session(engine) as (session, work):
+    with spark_store_session(store, engine, app_name) as (tables, _work):
+        yield tables
+
+
+@contextmanager
+def spark_store_session(store: TableStore, engine, app_name: str = "cdp-ml") -> Iterator[tuple[SourceTables, Path]]:
+    """`spark_store_tables` and the session's scratch folder (shared by every executor), for
+    stages that write intermediate tables (`held_on_spark`)."""
+    with engine_session(engine, app_name=app_name) as (session, work):
         parquet = store.export_parquet(TABLES, work / "tables")
-        yield spark_tables(session, parquet)
+        yield spark_tables(session, parquet), work
 
 
-def spark_tables(session, parquet: dict[str, Path]) -> SourceTables:
+def held_on_spark(tables: SourceTables, folder: Path) -> SourceTables:
+    """``tables`` (Ibis expressions on a Spark backend) computed once by the executors and
+    written to ``folder`` as Parquet, read back as plain tables: the many queries that follow
+    (a training run's snapshots) scan the result instead of recomputing it from the store."""
+    backend = tables.customers._find_backend()
+    held = {}
+    for name in TABLES:
+        path = folder / name
+        backend.to_parquet(getattr(tables, name), path)
+        held[name] = path
+    return spark_tables(backend._session, held, prefix="cdp_held")
+
+
+def spark_frame(expr: ibis.Table):
+    """An Ibis expression on a Spark backend as a Spark DataFrame (lazy), for stages written
+    against PySpark's own API."""
+    backend = expr._find_backend()
+    return backend._session.sql(backend.compile(expr))
+
+
+def spark_tables(session, parquet: dict[str, Path], prefix: str = "cdp") -> SourceTables:
     """Tables handed over as Parquet files (`store.interface.TableStore.export_parquet`) as Ibis
-    tables on a Spark session."""
+    tables on a Spark session, registered as ``{prefix}_{name}``."""
     backend = ibis.pyspark.connect(session)
-    return SourceTables(*(backend.read_parquet(str(parquet[name]), table_name=f"cdp_{name}") for name in TABLES))
+    return SourceTables(*(backend.read_parquet(str(parquet[name]), table_name=f"{prefix}_{name}")
+                          for name in TABLES))
 
 
 def store_tables(store: TableStore, config) -> SourceTables:

@@ -61,15 +61,29 @@ def engine_session(engine, app_name: str = "cdp-ml") -> Iterator[tuple[Any, Path
     """A Spark session set up by ``engine`` (`cdp.config.EngineConfig`: master, conf) and a
     scratch folder of its own under ``engine.work_dir`` (every executor must reach it: shared
     storage on a real cluster) for checkpoints and hand-overs; the session is stopped and
-    the folder removed after, failed or not."""
+    the folder removed after, failed or not.
+
+    Where this process already has an active session (a notebook's, a test's), that one is
+    used as it is, master and settings included, and left running after."""
     import tempfile
 
     work_root = engine.work_dir
     if work_root is not None:
         Path(work_root).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="cdp-spark-", dir=work_root) as work:
-        session = spark_session(Path(work), app_name=app_name, master=engine.master, conf=engine.conf)
+        active = _active_session()
+        session = active or spark_session(Path(work), app_name=app_name, master=engine.master, conf=engine.conf)
         try:
             yield session, Path(work)
         finally:
-            session.stop()
+            if active is None:
+                session.stop()
+
+
+def _active_session():
+    """This process's active Spark session, if PySpark is installed and one is running."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()

@@ -81,3 +81,16 @@ def project(tmp_path, request) -> Project:
 
 # The trained sample shop of the serving and marketing tests (one per session, built on first use).
 from tests.trained_shop import trained_shop  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session for the whole run (it takes seconds to start), shared by every
+    package's engine tests, two partitions per shuffle for their small tables; stages that open
+    a session of their own (`store.spark.engine_session`) use this one while it runs."""
+    from store.spark import spark_session
+
+    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests",
+                            conf={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"})
+    yield session
+    session.stop()

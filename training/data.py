@@ -93,8 +93,8 @@ def sample_customers(tables: SourceTables, max_customers: int | None) -> tuple[S
     clustering of a few features learn as much from tens of thousands, in a fraction of
     the time and memory (scoring still covers everyone). The sample is by a hash of
     ``customer_id``, the same predicate on every table, so each kept customer keeps all of
-    their orders and events, and the same customers are kept run after run on an engine.
-    ``None`` keeps everyone.
+    their orders and events, and the same customers are kept run after run on an engine
+    (DuckDB and Spark hash differently). ``None`` keeps everyone.
     """
     if max_customers is None:
         return tables, 1.0
@@ -106,8 +106,8 @@ def sample_customers(tables: SourceTables, max_customers: int | None) -> tuple[S
     buckets = 1_000_000
     kept = max(1, int(buckets * max_customers / total))
 
-    def keep(table):
+    def keep(table):  # rows of no customer (unlinked orders and events) belong to no sample
         bucket = table.customer_id.hash() % buckets
-        return table.filter(((bucket + buckets) % buckets) < kept)
+        return table.filter(table.customer_id.notnull(), ((bucket + buckets) % buckets) < kept)
 
     return SourceTables(keep(tables.customers), keep(tables.orders), keep(tables.events)), kept / buckets

@@ -165,13 +165,18 @@ class _Trained:
 
 
 def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfig,
-          on_stage: Callable[[str], None] | None = None) -> list[FamilyResult]:
+          on_stage: Callable[[str], None] | None = None,
+          hold: Callable[[SourceTables], SourceTables] | None = None) -> list[FamilyResult]:
     """Train every family of ``settings`` as of ``settings.window.as_of``, gate and register it.
 
     Every family trains and logs its run first; the models are registered, and the gate's
     decisions carried out, only once all of them have succeeded, so a failed command leaves
     the registry as it was (its runs say they were not registered). ``on_stage`` hears a
     short description of each stage as it starts (the CLI's progress line).
+
+    The sample and the snapshots are queries on ``tables``' engine; only the snapshots' rows
+    come to this process, where the models are fitted. ``hold``, when given, computes a drawn
+    sample once for the snapshots' many queries (`features.engine.held_on_spark`).
     """
     unknown = set(settings.families) - set(FAMILIES)
     if unknown:
@@ -179,6 +184,9 @@ def train(tables: SourceTables, settings: TrainSettings, tracking: TrackingConfi
     stage = on_stage or (lambda text: None)
     window = settings.window
     tables, share = sample_customers(tables, settings.max_customers)
+    if hold is not None and share < 1:
+        stage(f"drawing a sample of about {settings.max_customers:,} customers")
+        tables = hold(tables)
     needs_snapshots = any(f != "segments" for f in settings.families)
     snapshots, prospects, label_days, carry_note = None, None, window.horizon_days, ""
     if needs_snapshots:
@@ -915,26 +923,42 @@ class TrainedStore:
 
 def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMILIES, as_of: dt.date | None = None,
                 horizon_days: int = 90, n_snapshots: int = 4, step_days: int = 30, force: bool = False,
-                max_customers: int | None = DEFAULT_MAX_CUSTOMERS,
+                max_customers: int | None = None,
                 on_stage: Callable[[str], None] | None = None) -> TrainedStore:
     """`cdp train` as one function: train ``families`` on the store ``config`` (a
     `cdp.config.Config`) describes, as of ``as_of`` (default: its last day with data), log
     them to ``tracking`` (`training.tracking.store_tracking`), register and gate them
-    (`train`). The config's ``[model]`` settings and the store's provenance are recorded."""
+    (`train`). The config's ``[model]`` settings and the store's provenance are recorded.
+
+    ``max_customers``: the sample size (default ``[training] max_customers``; 0 trains on
+    everyone). With ``[engine] kind = "spark"`` the sample and the snapshots are drawn by the
+    cluster, the sample written once to the engine's scratch folder; the models are fitted here."""
     from features.as_of import resolve_as_of
-    from features.engine import store_tables
+    from features.currency import tables_in_base_currency
+    from features.engine import held_on_spark, spark_store_session, store_tables
     from store.interface import open_store
 
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families:
         raise CdpError(f"unknown model family {', '.join(map(repr, unknown)) or '(none)'}: "
                        f"use {', '.join(FAMILIES)} or all")
+    if max_customers is None:
+        max_customers = config.training.max_customers
+    if max_customers < 0:
+        raise CdpError(f"--max-customers must be at least 0 (0: everyone), got {max_customers}")
     with open_store(config.store.path, read_only=True) as store:
         day = resolve_as_of(store, as_of)
         settings = TrainSettings(window=horizon_window(day, horizon_days, n_snapshots, step_days),
                                  families=tuple(families), force=force, max_customers=max_customers or None,
                                  data=data_source(store, config, tracking), model_params=config.model.params())
-        results = train(store_tables(store, config), settings, tracking, on_stage=on_stage)
+        if config.engine.kind != "spark":
+            results = train(store_tables(store, config), settings, tracking, on_stage=on_stage)
+            return TrainedStore(as_of=day, results=results)
+        if not store.has_table("customers"):
+            raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
+        with spark_store_session(store, config.engine, app_name="cdp-ml train") as (tables, work):
+            results = train(tables_in_base_currency(tables, config.currency), settings, tracking, on_stage=on_stage,
+                            hold=lambda sample: held_on_spark(sample, work / "sample"))
     return TrainedStore(as_of=day, results=results)
 
 

@@ -239,3 +239,21 @@ def test_a_wrong_engine_or_online_store_names_the_key_and_never_the_password(tmp
 def test_a_wrong_online_store_url_is_refused_without_quoting_it(tmp_path):
     message = config_error(write(tmp_path, ORDERS + '[online_store]\nurl = "redis//:s3cret@cache"\n'))
     assert "online_store.url" in message and "s3cret" not in message
+
+
+def test_the_training_sample_size_is_a_setting_with_a_default_of_50000(tmp_path):
+    assert load_config(write(tmp_path, ORDERS)).training.max_customers == 50_000
+    given = load_config(write(tmp_path, ORDERS + "[training]\nmax_customers = 200000\n"))
+    assert given.training.max_customers == 200_000
+    assert load_config(write(tmp_path, ORDERS + "[training]\nmax_customers = 0\n")).training.max_customers == 0
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ("max_customers = -1", "training.max_customers"),
+    ('max_customers = "50k"', "training.max_customers"),
+    ("max_customers = true", "training.max_customers"),
+    ("sample = 3", "training: unknown key(s) sample"),
+])
+def test_a_wrong_training_setting_names_the_key(tmp_path, body, named):
+    message = config_error(write(tmp_path, ORDERS + f"[training]\n{body}\n"))
+    assert named in message and str(tmp_path / "cdp.toml") in message

@@ -1,4 +1,4 @@
-"""Shared fixtures for feature tests: one local Spark session for the whole run (it takes seconds to start)."""
+"""Shared fixtures for feature tests: the generator's shop, unified, and in-memory tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
-import pytest
 
 from store.ibis_compat import ensure_duckdb_compat
 
@@ -35,12 +34,3 @@ def in_memory(**tables: pd.DataFrame) -> ibis.BaseBackend:
     for name, frame in tables.items():
         con.create_table(name, frame)
     return con
-
-
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory):
-    from store.spark import spark_session
-
-    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests")
-    yield session
-    session.stop()

@@ -1,4 +1,4 @@
-"""A local Spark session shared by the tests of the Spark stages (it takes seconds to start)."""
+"""The Spark stages' tests share the run's one local Spark session (`tests.conftest.spark`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,5 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def small_spark(tmp_path_factory):
-    """Local Spark for tiny tables: one partition per shuffle keeps each job to a task or two."""
-    from store.spark import spark_session
-
-    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests",
-                            conf={"spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "2"})
-    yield session
-    session.stop()
+def small_spark(spark):
+    return spark

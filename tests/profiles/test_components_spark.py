@@ -19,19 +19,6 @@ pytestmark = pytest.mark.spark
 EDGE_SCHEMA = "src long, dst long"
 
 
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):
-    from pyspark.sql import SparkSession
-
-    from store.spark import spark_session
-
-    already_running = SparkSession.getActiveSession()
-    session = spark_session(tmp_path_factory.mktemp("spark"), app_name="cdp-tests", master="local[2]")
-    yield session
-    if already_running is None:  # a session another module still uses is left to it
-        session.stop()
-
-
 def scipy_labels(src: np.ndarray, dst: np.ndarray) -> pd.DataFrame:
     """The reference: scipy's components of the same edges, each labelled by its smallest node id."""
     ids, dense = np.unique(np.concatenate([src, dst]), return_inverse=True)
