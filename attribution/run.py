@@ -66,15 +66,10 @@ def attribute_store(config, as_of: dt.date | None = None, window_days: float = 3
 def _journeys_on_spark(store, config, day: dt.date, settings: JourneySettings):
     """The store's journeys built by ``[engine]``'s Spark session (`attribution.journeys_spark`)."""
     from attribution.journeys_spark import journeys_on_spark
-    from cdp.errors import CdpError
-    from features.currency import tables_in_base_currency
-    from features.engine import spark_frame, spark_store_tables
+    from features.engine import spark_frame, unified_on_spark
 
-    if not store.has_table("customers"):
-        raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
-    with spark_store_tables(store, config.engine, app_name="cdp-ml attribution") as tables:
-        tables = tables_in_base_currency(tables, config.currency)
+    with unified_on_spark(store, config, app_name="cdp-ml attribution") as (tables, _work):
         return journeys_on_spark(spark_frame(tables.events), spark_frame(tables.orders), end, settings)
 
 

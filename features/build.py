@@ -108,8 +108,7 @@ def store_feature_table(config, as_of: dt.date, engine: str | None = None, label
     a Spark session on ``[engine] master`` fed the store's tables as Parquet and always
     stopped."""
     from features.as_of import resolve_as_of
-    from features.currency import tables_in_base_currency
-    from features.engine import ENGINES, source_tables, spark_store_tables
+    from features.engine import ENGINES, store_tables, unified_on_spark
     from store.interface import open_store
 
     engine = engine or config.engine.kind
@@ -117,8 +116,7 @@ def store_feature_table(config, as_of: dt.date, engine: str | None = None, label
         raise CdpError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
     stage = on_stage or (lambda text: None)
 
-    def table_of(tables: SourceTables) -> pa.Table:
-        tables = tables_in_base_currency(tables, config.currency)
+    def table_of(tables: SourceTables) -> pa.Table:  # tables in the base currency
         table = build_features(tables, as_of, available_families(tables), materialize=True)
         if label_horizon_days:
             table = with_labels(table, tables.orders, as_of, label_horizon_days)
@@ -132,6 +130,6 @@ def store_feature_table(config, as_of: dt.date, engine: str | None = None, label
         resolve_as_of(store, as_of, label_horizon_days)
         stage(f"building features as of {as_of} on {engine}")
         if engine == "duckdb":
-            return table_of(source_tables(store.ibis_backend()))
-        with spark_store_tables(store, config.engine) as tables:
+            return table_of(store_tables(store, config))
+        with unified_on_spark(store, config) as (tables, _work):
             return table_of(tables)

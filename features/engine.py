@@ -45,20 +45,17 @@ def duckdb_tables(con: duckdb.DuckDBPyConnection) -> SourceTables:
 
 
 @contextmanager
-def spark_store_tables(store: TableStore, engine, app_name: str = "cdp-ml") -> Iterator[SourceTables]:
-    """The store's three tables on a Spark session set up by ``engine`` (`engine_session`); a
-    DuckDB store hands them over as Parquet in its scratch folder, a Parquet store as they are."""
-    with spark_store_session(store, engine, app_name) as (tables, _work):
-        yield tables
+def unified_on_spark(store: TableStore, config, app_name: str = "cdp-ml") -> Iterator[tuple[SourceTables, Path]]:
+    """`store_tables` on a Spark session set up by ``config``'s ``[engine]`` (`engine_session`):
+    the unified tables, amounts in the base currency, and the session's scratch folder (shared
+    by every executor) for stages that write intermediate tables (`held_on_spark`). A DuckDB
+    store hands its tables over as Parquet in that folder, a Parquet store as they are."""
+    from features.currency import tables_in_base_currency
 
-
-@contextmanager
-def spark_store_session(store: TableStore, engine, app_name: str = "cdp-ml") -> Iterator[tuple[SourceTables, Path]]:
-    """`spark_store_tables` and the session's scratch folder (shared by every executor), for
-    stages that write intermediate tables (`held_on_spark`)."""
-    with engine_session(engine, app_name=app_name) as (session, work):
+    _check_unified(store)
+    with engine_session(config.engine, app_name=app_name) as (session, work):
         parquet = store.export_parquet(TABLES, work / "tables")
-        yield spark_tables(session, parquet), work
+        yield tables_in_base_currency(spark_tables(session, parquet), config.currency), work
 
 
 def held_on_spark(tables: SourceTables, folder: Path) -> SourceTables:
@@ -94,6 +91,10 @@ def store_tables(store: TableStore, config) -> SourceTables:
     currency: what training and scoring read."""
     from features.currency import tables_in_base_currency
 
+    _check_unified(store)
+    return tables_in_base_currency(source_tables(store.ibis_backend()), config.currency)
+
+
+def _check_unified(store: TableStore) -> None:
     if not store.has_table("customers"):
         raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
-    return tables_in_base_currency(source_tables(store.ibis_backend()), config.currency)

@@ -129,8 +129,7 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
     (`write_snapshot`) and write the serving snapshot from it. Refused, with nothing
     written, if `cdp unify` ran while the features were built."""
     from features.as_of import resolve_as_of
-    from features.currency import tables_in_base_currency
-    from features.engine import ENGINES, spark_store_tables, store_tables
+    from features.engine import ENGINES, store_tables, unified_on_spark
     from features.scoring import scoring_features
     from profiles.lookup import lookup_keys
     from store.interface import open_configured, open_store
@@ -151,8 +150,8 @@ def materialize(config, as_of: dt.date | None = None, on_stage=None, now: dt.dat
         if engine == "duckdb":
             features = scoring_features(tables, day)
         else:
-            with spark_store_tables(store, config.engine) as on_spark:
-                features = scoring_features(tables_in_base_currency(on_spark, config.currency), day)
+            with unified_on_spark(store, config) as (on_spark, _work):
+                features = scoring_features(on_spark, day)
         lookup = lookup_keys(store, config)
     moment = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     stage("keeping the features in the store and the serving snapshot")

@@ -934,8 +934,7 @@ def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMI
     everyone). With ``[engine] kind = "spark"`` the sample and the snapshots are drawn by the
     cluster, the sample written once to the engine's scratch folder; the models are fitted here."""
     from features.as_of import resolve_as_of
-    from features.currency import tables_in_base_currency
-    from features.engine import held_on_spark, spark_store_session, store_tables
+    from features.engine import held_on_spark, store_tables, unified_on_spark
     from store.interface import open_store
 
     unknown = [f for f in families if f not in FAMILIES]
@@ -954,10 +953,8 @@ def train_store(config, tracking: TrackingConfig, families: Sequence[str] = FAMI
         if config.engine.kind != "spark":
             results = train(store_tables(store, config), settings, tracking, on_stage=on_stage)
             return TrainedStore(as_of=day, results=results)
-        if not store.has_table("customers"):
-            raise CdpError(f"store {store.path} has no unified profiles yet: run `cdp unify` first")
-        with spark_store_session(store, config.engine, app_name="cdp-ml train") as (tables, work):
-            results = train(tables_in_base_currency(tables, config.currency), settings, tracking, on_stage=on_stage,
+        with unified_on_spark(store, config, app_name="cdp-ml train") as (tables, work):
+            results = train(tables, settings, tracking, on_stage=on_stage,
                             hold=lambda sample: held_on_spark(sample, work / "sample"))
     return TrainedStore(as_of=day, results=results)
 
